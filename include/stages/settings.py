@@ -1,0 +1,81 @@
+"""Run settings: the DAG Params, validated once, passed to every stage.
+
+The same enums feed the Airflow trigger form (``dags/video_pipeline.py``) and the validation here,
+so the form, the REST API and the stages cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+
+from include.stages.errors import FatalError
+
+TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+VOICE_RE = re.compile(r"^[A-Za-z0-9_+.-]{1,64}$")
+
+SCRIPT_MODES = ("autopilot", "review_before_tts")
+CAPTION_STYLES = ("clean", "bold", "karaoke")
+SYNC_MODES = ("fit", "trim", "pad")
+PUBLISH_TARGETS = ("outbox",)
+PRIVACY = ("private", "unlisted", "public")
+
+
+@dataclass(frozen=True)
+class Settings:
+    tenant: str = "default"
+    source: str = ""
+    title_hint: str = ""
+    script_mode: str = "autopilot"
+    voice: str = "en-us"
+    caption_style: str = "karaoke"
+    sync_mode: str = "fit"
+    publish_target: str = "outbox"
+    privacy: str = "private"
+    words_per_minute: int = 150
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, conf: dict) -> "Settings":
+        """Build from params/conf; unknown keys are ignored, bad values are a FatalError."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in (conf or {}).items() if k in names and v is not None}
+        s = cls(**values)
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        def bad(msg: str) -> None:
+            raise FatalError(msg)
+
+        if not isinstance(self.tenant, str) or not TENANT_RE.match(self.tenant):
+            bad(
+                f"tenant {self.tenant!r} is not valid: use 1-63 lowercase letters, digits, '-' or '_'."
+            )
+        for name, allowed in (
+            ("script_mode", SCRIPT_MODES),
+            ("caption_style", CAPTION_STYLES),
+            ("sync_mode", SYNC_MODES),
+            ("publish_target", PUBLISH_TARGETS),
+            ("privacy", PRIVACY),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                bad(f"{name} {value!r} is not one of: {', '.join(allowed)}.")
+        if not VOICE_RE.match(str(self.voice)):
+            bad(f"voice {self.voice!r} is not a valid voice name.")
+        if len(self.title_hint or "") > 200:
+            bad("title_hint is longer than 200 characters.")
+        if not (60 <= int(self.words_per_minute) <= 240):
+            bad("words_per_minute must be between 60 and 240.")
+        if not (160 <= int(self.width) <= 3840 and 160 <= int(self.height) <= 3840):
+            bad("output size must be between 160 and 3840 pixels per side.")
+        if int(self.width) % 2 or int(self.height) % 2:
+            bad("output width and height must be even numbers.")
+        if not (1 <= int(self.fps) <= 60):
+            bad("fps must be between 1 and 60.")
