@@ -1,0 +1,61 @@
+# Video CI/CD pipeline on Apache Airflow 3.3 — see README.md.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+AIRFLOW := scripts/airflow.sh
+
+.PHONY: help setup system-deps venv demo up down settings test test-unit approve reject review bench clean
+
+help:
+	@echo "make demo   - set up, start Airflow, run the pipeline on a sample clip, stop"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make up / make down - start / stop Airflow for the UI (http://127.0.0.1:8080, admin/admin)"
+	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...'"
+
+setup: system-deps venv
+
+system-deps:
+	@scripts/system_deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.txt
+	touch $@
+
+demo: setup
+	@set -e; trap '$(AIRFLOW) down' EXIT; \
+	start=$$(date +%s); \
+	$(AIRFLOW) up; \
+	. scripts/env.sh && python scripts/demo.py; \
+	echo "make demo took $$(( $$(date +%s) - start )) s (after setup)"
+
+up: setup
+	$(AIRFLOW) up
+
+down:
+	$(AIRFLOW) down
+
+settings: venv
+	. scripts/env.sh && airflow db migrate >/dev/null && python scripts/load_settings.py airflow_settings.yaml
+
+review: venv
+	. scripts/env.sh && python scripts/review.py show --tenant $(TENANT) --video $(VIDEO)
+
+approve: venv
+	. scripts/env.sh && python scripts/review.py approve --tenant $(TENANT) --video $(VIDEO) $(if $(SET),--set "$(SET)")
+
+reject: venv
+	. scripts/env.sh && python scripts/review.py reject --tenant $(TENANT) --video $(VIDEO) --reason "$(REASON)"
+
+test: setup
+	. scripts/env.sh && python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	. scripts/env.sh && python -m pytest -m "not scheduler" $(PYTEST_ARGS)
+
+clean: down
+	rm -rf .airflow .data test-output

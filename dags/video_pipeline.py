@@ -1,0 +1,204 @@
+"""video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
+
+    ingest → analyze → script → review_gate → voiceover → edit → render → publish
+                                                              ↘ metadata ↗
+
+Each task downloads its inputs from the artifact store, calls a pure stage in
+``include/stages/``, uploads the outputs and returns their keys through XCom. Clearing a task
+with its downstream reruns from that stage; upstream artifacts stay untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, task
+
+from include.pipeline import StageIO, stage_io
+from include.review_gate import ReviewGateSensor
+from include.stages import analyze, edit, ingest, metadata, publish, render, script, voiceover
+from include.stages.settings import (
+    CAPTION_STYLES,
+    PRIVACY,
+    PUBLISH_TARGETS,
+    SCRIPT_MODES,
+    SYNC_MODES,
+)
+from include.storage import PROJECT_ROOT, configured
+
+RETRIES = dict(
+    retries=3,
+    retry_delay=timedelta(seconds=15),
+    retry_exponential_backoff=2.0,
+    max_retry_delay=timedelta(minutes=10),
+)
+
+PARAMS = {
+    "tenant": Param(
+        "default", type="string", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", section="Source",
+        description="Workspace the video belongs to (lowercase letters, digits, '-', '_').",
+    ),
+    "source": Param(
+        "", type="string", minLength=1, maxLength=2048, section="Source",
+        description="Absolute path or file:// URI on the workers, s3://conn@bucket/key, "
+        "or an uploaded key tenants/<tenant>/uploads/….",
+    ),
+    "title_hint": Param(
+        "", type="string", maxLength=200, section="Script",
+        description="What the video is about; used for the narration and the title.",
+    ),
+    "script_mode": Param(
+        "autopilot", enum=list(SCRIPT_MODES), section="Script",
+        values_display={"autopilot": "Autopilot", "review_before_tts": "Review before voiceover"},
+        description="autopilot runs straight through; review_before_tts waits for an approved script.",
+    ),
+    "voice": Param(
+        "en-us", type="string", pattern=r"^[A-Za-z0-9_+.-]{1,64}$", section="Voice & captions",
+        description="Voice name for the offline espeak-ng voice (en-us, en, de, fr, …).",
+    ),
+    "caption_style": Param(
+        "karaoke", enum=list(CAPTION_STYLES), section="Voice & captions",
+        description="Burned-in caption look: clean, bold, or karaoke (spoken word highlighted).",
+    ),
+    "sync_mode": Param(
+        "fit", enum=list(SYNC_MODES), section="Voice & captions",
+        description="fit: each narration plays over its footage; trim: cut the video to the voice; "
+        "pad: hold the last frame until the voice ends.",
+    ),
+    "publish_target": Param(
+        "outbox", enum=list(PUBLISH_TARGETS), section="Publish",
+        description="Where the finished video goes (outbox: a local folder).",
+    ),
+    "privacy": Param(
+        "private", enum=list(PRIVACY), section="Publish",
+        description="Visibility on the publish target.",
+    ),
+}
+
+
+@dag(
+    dag_id="video_pipeline",
+    schedule=None,
+    catchup=False,
+    max_active_runs=4,
+    params=PARAMS,
+    default_args=RETRIES,
+    tags=["video"],
+    doc_md=__doc__,
+)
+def video_pipeline():
+    @task(execution_timeout=timedelta(hours=1), **RETRIES)
+    def ingest_source() -> dict:
+        with stage_io("ingest") as io:
+            settings = io.settings
+            ingest.check_source_reference(settings.source, tenant=settings.tenant)
+            if settings.source.startswith("tenants/"):
+                fileobj, name = io.store.path(settings.source).open("rb"), settings.source.rsplit("/", 1)[-1]
+            elif settings.source.startswith("s3://"):
+                fileobj, name = io.store.open_uri(settings.source), settings.source.rsplit("/", 1)[-1]
+            else:
+                fileobj, name = ingest.open_local_source(settings.source)
+            with fileobj:
+                result = ingest.run(fileobj, name, settings, io.out_dir)
+            io.video_id = result["video_id"]
+            return io.publish(result)
+
+    @task(execution_timeout=timedelta(hours=1), **RETRIES)
+    def analyze_footage(ingested: dict) -> dict:
+        with stage_io("analyze", ingested) as io:
+            src = io.fetch(ingested["artifacts"][ingested["result"]["source_file"]])
+            info = io.store.get_json(ingested["artifacts"]["source.json"])
+            return io.publish(analyze.run(src, io.settings, io.out_dir, source_info=info))
+
+    @task(execution_timeout=timedelta(minutes=30), **RETRIES)
+    def write_script(analyzed: dict) -> dict:
+        with stage_io("script", analyzed) as io:
+            segments = io.fetch(analyzed["artifacts"]["segments.json"])
+            return io.publish(script.run(segments, io.settings, io.out_dir))
+
+    @task(execution_timeout=timedelta(minutes=30), **RETRIES)
+    def make_voiceover(reviewed: dict) -> dict:
+        with stage_io("voiceover", reviewed) as io:
+            script_path = io.fetch(reviewed["artifacts"]["script.json"])
+            return io.publish(voiceover.run(script_path, io.settings, io.out_dir))
+
+    @task(execution_timeout=timedelta(minutes=30), **RETRIES)
+    def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
+        with stage_io("edit", ingested) as io:
+            return io.publish(edit.run(
+                io.fetch(analyzed["artifacts"]["segments.json"]),
+                io.fetch(reviewed["artifacts"]["script.json"]),
+                io.fetch(voiced["artifacts"]["voiceover.json"]),
+                io.fetch(ingested["artifacts"]["source.json"]),
+                io.settings,
+                io.out_dir,
+            ))
+
+    @task(execution_timeout=timedelta(hours=2), **RETRIES)
+    def render_video(ingested: dict, edited: dict, voiced: dict) -> dict:
+        with stage_io("render", ingested) as io:
+            return io.publish(render.run(
+                io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
+                io.fetch(edited["artifacts"]["edl.json"]),
+                io.fetch(edited["artifacts"]["captions.ass"]),
+                io.fetch(voiced["artifacts"]["voiceover.wav"]),
+                io.settings,
+                io.out_dir,
+                progress=_log_progress(io),
+            ))
+
+    @task(execution_timeout=timedelta(minutes=15), **RETRIES)
+    def write_metadata(reviewed: dict, edited: dict) -> dict:
+        with stage_io("metadata", reviewed) as io:
+            return io.publish(metadata.run(
+                io.fetch(reviewed["artifacts"]["script.json"]),
+                io.fetch(edited["artifacts"]["edl.json"]),
+                io.settings,
+                io.out_dir,
+            ))
+
+    @task(execution_timeout=timedelta(hours=1), **RETRIES)
+    def publish_video(rendered: dict, described: dict) -> dict:
+        with stage_io("publish", rendered) as io:
+            return io.publish(publish.run(
+                io.fetch(rendered["artifacts"]["final.mp4"]),
+                io.fetch(described["artifacts"]["metadata.json"]),
+                io.settings,
+                io.out_dir,
+                video_id=io.video_id,
+                outbox_root=_outbox_root(),
+            ))
+
+    ingested = ingest_source.override(task_id="ingest")()
+    analyzed = analyze_footage.override(task_id="analyze")(ingested)
+    scripted = write_script.override(task_id="script")(analyzed)
+    reviewed = ReviewGateSensor(task_id="review_gate", scripted=scripted, retries=1,
+                                retry_delay=timedelta(seconds=30))
+    voiced = make_voiceover.override(task_id="voiceover")(reviewed.output)
+    edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
+    rendered = render_video.override(task_id="render")(ingested, edited, voiced)
+    described = write_metadata.override(task_id="metadata")(reviewed.output, edited)
+    publish_video.override(task_id="publish")(rendered, described)
+
+
+def _outbox_root():
+    from pathlib import Path
+
+    return Path(configured("VIDEO_OUTBOX", "video_outbox", str(PROJECT_ROOT / ".data" / "outbox")))
+
+
+def _log_progress(io: StageIO):
+    import logging
+
+    log = logging.getLogger("airflow.task")
+    last = {"pct": -10.0}
+
+    def report(percent: float, speed: str) -> None:
+        if percent - last["pct"] >= 10 or percent >= 100:
+            last["pct"] = percent
+            log.info("render %s: %.0f%% (speed %s)", io.video_id, percent, speed)
+
+    return report
+
+
+video_pipeline()

@@ -1,0 +1,71 @@
+"""DAG integrity: it imports, reads like the stage table, and every task is configured to retry."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+
+STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata", "publish"]
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag.get_dag("video_pipeline")
+
+
+def test_stage_table(dag):
+    assert sorted(dag.task_ids) == sorted(STAGES)
+    down = {t: sorted(dag.get_task(t).downstream_task_ids) for t in STAGES}
+    assert down["ingest"] == ["analyze", "edit", "render"]
+    assert down["analyze"] == ["edit", "script"]
+    assert down["script"] == ["review_gate"]
+    assert down["review_gate"] == ["edit", "metadata", "voiceover"]
+    assert down["voiceover"] == ["edit", "render"]
+    assert down["edit"] == ["metadata", "render"]
+    assert down["render"] == ["publish"] and down["metadata"] == ["publish"]
+    assert down["publish"] == []
+
+
+def test_every_task_retries_with_backoff(dag):
+    for task in dag.tasks:
+        assert task.retries >= 1, task.task_id
+        assert task.execution_timeout is not None or task.task_id == "review_gate", task.task_id
+        if task.task_id != "review_gate":
+            assert task.retry_exponential_backoff, task.task_id
+            assert task.max_retry_delay is not None, task.task_id
+
+
+def test_params_are_documented_form_fields(dag):
+    expected = {"tenant", "source", "title_hint", "script_mode", "voice", "caption_style",
+                "sync_mode", "publish_target", "privacy"}
+    assert expected <= set(dag.params.keys())
+    for name in expected:
+        schema = dag.params.get_param(name).schema
+        assert schema.get("description"), name
+    assert dag.params.get_param("script_mode").schema["enum"] == ["autopilot", "review_before_tts"]
+    assert dag.params.get_param("sync_mode").schema["enum"] == ["fit", "trim", "pad"]
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"source": "/x.mp4", "tenant": "Bad Tenant"},
+        {"source": "/x.mp4", "script_mode": "yolo"},
+        {"source": ""},
+        {"source": "/x.mp4", "privacy": "secret"},
+    ],
+)
+def test_bad_conf_is_rejected_before_a_run(dag, conf):
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = ParamsDict(dict(dag.params))
+    with pytest.raises((ParamValidationError, ValueError)):
+        for k, v in conf.items():
+            params[k] = v
+        params.validate()

@@ -1,0 +1,144 @@
+"""End to end with ``dag.test()``: every stage for real (ffmpeg, espeak-ng), one process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+
+import pysubs2
+import pytest
+
+from include.stages.ingest import video_id_for
+from include.stages.media import ffprobe
+from include.storage import ArtifactStore, artifact_key
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def _dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import ROOT
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    return bag.get_dag("video_pipeline")
+
+
+def _video_id(path, tenant):
+    return video_id_for(tenant, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _states(dagrun) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
+
+
+def test_autopilot_run_produces_a_published_video(sample_clip):
+    clip, _truth = sample_clip
+    tenant = "e2e"
+    dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
+                                   "title_hint": "Tour of the render farm dashboard"})
+    assert str(dagrun.state) == "success", _states(dagrun)
+
+    store = ArtifactStore()
+    vid = _video_id(clip, tenant)
+    key = lambda stage, name: artifact_key(tenant, vid, stage, name)  # noqa: E731
+    final = store.path(key("render", "final.mp4")).path
+    edl = store.get_json(key("edit", "edl.json"))
+    probe = ffprobe(final)
+    kinds = sorted(s["codec_type"] for s in probe["streams"])
+    assert kinds == ["audio", "video"]
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    assert (video["codec_name"], video["pix_fmt"]) == ("h264", "yuv420p")
+    assert abs(float(probe["format"]["duration"]) - edl["output"]["duration"]) <= 0.25
+
+    subs = pysubs2.load(store.path(key("edit", "captions.ass")).path)
+    assert len(subs.events) >= 3
+    for ev in subs.events:
+        assert 0 <= ev.start < ev.end <= edl["output"]["duration"] * 1000 + 1
+
+    meta = store.get_json(key("metadata", "metadata.json"))
+    assert 0 < len(meta["title"]) <= 100 and "<" not in meta["title"] and ">" not in meta["title"]
+    assert len(meta["description"].encode()) <= 5000
+    assert len(",".join(meta["tags"])) <= 500
+
+    receipt = store.get_json(key("publish", "receipt.json"))
+    assert receipt["target"] == "outbox"
+    from pathlib import Path
+
+    outbox = Path(receipt["location"])
+    assert (outbox / "final.mp4").read_bytes() == Path(final).read_bytes()
+    assert json.loads((outbox / "metadata.json").read_text())["title"] == meta["title"]
+
+
+def test_review_mode_waits_for_approval_and_uses_edited_text(sample_clip):
+    from include.review import submit_review
+
+    clip, _truth = sample_clip
+    tenant = "review"
+    vid = _video_id(clip, tenant)
+    store = ArtifactStore()
+    script_key = artifact_key(tenant, vid, "script", "script.json")
+    for stale in ("script/script.json", "review/approval.json", "review/script.json"):
+        store.path(artifact_key(tenant, vid, *stale.split("/"))).unlink(missing_ok=True)
+    edited_text = "Reviewed words chosen by a person."
+    observed = {}
+
+    def reviewer():
+        deadline = time.monotonic() + 240
+        while not store.exists(script_key) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.5)  # the gate must be waiting by now, not finished
+        observed["voiceover_before_approval"] = store.exists(
+            artifact_key(tenant, vid, "voiceover", "voiceover.json"))
+        first = store.get_json(script_key)["segments"][0]["id"]
+        observed["segment"] = first
+        submit_review(store, tenant, vid, "approved", by="tester", edits={first: edited_text})
+
+    t = threading.Thread(target=reviewer, daemon=True)
+    t.start()
+    dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
+                                   "script_mode": "review_before_tts"})
+    t.join(5)
+    assert str(dagrun.state) == "success", _states(dagrun)
+    assert observed["voiceover_before_approval"] is False
+    voice = store.get_json(artifact_key(tenant, vid, "voiceover", "voiceover.json"))
+    spoken = {s["id"]: s["text"] for s in voice["segments"]}
+    assert spoken[observed["segment"]] == edited_text
+
+
+def test_rejection_fails_the_gate_with_the_reason(sample_clip):
+    from include.review import submit_review
+
+    clip, _truth = sample_clip
+    tenant = "rejected"
+    vid = _video_id(clip, tenant)
+    store = ArtifactStore()
+    script_key = artifact_key(tenant, vid, "script", "script.json")
+    store.path(artifact_key(tenant, vid, "review", "approval.json")).unlink(missing_ok=True)
+
+    def reviewer():
+        deadline = time.monotonic() + 240
+        while not store.exists(script_key) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        submit_review(store, tenant, vid, "rejected", reason="wrong product name")
+
+    threading.Thread(target=reviewer, daemon=True).start()
+    dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
+                                   "script_mode": "review_before_tts"})
+    states = _states(dagrun)
+    assert str(dagrun.state) == "failed"
+    assert states["review_gate"] == "failed"
+    assert states["voiceover"] == "upstream_failed"
+
+
+def test_bad_input_fails_ingest_at_once_without_retry(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    dagrun = _dag().test(run_conf={"tenant": "bad", "source": str(empty)})
+    tis = {ti.task_id: ti for ti in dagrun.get_task_instances()}
+    assert str(dagrun.state) == "failed"
+    assert str(tis["ingest"].state) == "failed"
+    assert tis["ingest"].try_number == 1
+    assert str(tis["analyze"].state) == "upstream_failed"
