@@ -1,0 +1,71 @@
+"""The artifact store: atomic writes, key safety, streaming round trips."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from include.stages.errors import FatalError
+from include.storage import ArtifactStore, artifact_key
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ArtifactStore(f"file://{tmp_path / 'store'}")
+
+
+def test_round_trip_and_keys(store, tmp_path):
+    key = artifact_key("acme", "acme-0123", "render", "final.mp4")
+    assert key == "tenants/acme/videos/acme-0123/render/final.mp4"
+    src = tmp_path / "x.bin"
+    src.write_bytes(b"x" * (3 * 2**20 + 7))
+    store.put_file(src, key)
+    assert store.exists(key)
+    back = store.get_file(key, tmp_path / "back.bin")
+    assert back.read_bytes() == src.read_bytes()
+    store.put_json({"a": 1}, "tenants/acme/videos/acme-0123/edit/edl.json")
+    assert store.get_json("tenants/acme/videos/acme-0123/edit/edl.json") == {"a": 1}
+    assert store.list("tenants/acme/videos/acme-0123") == [
+        "tenants/acme/videos/acme-0123/edit/edl.json", key]
+
+
+class Boom(io.RawIOBase):
+    """A source that dies half way, like a worker killed mid-upload."""
+
+    def __init__(self):
+        self.sent = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if self.sent > 2**20:
+            raise OSError("connection dropped")
+        n = len(b)
+        b[:n] = b"y" * n
+        self.sent += n
+        return n
+
+
+def test_failed_write_leaves_nothing_under_the_final_key(store):
+    key = "tenants/acme/videos/v/render/final.mp4"
+    store.put_bytes(b"old complete file", key)
+    with pytest.raises(OSError):
+        store.put_stream(Boom(), key)
+    assert store.path(key).read_bytes() == b"old complete file"
+    leftovers = [p.name for p in store.path(key).parent.iterdir()]
+    assert leftovers == ["final.mp4"]
+
+
+@pytest.mark.parametrize(
+    "key", ["../etc/passwd", "/abs/key", "tenants/a/../b", "tenants//x", "tenants/a/%2e%2e/b", ""]
+)
+def test_keys_cannot_escape_the_root(store, key):
+    with pytest.raises(FatalError):
+        store.path(key)
+
+
+def test_missing_artifact_is_a_clear_fatal_error(store, tmp_path):
+    with pytest.raises(FatalError, match="missing from the store"):
+        store.get_file("tenants/a/videos/v/x/none.json", tmp_path / "n")
