@@ -1,0 +1,38 @@
+"""publish stage: hand the final video and its metadata to the configured publisher.
+
+The publisher (:mod:`include.providers.publishers`) is ``settings.publish_target``; its receipt
+is written to ``receipt.json`` and returned. Publishing again replaces the earlier delivery.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from include.providers.publishers import PublisherConfig, get_publisher
+from include.stages.errors import FatalError
+from include.stages.jsonio import read_json, write_json_atomic
+from include.stages.settings import Settings
+
+
+def run(
+    final_path: Path,
+    metadata_path: Path,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    video_id: str,
+    outbox_root: Path,
+) -> dict:
+    """Publish ``final_path`` with the metadata at ``metadata_path``; write, return the receipt."""
+    final_path = Path(final_path)
+    if not final_path.is_file() or final_path.stat().st_size == 0:
+        raise FatalError(
+            f"the final video {final_path.name} is missing or empty; re-run the render stage."
+        )
+    metadata = read_json(metadata_path, "metadata.json")
+    publisher = get_publisher(
+        settings.publish_target, PublisherConfig(outbox_root=Path(outbox_root))
+    )
+    receipt = publisher.publish(final_path, metadata, settings, video_id)
+    write_json_atomic(Path(out_dir) / "receipt.json", receipt)
+    return receipt

@@ -1,0 +1,214 @@
+"""script stage: narration text per segment, within each segment's word budget.
+
+``run`` asks a script writer (:mod:`include.providers.llm`) for one text per analysed segment,
+cleans it for speech and trims it to the segment's word budget; ``validate_review`` checks a
+reviewer's edits of that script before they reach the voice.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+from pathlib import Path
+
+from include.providers.llm import get_script_writer, word_count
+from include.stages.errors import FatalError
+from include.stages.jsonio import read_json, write_json_atomic
+from include.stages.settings import Settings
+
+LANGUAGE = "en"
+MAX_REVIEW_CHARS = 1000
+
+_SCRIPT_BLOCK = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"</?[A-Za-z!][^>]*>")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_URL = re.compile(r"\b(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+_MARKUP_CHARS = re.compile(r"[*`#~_]")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def clean_for_speech(text: str) -> str:
+    """Plain, speakable text: no markup, links, URLs, emoji, pictographs or control characters.
+
+    HTML tags are dropped (``<script>``/``<style>`` with their content), entities decoded;
+    markdown links keep their label; markdown emphasis, code and heading marks (``* _ ` # ~``)
+    go; emoji, symbols, joiners and variation selectors go; whitespace collapses to single
+    spaces. Cleaning clean text changes nothing.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _SCRIPT_BLOCK.sub(" ", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = html.unescape(text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _URL.sub(" ", text)
+    text = _MARKUP_CHARS.sub(" ", text)
+    text = "".join(_speakable(ch) for ch in text)
+    text = " ".join(text.split())
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+
+
+def _speakable(ch: str) -> str:
+    """``ch`` itself, a space for whitespace controls, or ``""`` for pictographs and invisibles."""
+    category = unicodedata.category(ch)
+    if category == "Cc":
+        return " " if ch in "\t\n\r\x0b\x0c" else ""
+    # So/Sk: emoji, pictographs, dingbats, skin tones; Cf: joiners, bidi marks; Co/Cs/Cn: private,
+    # surrogate, unassigned; Me and variation selectors: keycaps and emoji presentation.
+    if category in ("So", "Sk", "Cf", "Co", "Cs", "Cn", "Me"):
+        return ""
+    if "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef":
+        return ""
+    return ch
+
+
+def word_budget(kept_duration: float, wpm: int) -> int:
+    """Most words a segment may narrate: ``max(2, floor(kept_duration * wpm / 60))``."""
+    return max(2, math.floor(float(kept_duration) * wpm / 60 + 1e-9))
+
+
+def fit_to_budget(text: str, budget: int) -> str:
+    """``text`` cut to at most ``budget`` words (never below two).
+
+    Whole leading sentences are kept when at least one fits; otherwise the first sentence is cut
+    at a word boundary and closed with a period.
+    """
+    budget = max(2, budget)
+    if word_count(text) <= budget:
+        return text
+    kept: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        if word_count(" ".join(kept + [sentence])) > budget:
+            break
+        kept.append(sentence)
+    if kept:
+        return " ".join(kept)
+    words = text.split()[:budget]
+    return " ".join(words).rstrip(",;:-") + "."
+
+
+def run(segments_path: Path, settings: Settings, out_dir: Path, *, writer: str = "offline") -> dict:
+    """Write ``script.json`` for the analysed segments in ``segments_path``.
+
+    Returns ``{"segments": n, "words": total, "writer": writer}``.
+    """
+    analysis = read_json(segments_path, "segments.json")
+    segments = analysis.get("segments")
+    if not isinstance(segments, list) or not segments:
+        raise FatalError("segments.json has no segments; re-run the analyze stage.")
+    _check_segments(segments)
+    wpm = int(settings.words_per_minute)
+    budgeted = [dict(seg, word_budget=word_budget(seg["kept_duration"], wpm)) for seg in segments]
+    hint = clean_for_speech(settings.title_hint)
+    context = {"title_hint": hint, "words_per_minute": wpm, "language": LANGUAGE}
+    texts = get_script_writer(writer).write(budgeted, context)
+    if len(texts) != len(budgeted):
+        raise FatalError(
+            f"script writer {writer!r} returned {len(texts)} texts for {len(budgeted)} segments."
+        )
+    script_segments = [
+        {
+            "id": seg["id"],
+            "start": round(float(seg["start"]), 3),
+            "end": round(float(seg["end"]), 3),
+            "kept_duration": round(float(seg["kept_duration"]), 3),
+            "word_budget": seg["word_budget"],
+            "text": fit_to_budget(clean_for_speech(text), seg["word_budget"]),
+        }
+        for seg, text in zip(budgeted, texts)
+    ]
+    script = {
+        "title": hint or derived_title(float(analysis.get("duration") or 0.0)),
+        "language": LANGUAGE,
+        "words_per_minute": wpm,
+        "writer": writer,
+        "segments": script_segments,
+    }
+    write_json_atomic(Path(out_dir) / "script.json", script)
+    words = sum(word_count(seg["text"]) for seg in script_segments)
+    return {"segments": len(script_segments), "words": words, "writer": writer}
+
+
+def _check_segments(segments: list) -> None:
+    for number, seg in enumerate(segments, 1):
+        missing = [
+            key
+            for key in ("id", "start", "end", "kept_duration")
+            if not isinstance(seg, dict) or key not in seg
+        ]
+        if missing:
+            raise FatalError(
+                f"segment {number} in segments.json lacks {', '.join(missing)}; "
+                "re-run the analyze stage."
+            )
+
+
+def derived_title(duration: float) -> str:
+    """A neutral title for a video without a title hint, e.g. ``"A 2-minute walkthrough"``."""
+    if duration >= 90:
+        return f"A {round(duration / 60)}-minute walkthrough"
+    if duration > 0:
+        return f"A {round(duration)}-second walkthrough"
+    return "A short walkthrough"
+
+
+def validate_review(original: dict, edited: dict, settings: Settings) -> dict:
+    """Check a reviewer's edited script against the original and return the reviewed script.
+
+    ``edited`` must be an object with a ``segments`` list of ``{"id", "text"}``; every id must be
+    in ``original``, segments left out keep their original text. A text must be a string of at most
+    1000 characters without control characters (newlines become spaces) that is not empty after
+    :func:`clean_for_speech`. Texts over their word budget (from ``settings.words_per_minute``)
+    are kept and listed in ``warnings``. Other fields of ``edited`` are ignored.
+    """
+    if not isinstance(edited, dict) or not isinstance(edited.get("segments"), list):
+        raise FatalError("the reviewed script must be a JSON object with a 'segments' list.")
+    originals = {seg["id"]: seg for seg in original.get("segments", [])}
+    texts: dict[str, str] = {}
+    for item in edited["segments"]:
+        if not isinstance(item, dict) or "id" not in item:
+            raise FatalError("every reviewed segment must be an object with an 'id' and a 'text'.")
+        seg_id = item["id"]
+        if seg_id not in originals:
+            raise FatalError(
+                f"the reviewed script has an unknown segment id {seg_id!r}; "
+                "edit only existing segments."
+            )
+        if seg_id in texts:
+            raise FatalError(f"the reviewed script lists segment {seg_id!r} twice.")
+        texts[seg_id] = _reviewed_text(seg_id, item.get("text"))
+
+    wpm = int(settings.words_per_minute)
+    segments, warnings = [], []
+    for seg_id, seg in originals.items():
+        text = texts.get(seg_id, seg.get("text", ""))
+        budget = word_budget(seg["kept_duration"], wpm)
+        words = word_count(text)
+        if words > budget:
+            warnings.append(
+                f"segment {seg_id} has {words} words, over its budget of {budget}; "
+                "the narration may run past its footage."
+            )
+        segments.append(dict(seg, text=text))
+    return {**original, "segments": segments, "reviewed": True, "warnings": warnings}
+
+
+def _reviewed_text(seg_id: str, text: object) -> str:
+    if not isinstance(text, str):
+        raise FatalError(f"segment {seg_id} text must be a string.")
+    if len(text) > MAX_REVIEW_CHARS:
+        raise FatalError(
+            f"segment {seg_id} text is longer than {MAX_REVIEW_CHARS} characters; shorten it."
+        )
+    text = text.replace("\r\n", "\n").replace("\n", " ")
+    bad = next((ch for ch in text if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        raise FatalError(
+            f"segment {seg_id} text contains the control character U+{ord(bad):04X}; remove it."
+        )
+    cleaned = clean_for_speech(text)
+    if not cleaned:
+        raise FatalError(f"segment {seg_id} text is empty once markup, emoji and URLs are removed.")
+    return cleaned

@@ -1,0 +1,256 @@
+"""voiceover stage: speak the script, one segment at a time, into one WAV with word timings.
+
+Each segment is synthesised separately (:mod:`include.providers.tts`), normalised to mono 16-bit
+PCM at the provider's sample rate and concatenated with ``gap`` seconds of silence in between.
+Segment spans come from sample counts, so they are exact in voice time. Word timings are the
+provider's when it has them (``"exact"``), else spread over the segment's audible speech by
+syllable weight (``"estimated"``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from include.providers.tts import TTS, SynthResult, get_tts
+from include.stages import media
+from include.stages.errors import FatalError
+from include.stages.jsonio import read_json, write_json_atomic
+from include.stages.settings import Settings
+
+EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
+SPEECH_LEVEL = 0.02  # fraction of the segment's peak that counts as speech, not silence
+SILENCE_FLOOR = 64  # absolute sample level below which audio is always silence
+SENTENCE_PAUSE, CLAUSE_PAUSE = 1.0, 0.5  # extra syllable weight of a pause after a word
+
+_VOWEL_GROUPS = re.compile(r"[aeiouyàáâäèéêëìíîïòóôöùúûü]+", re.IGNORECASE)
+
+
+def run(
+    script_path: Path,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    provider: str = "espeak",
+    gap: float = 0.4,
+) -> dict:
+    """Write ``voiceover.wav`` and ``voiceover.json`` for the script at ``script_path``.
+
+    Returns ``{"duration", "segments", "provider", "voice", "characters"}``.
+    """
+    segments = _script_segments(read_json(script_path, "script.json"))
+    if gap < 0:
+        raise FatalError(f"the gap between segments must not be negative (got {gap}).")
+    tts = get_tts(provider)
+    rate = tts.sample_rate
+    audio, voice_segments = _assemble(
+        segments, _synthesize(segments, tts, settings.voice), rate, gap
+    )
+
+    out_dir = Path(out_dir)
+    write_wav_atomic(out_dir / "voiceover.wav", audio, rate)
+    duration = round(len(audio) / rate, 3)
+    write_json_atomic(
+        out_dir / "voiceover.json",
+        {
+            "provider": provider,
+            "voice": settings.voice,
+            "sample_rate": rate,
+            "duration": duration,
+            "gap": gap,
+            "segments": voice_segments,
+        },
+    )
+    return {
+        "duration": duration,
+        "segments": len(voice_segments),
+        "provider": provider,
+        "voice": settings.voice,
+        "characters": sum(len(seg["text"]) for seg in segments),
+    }
+
+
+def _synthesize(segments: list[dict], tts: TTS, voice: str) -> list[tuple[np.ndarray, SynthResult]]:
+    """Each segment's samples (normalised to the provider's rate) and what the provider knew."""
+    rate = tts.sample_rate
+    spoken = []
+    with tempfile.TemporaryDirectory(prefix="voiceover-") as tmp:
+        for number, seg in enumerate(segments):
+            text = seg["text"].strip()
+            if not text:
+                silence = np.zeros(round(EMPTY_SEGMENT_SECONDS * rate), dtype=np.int16)
+                spoken.append((silence, SynthResult()))
+                continue
+            raw = Path(tmp) / f"{number:04d}.wav"
+            result = tts.synthesize(text, voice, raw)
+            spoken.append((load_pcm(raw, rate), result))
+    return spoken
+
+
+def _assemble(
+    segments: list[dict], spoken: list[tuple[np.ndarray, SynthResult]], rate: int, gap: float
+) -> tuple[np.ndarray, list[dict]]:
+    """The concatenated voice (``gap`` s of silence between segments) and its segment entries."""
+    gap_samples = round(gap * rate)
+    chunks: list[np.ndarray] = []
+    voice_segments = []
+    offset = 0
+    for number, (seg, (samples, result)) in enumerate(zip(segments, spoken)):
+        if number:
+            chunks.append(np.zeros(gap_samples, dtype=np.int16))
+            offset += gap_samples
+        start = offset / rate
+        if result.words is None:
+            words, timing = estimate_words(seg["text"], samples, rate, start), "estimated"
+        else:
+            words, timing = _shift_words(result.words, start), "exact"
+        voice_segments.append(
+            {
+                "id": seg["id"],
+                "text": seg["text"],
+                "start": round(start, 3),
+                "end": round((offset + len(samples)) / rate, 3),
+                "words": words,
+                "timing": timing,
+            }
+        )
+        chunks.append(samples)
+        offset += len(samples)
+    return np.concatenate(chunks), voice_segments
+
+
+def _script_segments(script: dict) -> list[dict]:
+    segments = script.get("segments")
+    if not isinstance(segments, list) or not segments:
+        raise FatalError("script.json has no segments; re-run the script stage.")
+    for number, seg in enumerate(segments, 1):
+        if not isinstance(seg, dict) or "id" not in seg or not isinstance(seg.get("text"), str):
+            raise FatalError(f"segment {number} in script.json needs an 'id' and a text string.")
+    return segments
+
+
+def load_pcm(path: Path, rate: int) -> np.ndarray:
+    """An audio file's samples as mono 16-bit PCM at ``rate`` (converted by ffmpeg if needed)."""
+    samples = _read_pcm16(path, rate)
+    if samples is None:
+        normalised = path.with_name(f"{path.stem}.norm.wav")
+        media.run(
+            [
+                media.FFMPEG,
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(path),
+                "-ac",
+                "1",
+                "-ar",
+                str(rate),
+                "-c:a",
+                "pcm_s16le",
+                str(normalised),
+            ],
+            timeout=300,
+            what="ffmpeg (voice normalisation)",
+        )
+        samples = _read_pcm16(normalised, rate)
+    if samples is None or not len(samples):
+        raise FatalError(f"the voice audio {path.name} is empty or unreadable.")
+    return samples
+
+
+def _read_pcm16(path: Path, rate: int) -> np.ndarray | None:
+    """Samples of a mono 16-bit PCM WAV at ``rate``; ``None`` for any other format."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, rate):
+                return None
+            return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    except (wave.Error, EOFError):
+        return None
+
+
+def write_wav_atomic(path: Path, samples: np.ndarray, rate: int) -> None:
+    """Write mono 16-bit PCM ``samples`` to ``path`` via a temp sibling and ``os.replace``."""
+    tmp = media.atomic_output(path)
+    with wave.open(str(tmp), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    os.replace(tmp, path)
+
+
+def speech_span(samples: np.ndarray) -> tuple[int, int]:
+    """First and one-past-last sample index of audible speech (the whole clip if all silent)."""
+    level = np.abs(samples.astype(np.int32))
+    threshold = max(SILENCE_FLOOR, SPEECH_LEVEL * int(level.max(initial=0)))
+    loud = np.flatnonzero(level > threshold)
+    if not len(loud):
+        return 0, len(samples)
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def word_weights(tokens: list[str]) -> list[float]:
+    """Relative speaking time per token: syllables (vowel groups, digits) plus punctuation pauses.
+
+    The last token gets no pause: the silence after it is trimmed before spreading.
+    """
+    weights = []
+    for index, token in enumerate(tokens):
+        weight = float(syllables(token))
+        if index < len(tokens) - 1:
+            if token.endswith((".", "!", "?")):
+                weight += SENTENCE_PAUSE
+            elif token.endswith((",", ";", ":")):
+                weight += CLAUSE_PAUSE
+        weights.append(weight)
+    return weights
+
+
+def syllables(token: str) -> int:
+    """Rough syllable count: vowel groups (less a silent final e) plus one per digit, >= 1."""
+    word = token.lower().strip(".,;:!?\"'()")
+    count = len(_VOWEL_GROUPS.findall(word))
+    if count > 1 and word.endswith("e") and not word.endswith(("le", "ee")):
+        count -= 1
+    return max(1, count + sum(ch.isdigit() for ch in word))
+
+
+def estimate_words(text: str, samples: np.ndarray, rate: int, offset: float) -> list[dict]:
+    """Word timings in voice time for a segment starting at ``offset``.
+
+    The audible part of ``samples`` (leading and trailing silence trimmed) is shared among the
+    words of ``text`` in proportion to :func:`word_weights`.
+    """
+    tokens = text.split()
+    if not tokens:
+        return []
+    first, last = speech_span(samples)
+    start = offset + first / rate
+    span = (last - first) / rate
+    weights = word_weights(tokens)
+    total = sum(weights)
+    words = []
+    for token, weight in zip(tokens, weights):
+        end = start + span * weight / total
+        words.append({"word": token, "start": round(start, 3), "end": round(end, 3)})
+        start = end
+    return words
+
+
+def _shift_words(words: list[dict], offset: float) -> list[dict]:
+    """Provider word timings (file time) moved to voice time."""
+    return [
+        {
+            "word": w["word"],
+            "start": round(offset + w["start"], 3),
+            "end": round(offset + w["end"], 3),
+        }
+        for w in words
+    ]

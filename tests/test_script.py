@@ -1,0 +1,260 @@
+"""script stage: speech cleaning, word budgets, the offline writer and review validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.providers import llm
+from include.stages import script
+from include.stages.errors import FatalError
+from include.stages.script import clean_for_speech, fit_to_budget, validate_review, word_budget
+from include.stages.settings import Settings
+
+
+def _segment(number: int, start: float, end: float, kept: float, **features) -> dict:
+    base = {
+        "id": f"s{number:02d}",
+        "start": start,
+        "end": end,
+        "keyframe": f"keyframes/s{number:02d}.jpg",
+        "static_ratio": 0.0,
+        "silent_ratio": 0.0,
+        "motion": 0.05,
+        "brightness": 0.5,
+        "colorfulness": 0.3,
+        "dominant_color": "blue",
+        "edge_density": 0.05,
+        "kept": [[start, start + kept]],
+        "kept_duration": kept,
+    }
+    return {**base, **features}
+
+
+ANALYSIS = {
+    "duration": 44.0,
+    "fps": 30.0,
+    "width": 1280,
+    "height": 720,
+    "has_audio": True,
+    "cuts": [],
+    "static_spans": [],
+    "silences": [],
+    "segments": [
+        _segment(1, 0.0, 4.0, 2.7, motion=0.5),
+        _segment(
+            2,
+            4.0,
+            8.0,
+            4.0,
+            static_ratio=1.0,
+            edge_density=0.3,
+            dominant_color="white",
+            brightness=0.9,
+        ),
+        _segment(3, 8.0, 12.0, 1.0, static_ratio=0.8, silent_ratio=0.9),
+        _segment(4, 12.0, 32.0, 20.0, motion=0.15, dominant_color="red", brightness=0.1),
+        _segment(5, 32.0, 44.0, 9.5, silent_ratio=1.0, dominant_color="green"),
+    ],
+}
+
+
+@pytest.fixture
+def segments_path(tmp_path):
+    path = tmp_path / "segments.json"
+    path.write_text(json.dumps(ANALYSIS))
+    return path
+
+
+def _run(segments_path, out_dir, **settings):
+    result = script.run(segments_path, Settings(**settings), out_dir)
+    return result, json.loads((out_dir / "script.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("<p>Open the <b>dashboard</b></p>", "Open the dashboard"),
+        ("<script>alert(1)</script>Safe text", "Safe text"),
+        ("Fish &amp; chips", "Fish & chips"),
+        ("**Bold** and __strong__ with `code`", "Bold and strong with code"),
+        ("## Heading one", "Heading one"),
+        ("Read [the guide](https://example.com/guide) now", "Read the guide now"),
+        ("Visit https://example.com/a?b=1 or www.example.org today", "Visit or today"),
+        ("Ship it 🚀🎉!", "Ship it!"),
+        ("Family 👨‍👩‍👧 flag 🇩🇪 keycap 1️⃣ heart ❤️ done", "Family flag keycap 1 heart done"),
+        ("bell\x07 and\ttab\nnewline", "bell and tab newline"),
+        ("  lots   of\n\n space  ", "lots of space"),
+        ("a < b and c > d", "a < b and c > d"),
+    ],
+)
+def test_clean_for_speech(raw, clean):
+    assert clean_for_speech(raw) == clean
+    assert clean_for_speech(clean) == clean
+
+
+@pytest.mark.parametrize(
+    ("kept", "wpm", "budget"),
+    [(2.7, 150, 6), (4.0, 150, 10), (2.4, 150, 6), (0.1, 150, 2), (0.0, 240, 2), (20.0, 60, 20)],
+)
+def test_word_budget(kept, wpm, budget):
+    assert word_budget(kept, wpm) == budget
+
+
+def test_fit_to_budget_prefers_sentence_then_word_boundaries():
+    text = "Open the settings. Then pick a theme you like."
+    assert fit_to_budget(text, 20) == text
+    assert fit_to_budget(text, 6) == "Open the settings."
+    assert (
+        fit_to_budget("Open the settings page, then pick a theme.", 4) == "Open the settings page."
+    )
+    assert fit_to_budget("One two three four", 0) == "One two."
+
+
+def test_run_writes_script_within_budgets(segments_path, tmp_path):
+    out = tmp_path / "out"
+    result, doc = _run(segments_path, out, title_hint="Acme **Dashboard** 🚀")
+
+    assert doc["title"] == "Acme Dashboard"
+    assert (doc["language"], doc["words_per_minute"], doc["writer"]) == ("en", 150, "offline")
+    assert [seg["id"] for seg in doc["segments"]] == [s["id"] for s in ANALYSIS["segments"]]
+    for seg, source in zip(doc["segments"], ANALYSIS["segments"]):
+        assert set(seg) == {"id", "start", "end", "kept_duration", "word_budget", "text"}
+        assert seg["word_budget"] == word_budget(source["kept_duration"], 150)
+        assert 2 <= len(seg["text"].split()) <= seg["word_budget"]
+        assert clean_for_speech(seg["text"]) == seg["text"]
+    texts = [seg["text"] for seg in doc["segments"]]
+    assert len(set(texts)) == len(texts), "neighbouring segments should not repeat themselves"
+    assert "Acme Dashboard" in texts[0]
+    assert result == {
+        "segments": 5,
+        "words": sum(len(t.split()) for t in texts),
+        "writer": "offline",
+    }
+    assert [p.name for p in out.iterdir()] == ["script.json"]
+
+
+def test_run_is_deterministic_and_derives_a_title(segments_path, tmp_path):
+    _run(segments_path, tmp_path / "a")
+    _, doc = _run(segments_path, tmp_path / "b")
+    assert (tmp_path / "a" / "script.json").read_bytes() == (
+        tmp_path / "b" / "script.json"
+    ).read_bytes()
+    assert doc["title"] == "A 44-second walkthrough"
+
+
+def test_offline_writer_respects_every_budget():
+    writer = llm.get_script_writer("offline")
+    looks = [
+        {"static_ratio": 1.0, "edge_density": 0.4},
+        {"static_ratio": 0.9},
+        {"motion": 0.8},
+        {"edge_density": 0.3},
+        {"motion": 0.2, "silent_ratio": 1.0},
+        {"dominant_color": "x-1"},
+    ]
+    for budget in range(2, 40):
+        segments = [
+            _segment(n, n * 5.0, n * 5.0 + (2 if n % 2 else 14), 1.0, word_budget=budget, **look)
+            for n, look in enumerate(looks)
+        ]
+        for hint in ("", "A very long product name that never fits a small budget"):
+            texts = writer.write(
+                segments, {"title_hint": hint, "words_per_minute": 150, "language": "en"}
+            )
+            assert len(texts) == len(segments)
+            assert all(2 <= len(t.split()) <= budget for t in texts), (budget, texts)
+
+
+def test_run_enforces_budget_and_cleaning_for_any_writer(segments_path, tmp_path, monkeypatch):
+    class Rambler(llm.ScriptWriter):
+        name = "rambler"
+
+        def write(self, segments, context):
+            return [
+                "**Look** at https://x.io this 🚀 " + "very " * 80 + "long text." for _ in segments
+            ]
+
+    monkeypatch.setitem(llm.SCRIPT_WRITERS, "rambler", Rambler)
+    result = script.run(segments_path, Settings(), tmp_path, writer="rambler")
+    doc = json.loads((tmp_path / "script.json").read_text())
+    assert result["writer"] == doc["writer"] == "rambler"
+    for seg in doc["segments"]:
+        assert len(seg["text"].split()) == seg["word_budget"]
+        assert " ".join(["Look", "at", "this", "very"][: seg["word_budget"]]) in seg["text"]
+        assert "*" not in seg["text"] and "x.io" not in seg["text"]
+
+
+def test_unknown_or_unavailable_writer_is_fatal(segments_path, tmp_path, monkeypatch):
+    with pytest.raises(FatalError, match=r"unknown script writer 'gpt-9'; choose one of: offline"):
+        script.run(segments_path, Settings(), tmp_path, writer="gpt-9")
+
+    class NeedsSdk(llm.OfflineScriptWriter):
+        requirement = "the 'imaginary' package"
+
+        @classmethod
+        def available(cls):
+            return False
+
+    monkeypatch.setitem(llm.SCRIPT_WRITERS, "sdk", NeedsSdk)
+    with pytest.raises(FatalError, match="needs the 'imaginary' package"):
+        llm.get_script_writer("sdk")
+
+
+def test_bad_segments_file_is_fatal(tmp_path):
+    with pytest.raises(FatalError, match=r"segments\.json is missing"):
+        script.run(tmp_path / "nope.json", Settings(), tmp_path)
+    empty = tmp_path / "segments.json"
+    empty.write_text(json.dumps({"segments": []}))
+    with pytest.raises(FatalError, match="no segments"):
+        script.run(empty, Settings(), tmp_path)
+
+
+@pytest.fixture
+def original(segments_path, tmp_path):
+    return _run(segments_path, tmp_path / "orig", title_hint="Acme")[1]
+
+
+def test_review_merges_edits_and_keeps_the_rest(original):
+    edited = {"segments": [{"id": "s02", "text": "Click **Save**\nthen\r\nwait 🎉"}]}
+    reviewed = validate_review(original, edited, Settings())
+    assert reviewed["reviewed"] is True and reviewed["warnings"] == []
+    assert reviewed["title"] == original["title"]
+    texts = {seg["id"]: seg["text"] for seg in reviewed["segments"]}
+    assert texts["s02"] == "Click Save then wait"
+    assert all(texts[s["id"]] == s["text"] for s in original["segments"] if s["id"] != "s02")
+    # Re-validating the reviewed script (as the gate does) changes nothing.
+    assert validate_review(original, reviewed, Settings()) == reviewed
+
+
+def test_review_flags_over_budget_text(original):
+    long_text = " ".join(["word"] * 30)
+    reviewed = validate_review(
+        original, {"segments": [{"id": "s01", "text": long_text}]}, Settings()
+    )
+    assert reviewed["segments"][0]["text"] == long_text
+    assert (
+        len(reviewed["warnings"]) == 1
+        and "s01 has 30 words, over its budget of 6" in reviewed["warnings"][0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("edited", "message"),
+    [
+        ([], "must be a JSON object with a 'segments' list"),
+        ({"segments": "s01"}, "must be a JSON object with a 'segments' list"),
+        ({"segments": [{"text": "hi there"}]}, "must be an object with an 'id'"),
+        ({"segments": [{"id": "s99", "text": "hi there"}]}, "unknown segment id 's99'"),
+        ({"segments": [{"id": "s01", "text": 5}]}, "s01 text must be a string"),
+        ({"segments": [{"id": "s01", "text": "x" * 1001}]}, "longer than 1000 characters"),
+        ({"segments": [{"id": "s01", "text": "ring\x07bell"}]}, "control character U\\+0007"),
+        ({"segments": [{"id": "s01", "text": "tab\there"}]}, "control character U\\+0009"),
+        ({"segments": [{"id": "s01", "text": "🚀 <b></b> https://x.io"}]}, "s01 text is empty"),
+        ({"segments": [{"id": "s01", "text": "a b"}, {"id": "s01", "text": "c d"}]}, "twice"),
+    ],
+)
+def test_review_rejects_bad_edits(original, edited, message):
+    with pytest.raises(FatalError, match=message):
+        validate_review(original, edited, Settings())
