@@ -45,8 +45,7 @@ def test_params_are_documented_form_fields(dag):
                 "sync_mode", "publish_target", "privacy"}
     assert expected <= set(dag.params.keys())
     for name in expected:
-        schema = dag.params.get_param(name).schema
-        assert schema.get("description"), name
+        assert dag.params.get_param(name).description, name
     assert dag.params.get_param("script_mode").schema["enum"] == ["autopilot", "review_before_tts"]
     assert dag.params.get_param("sync_mode").schema["enum"] == ["fit", "trim", "pad"]
 
@@ -61,11 +60,14 @@ def test_params_are_documented_form_fields(dag):
     ],
 )
 def test_bad_conf_is_rejected_before_a_run(dag, conf):
-    from airflow.sdk.definitions.param import ParamsDict
+    import copy
+
     from airflow.sdk.exceptions import ParamValidationError
 
-    params = ParamsDict(dict(dag.params))
-    with pytest.raises((ParamValidationError, ValueError)):
-        for k, v in conf.items():
-            params[k] = v
-        params.validate()
+    good = copy.deepcopy(dag.params)
+    good.update({"source": "/x.mp4", "tenant": "acme"})
+    good.validate()  # the control: a valid conf passes
+    bad = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError):
+        bad.update({"source": "/x.mp4", **conf})
+        bad.validate()
