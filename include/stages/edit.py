@@ -1,0 +1,320 @@
+"""Edit stage: lay the kept footage against the voiceover and write ``edl.json`` + ``captions.ass``.
+
+The edit decision list (EDL, format in docs/ARTIFACTS.md) says which source spans play, at which
+speed, and how long each clip's last frame is held, in final-time order. Three sync modes:
+
+- ``fit``: the final timeline is the voice timeline. Narration segment *i* owns the slot from its
+  voice start to the next segment's voice start (the last slot ends with the voice; the first one
+  starts at 0) and fills it with its own segment's kept footage: footage up to 1.25x the slot is
+  sped up to fit exactly, longer footage plays at 1.25x and is trimmed, shorter footage plays
+  whole and its last frame holds. Segments without narration are dropped.
+- ``trim``: all kept footage plays continuously at 1x and is cut where the voice ends (the last
+  frame holds if the footage is shorter than the voice).
+- ``pad``: all kept footage plays at 1x; if the voice is longer the last frame holds until it ends.
+
+The voice always starts at final time 0, so final time = voice time (``voice_offset`` 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from include.stages import captions
+from include.stages.errors import FatalError
+from include.stages.jsonio import read_json, write_json_atomic
+from include.stages.settings import Settings
+
+MAX_SPEEDUP = 1.25
+MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
+TOLERANCE = 0.001  # seconds; EDL times are rounded to milliseconds
+VOICE_OFFSET = 0.0
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One clip before rounding: exact source span, playback speed and hold."""
+
+    segment_id: str
+    src_start: float
+    src_end: float
+    speed: float = 1.0
+    hold: float = 0.0
+
+    @property
+    def out_length(self) -> float:
+        return (self.src_end - self.src_start) / self.speed + self.hold
+
+
+def run(
+    segments_path: Path,
+    script_path: Path,
+    voiceover_json_path: Path,
+    source_json_path: Path,
+    settings: Settings,
+    out_dir: Path,
+) -> dict:
+    """Write ``out_dir/edl.json`` and ``out_dir/captions.ass``; return a small summary.
+
+    Returns ``{"duration": D, "clips": n, "sync_mode": mode}``. Raises ``FatalError`` when the
+    inputs disagree (unknown segment ids, an empty voiceover, a segment without footage inside
+    the source) or are malformed.
+    """
+    analysis = read_json(segments_path, "segments.json")
+    script = read_json(script_path, "script.json")
+    voiceover = read_json(voiceover_json_path, "voiceover.json")
+    source = read_json(source_json_path, "source.json")
+
+    source_duration = _positive(source.get("duration"), "source.json duration")
+    voice_duration = _positive(voiceover.get("duration"), "voiceover.json duration")
+    try:
+        kept = _kept_footage(analysis, source_duration)
+        narration = _narration(voiceover, voice_duration, script, kept)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FatalError(
+            f"segments.json or voiceover.json is malformed (bad or missing {exc}); re-run the "
+            "analyze and voiceover stages."
+        ) from exc
+
+    if settings.sync_mode == "fit":
+        duration = voice_duration
+        pieces = _plan_fit(narration, kept, duration)
+    else:
+        all_spans = [(sid, a, b) for sid, spans in kept.items() for a, b in spans]
+        footage = round(sum(b - a for _, a, b in all_spans), 3)
+        duration = voice_duration if settings.sync_mode == "trim" else max(footage, voice_duration)
+        pieces = _fill(all_spans, duration, speed=1.0)
+    clips = _quantize(_merge(_absorb_slivers(pieces)), duration, source_duration)
+
+    events = captions.build_events(voiceover, duration, VOICE_OFFSET)
+    edl = {
+        "version": 1,
+        "sync_mode": settings.sync_mode,
+        "output": {"width": settings.width, "height": settings.height, "fps": settings.fps,
+                   "duration": duration},
+        "source": {"duration": source_duration, "has_audio": bool(source.get("has_audio"))},
+        "clips": clips,
+        "narration": [
+            {
+                "segment_id": n["id"],
+                "voice_start": n["start"],
+                "voice_end": n["end"],
+                "out_start": round(min(n["start"] + VOICE_OFFSET, duration), 3),
+                "out_end": round(min(n["end"] + VOICE_OFFSET, duration), 3),
+            }
+            for n in narration
+        ],
+        "audio": {"voiceover": "voiceover.wav", "voice_offset": VOICE_OFFSET, "original": "drop"},
+        "captions": {"file": "captions.ass", "style": settings.caption_style, "events": events},
+    }
+    check_edl(edl)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    captions.write_ass(events, out_dir / "captions.ass", settings.caption_style,
+                       settings.width, settings.height)
+    write_json_atomic(out_dir / "edl.json", edl)
+    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
+
+
+def check_edl(edl: dict) -> None:
+    """Raise ``AssertionError`` if the EDL breaks an invariant (that is a bug, not bad input).
+
+    Clips tile ``[0, duration]`` without gaps or overlaps, each clip's length is
+    ``(src_end - src_start) / speed + hold``, source spans lie inside the source, narration and
+    caption events lie inside the video and the events are ordered and non-overlapping.
+    """
+    duration = edl["output"]["duration"]
+    source_duration = edl["source"]["duration"]
+    clips = edl["clips"]
+    _require(duration > 0 and clips, "the EDL has no clips or a zero duration")
+    position = 0.0
+    for i, clip in enumerate(clips):
+        _require(abs(clip["out_start"] - position) <= TOLERANCE,
+                 f"clip {i} starts at {clip['out_start']} instead of {position}")
+        _require(0.0 <= clip["src_start"] < clip["src_end"] <= source_duration + TOLERANCE,
+                 f"clip {i} source span is outside [0, {source_duration}]")
+        _require(clip["speed"] > 0 and clip["hold"] >= 0, f"clip {i} has a bad speed or hold")
+        expected = (clip["src_end"] - clip["src_start"]) / clip["speed"] + clip["hold"]
+        _require(abs(clip["out_end"] - clip["out_start"] - expected) <= TOLERANCE + 1e-9,
+                 f"clip {i} lasts {clip['out_end'] - clip['out_start']:.3f} s, expected "
+                 f"{expected:.3f} s")
+        position = clip["out_end"]
+    _require(abs(position - duration) <= TOLERANCE,
+             f"clips end at {position} instead of {duration}")
+    for n in edl["narration"]:
+        _require(0.0 <= n["out_start"] <= n["out_end"] <= duration,
+                 f"narration {n['segment_id']} is outside the video")
+    previous_end = 0.0
+    for event in edl["captions"]["events"]:
+        _require(previous_end <= event["start"] < event["end"] <= duration,
+                 f"caption event at {event['start']} overlaps or is outside the video")
+        previous_end = event["end"]
+
+
+def _require(condition: object, message: str) -> None:
+    if not condition:
+        raise AssertionError(f"EDL invariant broken: {message}")
+
+
+def _positive(value: object, what: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 0:
+        raise FatalError(f"{what} must be a positive number of seconds, got {value!r}.")
+    return round(number, 3)
+
+
+def _kept_footage(analysis: dict, source_duration: float) -> dict[str, list[tuple[float, float]]]:
+    """Kept spans per segment id, in source order, clipped to the source duration."""
+    segments = sorted(analysis.get("segments") or [], key=lambda s: float(s["start"]))
+    if not segments:
+        raise FatalError("segments.json has no segments; re-run the analyze stage.")
+    kept: dict[str, list[tuple[float, float]]] = {}
+    for segment in segments:
+        spans = []
+        for a, b in segment.get("kept") or []:
+            a, b = max(0.0, float(a)), min(float(b), source_duration)
+            if b - a > TOLERANCE:
+                spans.append((a, b))
+        if not spans:
+            raise FatalError(
+                f"segment {segment['id']} in segments.json keeps no footage inside the "
+                f"{source_duration} s source; re-run the analyze stage on this source."
+            )
+        kept[str(segment["id"])] = sorted(spans)
+    return kept
+
+
+def _narration(voiceover: dict, duration: float, script: dict, kept: dict) -> list[dict]:
+    """The voiceover segments in voice order, checked against the script and the analysis."""
+    script_ids = [str(s.get("id")) for s in script.get("segments") or []]
+    unknown = [sid for sid in script_ids if sid not in kept]
+    if unknown:
+        raise FatalError(
+            f"script.json refers to segment(s) {', '.join(unknown)} that segments.json does not "
+            "have; re-run the script stage after the analyze stage."
+        )
+    narration = []
+    for segment in voiceover.get("segments") or []:
+        sid = str(segment.get("id"))
+        if sid not in script_ids:
+            raise FatalError(
+                f"voiceover.json narrates segment {sid} which script.json does not have; "
+                "re-run the voiceover stage."
+            )
+        start, end = float(segment["start"]), float(segment["end"])
+        if not 0.0 <= start <= end <= duration + TOLERANCE:
+            raise FatalError(
+                f"voiceover segment {sid} spans {start}-{end} s, outside the {duration} s "
+                "voiceover; re-run the voiceover stage."
+            )
+        narration.append({"id": sid, "start": round(start, 3), "end": round(min(end, duration), 3)})
+    if not narration:
+        raise FatalError("voiceover.json has no narration segments; there is nothing to edit to.")
+    if any(b["start"] < a["start"] for a, b in zip(narration, narration[1:])):
+        raise FatalError("voiceover.json segments are not in voice-time order.")
+    return narration
+
+
+def _plan_fit(narration: list[dict], kept: dict, duration: float) -> list[_Piece]:
+    """Fill each narration slot with that segment's footage (speed-up, trim or hold)."""
+    pieces: list[_Piece] = []
+    for i, segment in enumerate(narration):
+        slot_start = 0.0 if i == 0 else segment["start"]
+        slot_end = narration[i + 1]["start"] if i + 1 < len(narration) else duration
+        slot = slot_end - slot_start
+        if slot <= 0:
+            continue
+        spans = [(segment["id"], a, b) for a, b in kept[segment["id"]]]
+        footage = sum(b - a for _, a, b in spans)
+        # Fit exactly with a speed-up of at most 1.25x (rounded down so it never needs more
+        # footage than there is); longer footage plays at 1.25x and is trimmed.
+        speed = min(MAX_SPEEDUP, math.floor(footage / slot * 1e4) / 1e4) if footage > slot else 1.0
+        pieces += _fill(spans, slot, speed)
+    return pieces
+
+
+def _fill(spans: list[tuple[str, float, float]], length: float, speed: float) -> list[_Piece]:
+    """Play ``spans`` in order at ``speed`` for ``length`` seconds of final time.
+
+    Footage beyond ``length`` is trimmed; if the footage runs out first, its last frame holds.
+    """
+    pieces: list[_Piece] = []
+    needed = length * speed  # source seconds
+    for segment_id, a, b in spans:
+        if needed <= 1e-9:
+            break
+        take = min(b - a, needed)
+        pieces.append(_Piece(segment_id, a, a + take, speed))
+        needed -= take
+    if needed > 1e-9:
+        pieces[-1] = replace(pieces[-1], hold=needed / speed)
+    return pieces
+
+
+def _absorb_slivers(pieces: list[_Piece]) -> list[_Piece]:
+    """Replace footage pieces shorter than ``MIN_PIECE`` by a hold on the piece before them.
+
+    A few frames of footage are not worth a cut (and an input in the render).
+    """
+    result: list[_Piece] = []
+    for piece in pieces:
+        if result and piece.src_end - piece.src_start < MIN_PIECE:
+            result[-1] = replace(result[-1], hold=result[-1].hold + piece.out_length)
+        else:
+            result.append(piece)
+    return result
+
+
+def _merge(pieces: list[_Piece]) -> list[_Piece]:
+    """Join pieces that continue each other in the source at the same speed (fewer cuts)."""
+    result: list[_Piece] = []
+    for piece in pieces:
+        previous = result[-1] if result else None
+        if (
+            previous is not None
+            and previous.hold == 0
+            and previous.speed == piece.speed
+            and abs(previous.src_end - piece.src_start) < 1e-6
+        ):
+            result[-1] = replace(previous, src_end=piece.src_end, hold=piece.hold)
+        else:
+            result.append(piece)
+    return result
+
+
+def _quantize(pieces: list[_Piece], duration: float, source_duration: float) -> list[dict]:
+    """Round the pieces to milliseconds, keeping them tiled over ``[0, duration]``.
+
+    Final-time boundaries are rounded from the exact running total (so rounding never drifts and
+    the last clip ends exactly at ``duration``); each clip's source end and hold are then derived
+    from its rounded length so that ``out_length = src_length / speed + hold`` within 1 ms.
+    """
+    clips = []
+    exact_position = 0.0
+    out_start = 0.0
+    for i, piece in enumerate(pieces):
+        exact_position += piece.out_length
+        out_end = duration if i == len(pieces) - 1 else round(exact_position, 3)
+        out_length = out_end - out_start
+        src_start = round(piece.src_start, 3)
+        play = max(0.0, out_length - piece.hold)
+        src_end = min(round(src_start + play * piece.speed, 3), source_duration)
+        hold = max(0.0, round(out_length - (src_end - src_start) / piece.speed, 3))
+        clips.append(
+            {
+                "segment_id": piece.segment_id,
+                "src_start": src_start,
+                "src_end": src_end,
+                "speed": piece.speed,
+                "hold": hold,
+                "out_start": round(out_start, 3),
+                "out_end": round(out_end, 3),
+            }
+        )
+        out_start = out_end
+    return clips

@@ -1,0 +1,322 @@
+"""Edit stage: EDL invariants per sync mode, fit-mode speed-ups and holds, captions."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pysubs2
+import pytest
+
+from include.stages import captions, edit
+from include.stages.errors import FatalError
+from include.stages.settings import Settings
+
+# Five 4 s shots like the sample clip; s02/s03 lose their frozen, silent middles.
+SEGMENTS = [
+    ("s01", 0.0, 4.0, [[0.0, 4.0]]),
+    ("s02", 4.0, 8.0, [[4.0, 5.2], [6.8, 8.0]]),
+    ("s03", 8.0, 12.0, [[8.0, 9.2], [10.8, 12.0]]),
+    ("s04", 12.0, 16.0, [[12.0, 16.0]]),
+    ("s05", 16.0, 20.0, [[16.0, 20.0]]),
+]
+KEPT_TOTAL = 16.8
+TEXT = "Here is the dashboard overview, with all the charts and numbers for the whole team today."
+# (segment, voice start, voice end); 0.4 s gaps. Slots: s01 3.4 s (4.0 s of footage -> 1.176x),
+# s02 3.0 s (2.4 s -> hold 0.6 s), s04 2.6 s (4.0 s > 1.25 x 2.6 -> 1.25x, trimmed),
+# s05 2.0 s (-> 1.25x, trimmed). s03 has no narration.
+VOICE = [("s01", 0.0, 3.0), ("s02", 3.4, 6.0), ("s04", 6.4, 8.6), ("s05", 9.0, 11.0)]
+VOICE_DURATION = 11.0
+
+
+def spread_words(text: str, start: float, end: float) -> list[dict]:
+    """Word timings spread evenly over ``[start, end]`` (like the 'estimated' timing)."""
+    words = text.split()
+    step = (end - start) / len(words)
+    return [
+        {"word": w, "start": round(start + i * step, 3), "end": round(start + (i + 1) * step, 3)}
+        for i, w in enumerate(words)
+    ]
+
+
+def write_inputs(
+    folder: Path,
+    voice=VOICE,
+    voice_duration=VOICE_DURATION,
+    text=TEXT,
+    script_ids=None,
+    segments=SEGMENTS,
+) -> dict[str, Path]:
+    """segments.json, script.json, voiceover.json and source.json as earlier stages write them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    docs = {
+        "segments": {
+            "duration": 20.0, "fps": 30.0, "width": 640, "height": 360, "has_audio": True,
+            "segments": [
+                {"id": sid, "start": a, "end": b, "kept": kept,
+                 "kept_duration": round(sum(y - x for x, y in kept), 3)}
+                for sid, a, b, kept in segments
+            ],
+        },
+        "script": {
+            "title": "Demo", "language": "en", "words_per_minute": 150, "writer": "offline",
+            "segments": [{"id": sid, "text": text}
+                         for sid in (script_ids or [v[0] for v in voice])],
+        },
+        "voiceover": {
+            "provider": "espeak", "voice": "en-us", "sample_rate": 22050,
+            "duration": voice_duration, "gap": 0.4,
+            "segments": [
+                {"id": sid, "text": text, "start": a, "end": b,
+                 "words": spread_words(text, a, b), "timing": "estimated"}
+                for sid, a, b in voice
+            ],
+        },
+        "source": {"duration": 20.0, "width": 640, "height": 360, "fps": 30.0,
+                   "has_audio": True},
+    }
+    paths = {}
+    for name, doc in docs.items():
+        paths[name] = folder / f"{name}.json"
+        paths[name].write_text(json.dumps(doc, ensure_ascii=False))
+    return paths
+
+
+def run_edit(folder: Path, sync_mode: str = "fit", style: str = "karaoke", **inputs) -> dict:
+    paths = write_inputs(folder / "in", **inputs)
+    settings = Settings(width=640, height=360, sync_mode=sync_mode, caption_style=style)
+    result = edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"],
+                      settings, folder / "edit")
+    edl = json.loads((folder / "edit" / "edl.json").read_text())
+    assert result == {"duration": edl["output"]["duration"], "clips": len(edl["clips"]),
+                      "sync_mode": sync_mode}
+    return edl
+
+
+def clips_of(edl: dict, segment_id: str) -> list[dict]:
+    return [c for c in edl["clips"] if c["segment_id"] == segment_id]
+
+
+@pytest.mark.parametrize("sync_mode", ["fit", "trim", "pad"])
+def test_edl_invariants_hold_in_every_mode(tmp_path, sync_mode):
+    edl = run_edit(tmp_path, sync_mode)
+    edit.check_edl(edl)
+    assert edl["version"] == 1 and edl["sync_mode"] == sync_mode
+    assert edl["output"] == {"width": 640, "height": 360, "fps": 30,
+                             "duration": edl["output"]["duration"]}
+    assert edl["audio"] == {"voiceover": "voiceover.wav", "voice_offset": 0.0, "original": "drop"}
+    clips = edl["clips"]
+    assert clips[0]["out_start"] == 0.0
+    assert clips[-1]["out_end"] == edl["output"]["duration"]
+    for before, after in zip(clips, clips[1:]):
+        assert after["out_start"] == before["out_end"]
+        # merged: no two neighbours continue each other in the source at the same speed
+        assert not (before["hold"] == 0 and before["speed"] == after["speed"]
+                    and before["src_end"] == after["src_start"])
+    for clip in clips:
+        length = (clip["src_end"] - clip["src_start"]) / clip["speed"] + clip["hold"]
+        assert clip["out_end"] - clip["out_start"] == pytest.approx(length, abs=0.001)
+        assert 0.0 <= clip["src_start"] < clip["src_end"] <= 20.0
+    assert [n["segment_id"] for n in edl["narration"]] == [v[0] for v in VOICE]
+    for n, (_, a, b) in zip(edl["narration"], VOICE):
+        assert (n["voice_start"], n["voice_end"], n["out_start"], n["out_end"]) == (a, b, a, b)
+    assert (tmp_path / "edit" / "captions.ass").is_file()
+    assert not list((tmp_path / "edit").glob(".*partial*"))
+
+
+def test_fit_speeds_up_trims_and_holds_per_slot(tmp_path):
+    edl = run_edit(tmp_path, "fit")
+    assert edl["output"]["duration"] == VOICE_DURATION
+    assert not clips_of(edl, "s03"), "a segment without narration is dropped in fit mode"
+
+    (s01,) = clips_of(edl, "s01")  # 4.0 s footage in a 3.4 s slot: sped up to fit exactly
+    assert (s01["src_start"], s01["src_end"]) == (0.0, 4.0)
+    assert s01["speed"] == pytest.approx(4.0 / 3.4, abs=1e-4) and s01["hold"] == 0
+    assert (s01["out_start"], s01["out_end"]) == (0.0, 3.4)
+
+    s02 = clips_of(edl, "s02")  # 2.4 s footage in a 3.0 s slot: all of it, then a 0.6 s hold
+    assert [(c["src_start"], c["src_end"]) for c in s02] == [(4.0, 5.2), (6.8, 8.0)]
+    assert [c["speed"] for c in s02] == [1.0, 1.0]
+    assert [c["hold"] for c in s02] == [0.0, pytest.approx(0.6, abs=0.001)]
+    assert s02[-1]["out_end"] == 6.4
+
+    (s04,) = clips_of(edl, "s04")  # 4.0 s footage in a 2.6 s slot: 1.25x and trimmed
+    assert s04["speed"] == 1.25 and s04["hold"] == 0
+    assert (s04["src_start"], s04["src_end"]) == (12.0, 15.25)
+    assert (s04["out_start"], s04["out_end"]) == (6.4, 9.0)
+
+
+def test_fit_footage_equal_to_slot_plays_at_normal_speed(tmp_path):
+    edl = run_edit(tmp_path, "fit", voice=[("s02", 0.0, 2.0)], voice_duration=2.4)
+    assert [(c["src_start"], c["src_end"], c["speed"], c["hold"]) for c in edl["clips"]] == [
+        (4.0, 5.2, 1.0, 0.0), (6.8, 8.0, 1.0, 0.0)
+    ]
+
+
+def test_trim_cuts_the_footage_where_the_voice_ends(tmp_path):
+    edl = run_edit(tmp_path, "trim")
+    assert edl["output"]["duration"] == VOICE_DURATION
+    assert all(c["speed"] == 1.0 and c["hold"] == 0 for c in edl["clips"])
+    # s01 and the start of s02 continue each other in the source: merged into one clip
+    assert (edl["clips"][0]["src_start"], edl["clips"][0]["src_end"]) == (0.0, 5.2)
+    assert edl["clips"][-1]["src_end"] == pytest.approx(14.2, abs=0.001)
+
+
+def test_trim_holds_the_last_frame_when_the_voice_is_longer(tmp_path):
+    voice = [("s01", 0.0, 10.0), ("s02", 10.4, 19.5)]
+    edl = run_edit(tmp_path, "trim", voice=voice, voice_duration=19.5)
+    assert edl["output"]["duration"] == 19.5
+    assert edl["clips"][-1]["src_end"] == 20.0
+    assert edl["clips"][-1]["hold"] == pytest.approx(19.5 - KEPT_TOTAL, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    ("voice", "voice_duration", "duration", "hold"),
+    [
+        (VOICE, VOICE_DURATION, KEPT_TOTAL, 0.0),  # footage longer: all of it plays
+        ([("s01", 0.0, 10.0), ("s02", 10.4, 19.5)], 19.5, 19.5, 19.5 - KEPT_TOTAL),
+    ],
+)
+def test_pad_plays_all_footage_and_holds_for_a_longer_voice(
+    tmp_path, voice, voice_duration, duration, hold
+):
+    edl = run_edit(tmp_path, "pad", voice=voice, voice_duration=voice_duration)
+    assert edl["output"]["duration"] == pytest.approx(duration, abs=0.001)
+    played = sum(c["src_end"] - c["src_start"] for c in edl["clips"])
+    assert played == pytest.approx(KEPT_TOTAL, abs=0.002)
+    assert edl["clips"][-1]["hold"] == pytest.approx(hold, abs=0.001)
+
+
+def test_inputs_that_disagree_are_fatal(tmp_path):
+    with pytest.raises(FatalError, match="s09"):
+        run_edit(tmp_path / "a", script_ids=["s01", "s02", "s04", "s05", "s09"])
+    with pytest.raises(FatalError, match="no narration"):
+        run_edit(tmp_path / "b", voice=[])
+    with pytest.raises(FatalError, match="script.json does not have"):
+        run_edit(tmp_path / "c", script_ids=["s01", "s02"])
+    with pytest.raises(FatalError, match="voiceover.json duration"):
+        run_edit(tmp_path / "d", voice_duration=0)
+    with pytest.raises(FatalError, match="outside the 5.0 s voiceover"):
+        run_edit(tmp_path / "e", voice_duration=5.0)
+
+
+def test_malformed_inputs_are_fatal(tmp_path):
+    paths = write_inputs(tmp_path / "in")
+    voiceover = json.loads(paths["voiceover"].read_text())
+    del voiceover["segments"][0]["start"]
+    paths["voiceover"].write_text(json.dumps(voiceover))
+    with pytest.raises(FatalError, match="malformed"):
+        edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"],
+                 Settings(), tmp_path / "edit")
+    with pytest.raises(FatalError, match="missing"):
+        edit.run(tmp_path / "none.json", paths["script"], paths["voiceover"], paths["source"],
+                 Settings(), tmp_path / "edit")
+
+
+def test_check_edl_rejects_a_gap(tmp_path):
+    edl = run_edit(tmp_path, "fit")
+    edl["clips"][1]["out_start"] += 0.05
+    with pytest.raises(AssertionError, match="starts at"):
+        edit.check_edl(edl)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_invariants_hold_for_random_layouts(tmp_path, seed):
+    rng = random.Random(seed)
+    segments, start = [], 0.0
+    for i in range(rng.randint(1, 5)):  # 1.5-4 s shots inside the 20 s source
+        end = round(start + rng.uniform(1.5, 4.0), 3)
+        cut = round(rng.uniform(start + 0.2, end), 3)
+        resume = round(min(end, cut + rng.uniform(0.0, 1.5)), 3)
+        kept = [[start, cut]] + ([[resume, end]] if end - resume > 0.01 else [])
+        segments.append((f"s{i:02d}", start, end, kept))
+        start = end
+    voice, t = [], 0.0
+    for sid, *_ in rng.sample(segments, rng.randint(1, len(segments))):
+        length = rng.uniform(0.3, 7.0)
+        voice.append((sid, round(t, 3), round(t + length, 3)))
+        t += length + rng.choice([0.0, 0.4, 0.731])
+    for sync_mode in ("fit", "trim", "pad"):
+        edl = run_edit(tmp_path / sync_mode, sync_mode, voice=voice,
+                       voice_duration=round(voice[-1][2], 3), segments=segments)
+        edit.check_edl(edl)
+
+
+def test_slivers_of_footage_become_holds(tmp_path):
+    # A 1 s slot at 1.25x needs 1.25 s of s02: its first 1.2 s span, then a 0.05 s sliver of the
+    # second span, which becomes a 0.04 s hold instead.
+    edl = run_edit(tmp_path, "fit", voice=[("s02", 0.0, 0.8)], voice_duration=1.0)
+    assert [(c["src_start"], c["src_end"], c["speed"], c["hold"]) for c in edl["clips"]] == [
+        (4.0, 5.2, 1.25, 0.04)
+    ]
+
+
+# --- captions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["clean", "bold", "karaoke"])
+def test_caption_events_are_short_ordered_and_inside_the_video(tmp_path, style):
+    edl = run_edit(tmp_path, "pad", style=style)
+    events = edl["captions"]["events"]
+    assert edl["captions"]["file"] == "captions.ass" and edl["captions"]["style"] == style
+    assert len(events) >= 4
+    spoken = [w["word"] for e in events for w in e["words"]]
+    assert spoken == TEXT.split() * len(VOICE)
+    previous_end = 0.0
+    for event in events:
+        assert 2 <= len(event["words"]) <= 8
+        assert len(event["text"]) <= 50
+        assert event["text"] == " ".join(w["word"] for w in event["words"])
+        assert previous_end <= event["start"] < event["end"] <= edl["output"]["duration"]
+        previous_end = event["end"]
+    # breaks prefer punctuation
+    assert any(e["text"].endswith("overview,") for e in events)
+
+    subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
+    assert subs.info["PlayResX"] == "640" and subs.info["PlayResY"] == "360"
+    font = subs.styles["Default"]
+    assert font.fontname == "DejaVu Sans"
+    assert font.marginv >= 0.05 * 360 and min(font.marginl, font.marginr) >= 0.05 * 640
+    assert len(subs) == len(events)
+
+
+def test_one_word_remainder_joins_the_previous_event():
+    text = "One two three four five six seven eight nine"  # 8 + 1 words
+    voiceover = {"segments": [{"id": "s01", "words": spread_words(text, 0.0, 4.5)}]}
+    events = captions.build_events(voiceover, 5.0)
+    assert [len(e["words"]) for e in events] == [7, 2]
+    single = {"segments": [{"id": "s01", "words": spread_words("Hello there friends", 0, 1)},
+                           {"id": "s02", "words": spread_words("Bye", 1.5, 2.0)}]}
+    assert [e["text"] for e in captions.build_events(single, 3.0)] == [
+        "Hello there friends Bye"
+    ]
+
+
+def test_events_are_clamped_to_the_video():
+    voiceover = {"segments": [{"id": "s01", "words": spread_words(TEXT, 0.0, 6.0)}]}
+    events = captions.build_events(voiceover, 3.0)
+    assert events and events[-1]["end"] <= 3.0
+    assert all(w["end"] <= 3.0 for e in events for w in e["words"])
+
+
+def test_karaoke_durations_add_up_to_each_event(tmp_path):
+    run_edit(tmp_path, "fit", style="karaoke")
+    subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
+    assert len(subs) > 0
+    for line in subs:
+        ks = [int(k) for k in re.findall(r"\\k(\d+)", line.text)]
+        assert len(ks) == len(re.sub(r"\{[^}]*\}", "", line.text).split())
+        assert abs(sum(ks) - (line.end - line.start) / 10) <= 2
+
+
+def test_cjk_captions_do_not_crash(tmp_path):
+    words = ["这是", "我们的", "仪表板", "概览。", "数据", "图表"]
+    voiceover = {"segments": [{"id": "s01", "words": [
+        {"word": w, "start": i * 0.5, "end": i * 0.5 + 0.45} for i, w in enumerate(words)]}]}
+    events = captions.build_events(voiceover, 3.0)
+    assert [e["text"] for e in events] == ["这是我们的仪表板概览。", "数据图表"]
+    for style in captions.STYLES:
+        captions.write_ass(events, tmp_path / f"{style}.ass", style, 640, 360)
+        assert "仪表板" in (tmp_path / f"{style}.ass").read_text(encoding="utf-8")

@@ -1,0 +1,263 @@
+"""Render stage: final.mp4 from a real EDL (edit.run on hand-written inputs) and the sample clip."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from include.stages import captions, edit, render
+from include.stages.errors import FatalError, RetryableError
+from include.stages.media import ffprobe
+from include.stages.settings import Settings
+
+WIDTH, HEIGHT = 640, 360
+# The sample clip's five 4 s shots: s01 testsrc2 (moving), s02/s03 static, s04/s05 moving.
+SEGMENTS = [
+    ("s01", 0.0, 4.0, [[0.0, 2.0]]),
+    ("s02", 4.0, 8.0, [[4.0, 5.2], [6.8, 8.0]]),
+    ("s03", 8.0, 12.0, [[8.0, 9.2], [10.8, 12.0]]),
+    ("s04", 12.0, 16.0, [[12.0, 16.0]]),
+    ("s05", 16.0, 20.0, [[16.0, 20.0]]),
+]
+KEPT_TOTAL = 14.8
+# Fit slots: s01 3.0 s for 2.0 s of footage (hold 1.0 s at 2.0-3.0), s02 2.4 s for 2.4 s (1x),
+# s04 2.4 s for 4.0 s (1.25x, trimmed), s05 3.4 s for 4.0 s (sped up 1.176x to fit).
+VOICE = [("s01", 0.0, 2.6), ("s02", 3.0, 5.0), ("s04", 5.4, 7.4), ("s05", 7.8, 11.2)]
+VOICE_DURATION = 11.2
+TEXT = "Here is the dashboard overview, with charts and numbers."
+
+
+def spread_words(start: float, end: float) -> list[dict]:
+    words = TEXT.split()
+    step = (end - start) / len(words)
+    return [
+        {"word": w, "start": round(start + i * step, 3), "end": round(start + (i + 1) * step, 3)}
+        for i, w in enumerate(words)
+    ]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, sample_clip) -> dict[str, Path]:
+    """The sample clip plus hand-written analyze/script/voiceover/ingest outputs and a voice wav."""
+    folder = tmp_path_factory.mktemp("render_inputs")
+    docs = {
+        "segments": {"duration": 20.0, "segments": [
+            {"id": sid, "start": a, "end": b, "kept": kept} for sid, a, b, kept in SEGMENTS]},
+        "script": {"segments": [{"id": sid, "text": TEXT} for sid, _, _ in VOICE]},
+        "voiceover": {"duration": VOICE_DURATION, "gap": 0.4, "segments": [
+            {"id": sid, "text": TEXT, "start": a, "end": b, "words": spread_words(a, b)}
+            for sid, a, b in VOICE]},
+        "source": {"duration": 20.0, "width": WIDTH, "height": HEIGHT, "fps": 30.0,
+                   "has_audio": True},
+    }
+    paths = {"video": sample_clip[0]}
+    for name, doc in docs.items():
+        paths[name] = folder / f"{name}.json"
+        paths[name].write_text(json.dumps(doc))
+    paths["voice"] = folder / "voiceover.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
+         "-i", f"sine=f=220:sample_rate=22050:duration={VOICE_DURATION}",
+         "-ac", "1", "-c:a", "pcm_s16le", str(paths["voice"])],
+        check=True,
+    )
+    return paths
+
+
+def edit_and_render(inputs: dict, folder: Path, sync_mode: str, **render_kwargs) -> dict:
+    """edit.run then render.run into ``folder``; returns the EDL, the result and the paths."""
+    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode=sync_mode)
+    edit.run(inputs["segments"], inputs["script"], inputs["voiceover"], inputs["source"],
+             settings, folder / "edit")
+    result = render.run(inputs["video"], folder / "edit" / "edl.json",
+                        folder / "edit" / "captions.ass", inputs["voice"], settings,
+                        folder / "render", **render_kwargs)
+    return {"edl": json.loads((folder / "edit" / "edl.json").read_text()), "result": result,
+            "final": folder / "render" / "final.mp4", "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def rendered(inputs, tmp_path_factory) -> dict[str, dict]:
+    """One render per sync mode (progress reports recorded for fit)."""
+    renders = {}
+    for sync_mode in ("fit", "trim", "pad"):
+        reports: list[tuple[float, str]] = []
+        renders[sync_mode] = edit_and_render(
+            inputs, tmp_path_factory.mktemp(sync_mode), sync_mode,
+            progress=lambda percent, speed, reports=reports: reports.append((percent, speed)),
+        )
+        renders[sync_mode]["progress"] = reports
+    return renders
+
+
+def frame(path: Path, seconds: float) -> np.ndarray:
+    """The grey-level frame at ``seconds`` as a (height, width) float array."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{seconds:.3f}", "-i", str(path), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        check=True, capture_output=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(HEIGHT, WIDTH).astype(float)
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4 top-level box types in file order."""
+    boxes = []
+    with open(path, "rb") as fh:
+        while header := fh.read(8):
+            size, kind = struct.unpack(">I4s", header)
+            if size == 1:
+                size = struct.unpack(">Q", fh.read(8))[0] - 8
+            boxes.append(kind.decode("latin-1"))
+            fh.seek(size - 8, 1)
+    return boxes
+
+
+TOP = slice(0, int(HEIGHT * 0.7))  # above the captions
+BOTTOM = slice(int(HEIGHT * 0.75), int(HEIGHT * 0.95))  # the caption band
+
+
+@pytest.mark.parametrize("sync_mode", ["fit", "trim", "pad"])
+def test_final_mp4_matches_the_delivery_spec(rendered, sync_mode):
+    run = rendered[sync_mode]
+    duration = run["edl"]["output"]["duration"]
+    assert duration == {"fit": VOICE_DURATION, "trim": VOICE_DURATION, "pad": KEPT_TOTAL}[sync_mode]
+    info = ffprobe(run["final"])
+    (video,) = [s for s in info["streams"] if s["codec_type"] == "video"]
+    (audio,) = [s for s in info["streams"] if s["codec_type"] == "audio"]
+    assert (video["codec_name"], video["pix_fmt"], video["width"], video["height"]) == (
+        "h264", "yuv420p", WIDTH, HEIGHT)
+    assert video.get("color_space") == "bt709" and video.get("color_primaries") == "bt709"
+    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == ("aac", "48000", 2)
+    assert abs(float(info["format"]["duration"]) - duration) <= 0.25
+    boxes = top_level_boxes(run["final"])
+    assert boxes.index("moov") < boxes.index("mdat"), "faststart: moov must come before mdat"
+    assert run["result"] == {
+        "duration": pytest.approx(duration, abs=0.25), "width": WIDTH, "height": HEIGHT,
+        "bytes": run["final"].stat().st_size, "video_codec": "h264", "audio_codec": "aac",
+    }
+    assert [p.name for p in run["final"].parent.iterdir()] == ["final.mp4"]
+
+
+def test_fit_holds_and_speed_ups_show_in_edl_and_video(rendered):
+    run = rendered["fit"]
+    clips = {c["segment_id"]: c for c in run["edl"]["clips"]}
+    assert clips["s01"]["hold"] == pytest.approx(1.0) and clips["s01"]["out_end"] == 3.0
+    assert clips["s04"]["speed"] == 1.25 and clips["s04"]["src_end"] == 15.0
+    assert clips["s05"]["speed"] == pytest.approx(4.0 / 3.4, abs=1e-4)
+    # testsrc2 moves while it plays and freezes during the hold (2.0-3.0 s)
+    assert np.abs(frame(run["final"], 0.5)[TOP] - frame(run["final"], 1.5)[TOP]).mean() > 2
+    assert np.abs(frame(run["final"], 2.2)[TOP] - frame(run["final"], 2.9)[TOP]).mean() < 0.5
+
+
+def test_trim_and_pad_play_the_footage_at_normal_speed(rendered):
+    for sync_mode in ("trim", "pad"):
+        clips = rendered[sync_mode]["edl"]["clips"]
+        assert all(c["speed"] == 1.0 and c["hold"] == 0 for c in clips)
+    assert sum(c["src_end"] - c["src_start"] for c in rendered["pad"]["edl"]["clips"]) == (
+        pytest.approx(KEPT_TOTAL))
+
+
+def test_progress_is_reported_up_to_100_percent(rendered):
+    reports = rendered["fit"]["progress"]
+    percents = [p for p, _ in reports]
+    assert reports and percents == sorted(percents) and percents[-1] == 100.0
+    assert all(isinstance(speed, str) for _, speed in reports)
+
+
+def test_captions_are_burned_in(rendered, inputs, tmp_path):
+    with_captions = rendered["fit"]
+    events = with_captions["edl"]["captions"]["events"]
+    t = (events[0]["start"] + events[0]["end"]) / 2
+    empty = tmp_path / "empty.ass"
+    captions.write_ass([], empty, "karaoke", WIDTH, HEIGHT)
+    render.run(inputs["video"], with_captions["folder"] / "edit" / "edl.json", empty,
+               inputs["voice"], Settings(width=WIDTH, height=HEIGHT), tmp_path)
+    burned, plain = frame(with_captions["final"], t), frame(tmp_path / "final.mp4", t)
+    assert np.abs(burned[BOTTOM] - plain[BOTTOM]).mean() > 5
+    assert np.abs(burned[TOP] - plain[TOP]).mean() < 2
+
+
+def test_split_fallback_for_many_clips_renders_the_same_picture(rendered, inputs, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setattr(render, "MAX_SEEK_INPUTS", 1)
+    seeked = rendered["fit"]
+    result = render.run(inputs["video"], seeked["folder"] / "edit" / "edl.json",
+                        seeked["folder"] / "edit" / "captions.ass", inputs["voice"],
+                        Settings(width=WIDTH, height=HEIGHT), tmp_path)
+    assert abs(result["duration"] - VOICE_DURATION) <= 0.25
+    for t in (1.0, 2.5, 4.0, 6.0, 9.0):
+        difference = np.abs(frame(tmp_path / "final.mp4", t) - frame(seeked["final"], t))
+        assert difference[TOP].mean() < 2, f"pictures differ at {t} s"
+
+
+def test_awkward_captions_path_and_cjk_text(rendered, inputs, tmp_path):
+    folder = tmp_path / "it's a: [odd], dir; 字幕"
+    folder.mkdir()
+    words = [{"word": w, "start": i * 0.5, "end": i * 0.5 + 0.4}
+             for i, w in enumerate(["这是", "我们的", "仪表板", "概览。"])]
+    events = captions.build_events({"segments": [{"words": words}]}, VOICE_DURATION)
+    captions.write_ass(events, folder / "captions.ass", "bold", WIDTH, HEIGHT)
+    fit = rendered["fit"]
+    result = render.run(inputs["video"], fit["folder"] / "edit" / "edl.json",
+                        folder / "captions.ass", inputs["voice"],
+                        Settings(width=WIDTH, height=HEIGHT), tmp_path / "out")
+    assert abs(result["duration"] - VOICE_DURATION) <= 0.25
+    cjk, karaoke = frame(tmp_path / "out" / "final.mp4", 1.0), frame(fit["final"], 1.0)
+    assert np.abs(cjk[BOTTOM] - karaoke[BOTTOM]).mean() > 5, "the CJK caption is drawn"
+
+
+def test_a_missing_source_fails_without_leaving_files(rendered, inputs, tmp_path):
+    fit = rendered["fit"]["folder"] / "edit"
+    with pytest.raises(FatalError, match="missing"):
+        render.run(tmp_path / "nope.mp4", fit / "edl.json", fit / "captions.ass",
+                   inputs["voice"], Settings(width=WIDTH, height=HEIGHT), tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("broken_input", ["video", "voice"])
+def test_a_broken_input_is_fatal_and_leaves_no_files(rendered, inputs, tmp_path, broken_input):
+    fit = rendered["fit"]["folder"] / "edit"
+    broken = tmp_path / "broken.bin"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not really media" * 100)
+    paths = {**inputs, broken_input: broken}
+    with pytest.raises(FatalError, match="failed"):
+        render.run(paths["video"], fit / "edl.json", fit / "captions.ass", paths["voice"],
+                   Settings(width=WIDTH, height=HEIGHT), tmp_path / "out")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_interrupted_render_removes_its_partial_file(rendered, inputs, tmp_path):
+    fit = rendered["fit"]["folder"] / "edit"
+    out = tmp_path / "out"
+
+    class Stop(Exception):
+        pass
+
+    def stop_once_writing(percent: float, speed: str) -> None:
+        if list(out.glob(".final*partial*")) and percent > 10:
+            raise Stop
+
+    with pytest.raises(Stop):
+        render.run(inputs["video"], fit / "edl.json", fit / "captions.ass", inputs["voice"],
+                   Settings(width=WIDTH, height=HEIGHT), out, progress=stop_once_writing)
+    assert list(out.iterdir()) == []
+
+
+def test_a_timeout_is_retryable_and_leaves_no_partial_file(rendered, inputs, tmp_path):
+    fit = rendered["fit"]["folder"] / "edit"
+    with pytest.raises(RetryableError):
+        render.run(inputs["video"], fit / "edl.json", fit / "captions.ass", inputs["voice"],
+                   Settings(width=WIDTH, height=HEIGHT), tmp_path / "out", timeout=0.05)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_filter_values_are_escaped_for_the_graph():
+    assert render._filter_value("/a b/it's:x[1],y;z") == (
+        "/a b/it\\\\\\'s\\\\:x\\[1\\]\\,y\\;z"
+    )
