@@ -1,10 +1,12 @@
-"""Shared fixtures: generated clips with known ground truth (no footage from outside the repo)."""
+"""Shared fixtures: generated clips with known ground truth, a test metadata DB, a real Airflow."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,116 @@ def airflow_db() -> Path:
         check=True, capture_output=True, env=os.environ.copy(),
     )
     return TEST_HOME
+
+
+AIRFLOW_TEST_PORT = int(os.environ.get("TEST_AIRFLOW_PORT", "18080"))
+
+
+@dataclass
+class AirflowServer:
+    """A running Airflow (scheduler, dag-processor, triggerer, api-server) for the tests."""
+
+    client: "AirflowClient"  # noqa: F821
+    store: "ArtifactStore"  # noqa: F821
+    port: int
+    env: dict
+    home: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def airflow_server():
+    """``scripts/airflow.sh up`` with its own home, port and store under test-output/.
+
+    Shared by every test that needs a real scheduler or api-server (one start per session,
+    ≈ 30-70 s on 2 cores); stopped at the end, and nothing may be left listening on its port.
+    """
+    from include.airflow_client import AirflowAPIError, AirflowClient
+    from include.storage import ArtifactStore
+
+    port = AIRFLOW_TEST_PORT
+    home = OUT / "scheduler-home"
+    subprocess.run(["rm", "-rf", str(home)], check=True)
+    store_root = f"file://{OUT / 'scheduler-store'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_PORT": str(port),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 713),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 714),
+        "AIRFLOW__CORE__PARALLELISM": "3",
+        "VIDEO_STORE_ROOT": store_root,
+        "VIDEO_OUTBOX": str(OUT / "scheduler-outbox"),
+    })
+    script = str(ROOT / "scripts" / "airflow.sh")
+    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=300)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        client = AirflowClient(f"http://127.0.0.1:{port}").login()
+        deadline = time.monotonic() + 120  # the dag-processor parses the DAG file after start
+        while True:
+            try:
+                client._call("GET", "/dags/video_pipeline")
+                break
+            except AirflowAPIError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        yield AirflowServer(client, ArtifactStore(store_root), port, env, home)
+    finally:
+        subprocess.run([script, "down"], env=env, capture_output=True, timeout=120)
+        left = subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True).stdout
+        assert left.strip() == "", f"something still listens on {port}: {left}"
+
+
+@dataclass
+class LocalS3:
+    """A local S3 endpoint (moto's server speaks the S3 wire protocol) and an Airflow connection."""
+
+    endpoint: str
+    conn_id: str
+    bucket: str
+
+    def root(self, prefix: str) -> str:
+        return f"s3://{self.conn_id}@{self.bucket}/{prefix}"
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
+                            aws_secret_access_key="testing", region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def local_s3() -> LocalS3:
+    """moto's ThreadedMotoServer on a free 127.0.0.1 port with bucket ``videos``.
+
+    The connection ``moto_s3`` is exported as ``AIRFLOW_CONN_MOTO_S3`` (in this process; pass
+    ``local_s3_env`` to subprocesses). moto does not check signatures: authorization is tested
+    in our own code, not through it.
+    """
+    import json
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    s3 = LocalS3(endpoint=f"http://127.0.0.1:{port}", conn_id="moto_s3", bucket="videos")
+    os.environ["AIRFLOW_CONN_MOTO_S3"] = json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1",
+                  "config_kwargs": {"signature_version": "s3v4"}},
+    })
+    s3.client().create_bucket(Bucket=s3.bucket)
+    yield s3
+    server.stop()
+    os.environ.pop("AIRFLOW_CONN_MOTO_S3", None)

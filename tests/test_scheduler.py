@@ -1,69 +1,31 @@
 """Under a real Airflow (scheduler, dag-processor, triggerer, api-server): REST in, video out.
 
-Starts ``scripts/airflow.sh up`` with its own home, port and store under test-output/, so it
-never touches a developer's running Airflow.
+Uses the session's ``airflow_server`` (tests/conftest.py): its own home, port and store under
+test-output/, so it never touches a developer's running Airflow.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import time
 
 import pytest
 import requests
 
-from include.airflow_client import AirflowAPIError, AirflowClient
+from include.airflow_client import AirflowAPIError
 from include.review import submit_review
 from include.stages.ingest import video_id_for
-from include.storage import ArtifactStore, artifact_key
-from tests.conftest import OUT, ROOT
+from include.storage import artifact_key
+from tests.conftest import AIRFLOW_TEST_PORT as PORT
 
 pytestmark = pytest.mark.scheduler
 
-PORT = int(os.environ.get("TEST_AIRFLOW_PORT", "18080"))
 UPSTREAM = ["ingest", "analyze", "script", "review_gate"]
 RERUN = ["voiceover", "edit", "render", "metadata", "publish"]
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory):
-    home = OUT / "scheduler-home"
-    subprocess.run(["rm", "-rf", str(home)], check=True)
-    store_root = f"file://{OUT / 'scheduler-store'}"
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith("AIRFLOW__") and k not in ("AIRFLOW_HOME",)
-    }
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW_PORT": str(PORT),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(PORT + 713),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(PORT + 714),
-        "AIRFLOW__CORE__PARALLELISM": "3",
-        "VIDEO_STORE_ROOT": store_root,
-        "VIDEO_OUTBOX": str(OUT / "scheduler-outbox"),
-    })
-    script = str(ROOT / "scripts" / "airflow.sh")
-    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=300)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        client = AirflowClient(f"http://127.0.0.1:{PORT}").login()
-        deadline = time.monotonic() + 120  # the dag-processor parses the DAG file after start
-        while True:
-            try:
-                client._call("GET", "/dags/video_pipeline")
-                break
-            except AirflowAPIError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-        yield client, ArtifactStore(store_root)
-    finally:
-        subprocess.run([script, "down"], env=env, capture_output=True, timeout=120)
-        left = subprocess.run(["ss", "-Htln", f"sport = :{PORT}"], capture_output=True, text=True).stdout
-        assert left.strip() == "", f"something still listens on {PORT}: {left}"
+def airflow(airflow_server):
+    return airflow_server.client, airflow_server.store
 
 
 def _vid(clip, tenant):
