@@ -10,7 +10,7 @@ STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "re
 
 
 @pytest.fixture(scope="module")
-def dag():
+def dag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
