@@ -64,12 +64,17 @@ def main() -> int:
     if run["state"] != "success":
         return 1
     store = ArtifactStore()
+
+    def where(key: str) -> str:
+        path = store.path(key)
+        return path.path if path.protocol in ("file", "local", "") else str(path)
+
     published = client.xcom(video_id, "publish")
     rendered = client.xcom(video_id, "render")
     described = client.xcom(video_id, "metadata")
-    print("final.mp4     :", store.path(rendered["artifacts"]["final.mp4"]))
-    print("metadata.json :", store.path(described["artifacts"]["metadata.json"]))
-    print("receipt.json  :", store.path(published["artifacts"]["receipt.json"]))
+    print("final.mp4     :", where(rendered["artifacts"]["final.mp4"]))
+    print("metadata.json :", where(described["artifacts"]["metadata.json"]))
+    print("receipt.json  :", where(published["artifacts"]["receipt.json"]))
     print("outbox        :", published["result"]["location"])
     print(json.dumps(store.get_json(described["artifacts"]["metadata.json"]), indent=2)[:1500])
     return 0
