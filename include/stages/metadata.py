@@ -13,10 +13,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from include.providers.cloud import ProviderConfig
+from include.providers.llm import get_script_writer
 from include.stages.errors import FatalError
 from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.script import clean_for_speech
 from include.stages.settings import Settings
+from include.stages.usage import Usage
 
 CATEGORY_SCIENCE_TECH = "28"
 MAX_TITLE_CHARS = 100
@@ -49,10 +52,21 @@ _CLAUSE_BREAK = re.compile(r"[.!?;:,]+\s*")
 _TAG_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 
-def run(script_path: Path, edl_path: Path, settings: Settings, out_dir: Path) -> dict:
+def run(
+    script_path: Path,
+    edl_path: Path,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    writer: str = "offline",
+    config: ProviderConfig | None = None,
+) -> dict:
     """Write ``metadata.json`` from the (reviewed) script and the EDL's final timeline.
 
-    Returns ``{"title", "chapters", "tags", "description_bytes"}``.
+    A cloud ``writer`` (with its ``config``) drafts the title, summary and tags; they pass the
+    same limits as the derived ones. Chapters always come from the timeline. Returns
+    ``{"title", "chapters", "tags", "description_bytes"}`` plus ``"usage"`` when a provider was
+    paid.
     """
     script = read_json(script_path, "script.json")
     edl = read_json(edl_path, "edl.json")
@@ -61,15 +75,27 @@ def run(script_path: Path, edl_path: Path, settings: Settings, out_dir: Path) ->
     except (KeyError, TypeError, ValueError):
         raise FatalError("edl.json has no output duration; re-run the edit stage.") from None
     texts = {seg["id"]: seg.get("text", "") for seg in script.get("segments", [])}
+    language = script.get("language") or "en"
+    usage = Usage(writer, config.model if config else "")
+    copy = get_script_writer(writer, config, usage).describe(
+        script, {"title_hint": settings.title_hint, "language": language}
+    )
 
-    title = clean_title(script.get("title") or settings.title_hint)
     chapters = chapters_for(edl.get("narration") or [], texts, duration)
+    if copy:
+        title = clean_title(copy["title"] or script.get("title") or settings.title_hint)
+        description = build_description(title, [copy["summary"]], chapters)
+        tags = limit_tags([_plain(tag.replace(",", " ")).lower() for tag in copy["tags"]])
+    else:
+        title = clean_title(script.get("title") or settings.title_hint)
+        description = build_description(title, list(texts.values()), chapters)
+        tags = build_tags(title, list(texts.values()))
     metadata = {
         "title": title,
-        "description": build_description(title, list(texts.values()), chapters),
-        "tags": build_tags(title, list(texts.values())),
+        "description": description,
+        "tags": tags,
         "category_id": CATEGORY_SCIENCE_TECH,
-        "language": script.get("language") or "en",
+        "language": language,
         "privacy": settings.privacy,
         "chapters": chapters,
     }
@@ -79,6 +105,7 @@ def run(script_path: Path, edl_path: Path, settings: Settings, out_dir: Path) ->
         "chapters": len(chapters),
         "tags": len(metadata["tags"]),
         "description_bytes": len(metadata["description"].encode("utf-8")),
+        **usage.entry(),
     }
 
 
@@ -205,8 +232,11 @@ def build_tags(title: str, texts: list[str]) -> list[str]:
     script_words = [w.lower() for w in _TAG_WORD.findall(_plain(" ".join(texts)))]
     counts = Counter(w for w in script_words if _is_keyword(w))
     frequent = sorted(counts, key=lambda w: -counts[w])  # stable: ties keep first-seen order
-    candidates = [" ".join(title_words)] + [w for w in title_words if _is_keyword(w)] + frequent
+    return limit_tags([" ".join(title_words)] + [w for w in title_words if _is_keyword(w)] + frequent)
 
+
+def limit_tags(candidates: list[str]) -> list[str]:
+    """The first candidates that fit YouTube's limits (see :func:`build_tags`), deduplicated."""
     tags: list[str] = []
     used = 0
     for tag in candidates:

@@ -13,10 +13,12 @@ import re
 import unicodedata
 from pathlib import Path
 
+from include.providers.cloud import ProviderConfig
 from include.providers.llm import get_script_writer, word_count
 from include.stages.errors import FatalError
 from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
+from include.stages.usage import Usage
 
 LANGUAGE = "en"
 MAX_REVIEW_CHARS = 1000
@@ -89,10 +91,19 @@ def fit_to_budget(text: str, budget: int) -> str:
     return " ".join(words).rstrip(",;:-") + "."
 
 
-def run(segments_path: Path, settings: Settings, out_dir: Path, *, writer: str = "offline") -> dict:
+def run(
+    segments_path: Path,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    writer: str = "offline",
+    config: ProviderConfig | None = None,
+) -> dict:
     """Write ``script.json`` for the analysed segments in ``segments_path``.
 
-    Returns ``{"segments": n, "words": total, "writer": writer}``.
+    ``config`` carries the credentials and model of a cloud ``writer``. Returns
+    ``{"segments": n, "words": total, "writer": writer}`` plus ``"usage"`` when a provider
+    was paid.
     """
     analysis = read_json(segments_path, "segments.json")
     segments = analysis.get("segments")
@@ -103,7 +114,8 @@ def run(segments_path: Path, settings: Settings, out_dir: Path, *, writer: str =
     budgeted = [dict(seg, word_budget=word_budget(seg["kept_duration"], wpm)) for seg in segments]
     hint = clean_for_speech(settings.title_hint)
     context = {"title_hint": hint, "words_per_minute": wpm, "language": LANGUAGE}
-    texts = get_script_writer(writer).write(budgeted, context)
+    usage = Usage(writer, config.model if config else "")
+    texts = get_script_writer(writer, config, usage).write(budgeted, context)
     if len(texts) != len(budgeted):
         raise FatalError(
             f"script writer {writer!r} returned {len(texts)} texts for {len(budgeted)} segments."
@@ -128,7 +140,12 @@ def run(segments_path: Path, settings: Settings, out_dir: Path, *, writer: str =
     }
     write_json_atomic(Path(out_dir) / "script.json", script)
     words = sum(word_count(seg["text"]) for seg in script_segments)
-    return {"segments": len(script_segments), "words": words, "writer": writer}
+    return {
+        "segments": len(script_segments),
+        "words": words,
+        "writer": writer,
+        **usage.entry(),
+    }
 
 
 def _check_segments(segments: list) -> None:

@@ -5,23 +5,30 @@ PCM at the provider's sample rate and concatenated with ``gap`` seconds of silen
 Segment spans come from sample counts, so they are exact in voice time. Word timings are the
 provider's when it has them (``"exact"``), else spread over the segment's audible speech by
 syllable weight (``"estimated"``).
+
+Billed (cloud) providers speak several segments at once (``config.concurrency``) and their audio
+is cached per (provider, model, voice, text): a rerun after editing one segment pays only for it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from include.providers.tts import TTS, SynthResult, get_tts
+from include.providers.cloud import ProviderConfig
+from include.providers.tts import TTS, FileCache, SynthResult, get_tts
 from include.stages import media
 from include.stages.errors import FatalError
 from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
+from include.stages.usage import Usage
 
 EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
 SPEECH_LEVEL = 0.02  # fraction of the segment's peak that counts as speech, not silence
@@ -38,18 +45,24 @@ def run(
     *,
     provider: str = "espeak",
     gap: float = 0.4,
+    config: ProviderConfig | None = None,
+    cache: FileCache | None = None,
 ) -> dict:
     """Write ``voiceover.wav`` and ``voiceover.json`` for the script at ``script_path``.
 
-    Returns ``{"duration", "segments", "provider", "voice", "characters"}``.
+    ``config`` carries the provider's credentials, model and voice (its voice wins over
+    ``settings.voice``); ``cache`` keeps billed audio between runs. Returns ``{"duration",
+    "segments", "provider", "voice", "characters"}`` plus ``"usage"`` for a billed provider.
     """
     segments = _script_segments(read_json(script_path, "script.json"))
     if gap < 0:
         raise FatalError(f"the gap between segments must not be negative (got {gap}).")
-    tts = get_tts(provider)
+    tts = get_tts(provider, config)
+    voice = tts.config.voice or settings.voice
+    usage = Usage(provider, tts.config.model)
     rate = tts.sample_rate
     audio, voice_segments = _assemble(
-        segments, _synthesize(segments, tts, settings.voice), rate, gap
+        segments, _synthesize(segments, tts, voice, cache, usage), rate, gap
     )
 
     out_dir = Path(out_dir)
@@ -59,7 +72,7 @@ def run(
         out_dir / "voiceover.json",
         {
             "provider": provider,
-            "voice": settings.voice,
+            "voice": voice,
             "sample_rate": rate,
             "duration": duration,
             "gap": gap,
@@ -70,26 +83,57 @@ def run(
         "duration": duration,
         "segments": len(voice_segments),
         "provider": provider,
-        "voice": settings.voice,
+        "voice": voice,
         "characters": sum(len(seg["text"]) for seg in segments),
+        **usage.entry(),
     }
 
 
-def _synthesize(segments: list[dict], tts: TTS, voice: str) -> list[tuple[np.ndarray, SynthResult]]:
+def _synthesize(
+    segments: list[dict], tts: TTS, voice: str, cache: FileCache | None, usage: Usage
+) -> list[tuple[np.ndarray, SynthResult]]:
     """Each segment's samples (normalised to the provider's rate) and what the provider knew."""
     rate = tts.sample_rate
-    spoken = []
     with tempfile.TemporaryDirectory(prefix="voiceover-") as tmp:
-        for number, seg in enumerate(segments):
+
+        def speak(numbered: tuple[int, dict]) -> tuple[np.ndarray, SynthResult]:
+            number, seg = numbered
             text = seg["text"].strip()
             if not text:
                 silence = np.zeros(round(EMPTY_SEGMENT_SECONDS * rate), dtype=np.int16)
-                spoken.append((silence, SynthResult()))
-                continue
+                return silence, SynthResult()
             raw = Path(tmp) / f"{number:04d}.wav"
+            if tts.billed:
+                return _billed(tts, text, voice, raw, cache, usage)
             result = tts.synthesize(text, voice, raw)
-            spoken.append((load_pcm(raw, rate), result))
-    return spoken
+            return load_pcm(raw, rate), result
+
+        workers = max(1, tts.config.concurrency) if tts.billed else 1
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts") as pool:
+            return list(pool.map(speak, enumerate(segments)))
+
+
+def _billed(
+    tts: TTS, text: str, voice: str, raw: Path, cache: FileCache | None, usage: Usage
+) -> tuple[np.ndarray, SynthResult]:
+    """A billed segment from the cache, else from the provider (then cached); usage counted."""
+    key = tts.cache_key(text, voice)
+    words_file = raw.with_suffix(".words.json")
+    hit = cache is not None and cache.fetch(f"{key}.wav", raw) and cache.fetch(
+        f"{key}.json", words_file
+    )
+    if hit:
+        samples = load_pcm(raw, tts.sample_rate)
+        usage.add(cached=1, audio_seconds=len(samples) / tts.sample_rate)
+        return samples, SynthResult(words=json.loads(words_file.read_text())["words"])
+    result = tts.synthesize(text, voice, raw)
+    samples = load_pcm(raw, tts.sample_rate)
+    usage.add(requests=1, characters=len(text), audio_seconds=len(samples) / tts.sample_rate)
+    if cache is not None:
+        write_json_atomic(words_file, {"words": result.words})
+        cache.store(f"{key}.wav", raw)
+        cache.store(f"{key}.json", words_file)
+    return samples, result
 
 
 def _assemble(

@@ -1,0 +1,83 @@
+"""What every cloud provider shares: its plain config and how its failures become stage errors.
+
+The DAG layer builds a :class:`ProviderConfig` from an Airflow Connection (API key, optional base
+URL, extra JSON) and the Params/Variables (model, voice); providers receive only that object.
+
+:func:`raise_for_status` is the single place that decides what a provider failure means:
+
+* 429, 5xx, timeouts and dropped connections are :class:`RetryableError` (Airflow retries with
+  backoff; the SDKs already honoured ``Retry-After`` for their own short retries first);
+* 400/401/403/404 and the like are :class:`FatalError` with a sentence saying what to fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from include.stages.errors import FatalError, RetryableError
+
+DEFAULT_TIMEOUT = 120.0  # seconds per request
+DEFAULT_MAX_RETRIES = 2  # SDK-level retries (they honour Retry-After) before Airflow's own
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Credentials and choices for one provider; no secrets ever come from anywhere else.
+
+    ``conn_id`` names the Airflow Connection the credentials came from, for error messages.
+    """
+
+    conn_id: str = ""
+    api_key: str = ""
+    base_url: str | None = None
+    model: str = ""
+    voice: str = ""
+    extra: dict = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    concurrency: int = 4
+
+    def require_key(self, service: str) -> str:
+        if not self.api_key:
+            raise FatalError(
+                f"no {service} API key: set the password of the Airflow connection "
+                f"{self.conn_id or '<provider>_default'}."
+            )
+        return self.api_key
+
+
+def installed(*modules: str) -> bool:
+    """Whether every module can be imported, without importing it."""
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
+def raise_for_status(
+    service: str,
+    status: int | None,
+    detail: str,
+    *,
+    conn_id: str = "",
+    retry_after: str | None = None,
+) -> NoReturn:
+    """Raise the stage error for an HTTP ``status`` (``None``: no response, e.g. a timeout)."""
+    detail = " ".join(str(detail).split())[:300]
+    if status is None:
+        raise RetryableError(f"{service} could not be reached ({detail}); it will be retried.")
+    if status == 429 or status >= 500 or status == 408:
+        wait = f" (it asked to wait {retry_after} s)" if retry_after else ""
+        raise RetryableError(f"{service} answered {status}{wait}: {detail}")
+    where = f"the Airflow connection {conn_id}" if conn_id else "its Airflow connection"
+    if status == 401:
+        raise FatalError(f"{service} rejected the API key (401): fix the password of {where}.")
+    if status == 403:
+        raise FatalError(
+            f"{service} refused access (403: {detail}): check the key's permissions in {where}."
+        )
+    if status == 404:
+        raise FatalError(
+            f"{service} does not know the model, voice or endpoint (404: {detail}): "
+            f"check the model/voice params and the host of {where}."
+        )
+    raise FatalError(f"{service} refused the request ({status}: {detail}); fix the request.")

@@ -1,0 +1,402 @@
+"""Local stand-ins that speak the cloud providers' wire protocols, for the real SDKs to call.
+
+One :class:`FakeCloud` (a ``ThreadingHTTPServer`` on 127.0.0.1, optionally TLS) answers:
+
+* OpenAI ``POST /v1/chat/completions`` (``response_format`` JSON schema) and ``/v1/audio/speech``;
+* Anthropic ``POST /v1/messages`` (forced tool use), with ``x-api-key`` or ``Authorization: Bearer``;
+* ElevenLabs ``POST /v1/text-to-speech/{voice}/with-timestamps``;
+* Google OAuth ``POST /token`` (refresh-token grant);
+* YouTube resumable upload (initiation → ``Location``; ``PUT`` with ``Content-Range`` → 308 with
+  ``Range`` … → 200 video JSON), ``thumbnails.set`` and ``captions.insert``.
+
+Answers to structured-output requests are generated from the request (every segment gets exactly
+its word budget), so the SDKs' parsing and our validation run for real. Faults are queued per
+route with :meth:`FakeCloud.fail` (status + headers + body, or ``"drop"``: read part of the body
+and close the connection); every request is logged in :attr:`FakeCloud.requests`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import ipaddress
+import json
+import math
+import re
+import ssl
+import threading
+import time
+import uuid
+import wave
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+API_KEY = "test-key"
+CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN = "client-id", "client-secret", "refresh-token"
+ACCESS_TOKEN = "access-token"
+KNOWN_VOICES = {"alloy", "voice-rachel"}
+SPEECH_RATE = 24000
+SECONDS_PER_WORD = 0.3
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict
+    headers: Message  # case-insensitive, as HTTP headers are
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Upload:
+    metadata: dict
+    total: int
+    data: bytearray
+    video_id: str
+
+
+class FakeCloud:
+    """Start with ``with FakeCloud() as cloud:``; ``cloud.url`` is its base URL."""
+
+    def __init__(self, tls_dir: Path | None = None) -> None:
+        self.requests: list[Request] = []
+        self.faults: dict[str, deque] = defaultdict(deque)
+        self.uploads: dict[str, Upload] = {}
+        self.thumbnails: dict[str, bytes] = {}
+        self.captions: list[tuple[dict, bytes]] = []
+        self.returned_privacy: str | None = None  # e.g. "private", as unaudited projects get
+        self.chat_replies: deque[str] = deque()  # raw answers served before generated ones
+        self.delay = 0.0  # seconds every request takes, to observe concurrency
+        self.inflight = self.max_inflight = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.scheme = "http"
+        self.ca_file: Path | None = None
+        if tls_dir is not None:
+            cert, key = self_signed_cert(Path(tls_dir))
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme, self.ca_file = "https", cert
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "FakeCloud":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail(self, route: str, status: int | str, times: int = 1, *, headers: dict | None = None,
+             body: dict | None = None) -> None:
+        """Answer the next ``times`` requests on ``route`` with ``status`` (or ``"drop"``)."""
+        for _ in range(times):
+            self.faults[route].append((status, headers or {}, body))
+
+    def hits(self, route: str) -> list[Request]:
+        return [r for r in self.requests if _route(r.method, r.path, r.query) == route]
+
+
+def _route(method: str, path: str, query: dict) -> str:
+    """A stable name per endpoint: ``chat``, ``messages``, ``speech``, ``elevenlabs``, ``token``,
+    ``upload_start``, ``upload_put``, ``thumbnail``, ``caption`` or ``other``."""
+    if path.endswith("/chat/completions"):
+        return "chat"
+    if path.endswith("/v1/messages"):
+        return "messages"
+    if path.endswith("/audio/speech"):
+        return "speech"
+    if "/text-to-speech/" in path:
+        return "elevenlabs"
+    if path.endswith("/token"):
+        return "token"
+    if path.endswith("/upload/youtube/v3/videos"):
+        return "upload_put" if method == "PUT" else "upload_start"
+    if path.endswith("/thumbnails/set"):
+        return "thumbnail"
+    if path.endswith("/captions"):
+        return "caption"
+    return "other"
+
+
+def _handler(cloud: FakeCloud):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_PUT(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            route = _route(self.command, parts.path, query)
+            length = int(self.headers.get("Content-Length") or 0)
+            with cloud.lock:
+                fault = cloud.faults[route].popleft() if cloud.faults[route] else None
+            if fault and fault[0] == "drop":
+                self.rfile.read(length // 2)  # half the body arrives, then the line goes dead
+                cloud.requests.append(Request(self.command, parts.path, query, self.headers, b""))
+                self.close_connection = True
+                self.connection.close()
+                return
+            body = self.rfile.read(length)
+            request = Request(self.command, parts.path, query, self.headers, body)
+            cloud.requests.append(request)
+            if fault:
+                status, headers, payload = fault
+                return self._send(status, payload or {"error": {"message": f"injected {status}"}},
+                                  headers)
+            handler = getattr(self, f"_{route}", None)
+            if handler is None:
+                return self._send(404, {"error": {"message": f"no route {parts.path}"}})
+            with cloud.lock:
+                cloud.inflight += 1
+                cloud.max_inflight = max(cloud.max_inflight, cloud.inflight)
+            try:
+                time.sleep(cloud.delay)
+                handler(request)
+            finally:
+                with cloud.lock:
+                    cloud.inflight -= 1
+
+        # ---- helpers
+        def _send(self, status: int, payload, headers: dict | None = None,
+                  content_type: str = "application/json") -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _bearer_ok(self, request: Request, token: str) -> bool:
+            if request.headers.get("Authorization") == f"Bearer {token}":
+                return True
+            self._send(401, {"error": {"message": "Incorrect API key provided",
+                                       "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return False
+
+        # ---- OpenAI
+        def _chat(self, request: Request) -> None:
+            if not self._bearer_ok(request, API_KEY):
+                return
+            body = request.json()
+            schema = body["response_format"]["json_schema"]["name"]
+            user = body["messages"][-1]["content"]
+            text = next(part["text"] for part in user if part["type"] == "text")
+            images = sum(part["type"] == "image_url" for part in user)
+            content = _next_reply(cloud) or json.dumps(answer_for(schema, text, images))
+            self._send(200, {
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": len(text) // 4, "completion_tokens": len(content) // 4,
+                          "total_tokens": (len(text) + len(content)) // 4},
+            })
+
+        def _speech(self, request: Request) -> None:
+            if not self._bearer_ok(request, API_KEY):
+                return
+            body = request.json()
+            if body["voice"] not in KNOWN_VOICES:
+                return self._send(400, {"error": {"message": f"Invalid voice {body['voice']}",
+                                                  "type": "invalid_request_error"}})
+            samples = speech_samples(body["input"])
+            if body.get("response_format") == "pcm":
+                return self._send(200, samples.astype("<i2").tobytes(), content_type="audio/pcm")
+            self._send(200, wav_bytes(samples), content_type="audio/wav")
+
+        # ---- Anthropic
+        def _messages(self, request: Request) -> None:
+            key = request.headers.get("x-api-key") or request.headers.get(
+                "Authorization", "").removeprefix("Bearer ")
+            if key != API_KEY or "anthropic-version" not in request.headers:
+                return self._send(401, {"type": "error", "error": {
+                    "type": "authentication_error", "message": "invalid x-api-key"}})
+            body = request.json()
+            tool = body["tools"][0]
+            content = body["messages"][-1]["content"]
+            text = next(part["text"] for part in content if part["type"] == "text")
+            images = sum(part["type"] == "image" for part in content)
+            schema = tool["input_schema"].get("title", "")
+            reply = _next_reply(cloud)
+            answer = json.loads(reply) if reply else answer_for(schema, text, images)
+            self._send(200, {
+                "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": tool["name"],
+                             "input": answer}],
+                "stop_reason": "tool_use", "stop_sequence": None,
+                "usage": {"input_tokens": len(text) // 4, "output_tokens": 50},
+            })
+
+        # ---- ElevenLabs
+        def _elevenlabs(self, request: Request) -> None:
+            if request.headers.get("xi-api-key") != API_KEY:
+                return self._send(401, {"detail": {"status": "invalid_api_key"}})
+            voice = request.path.split("/text-to-speech/")[1].split("/")[0]
+            if voice not in KNOWN_VOICES:
+                return self._send(404, {"detail": {"status": "voice_not_found"}})
+            text = request.json()["text"]
+            samples = speech_samples(text)
+            per_char = len(samples) / SPEECH_RATE / max(1, len(text))
+            self._send(200, {
+                "audio_base64": base64.b64encode(samples.astype("<i2").tobytes()).decode(),
+                "alignment": {
+                    "characters": list(text),
+                    "character_start_times_seconds": [round(i * per_char, 3) for i in range(len(text))],
+                    "character_end_times_seconds": [round((i + 1) * per_char, 3) for i in range(len(text))],
+                },
+            })
+
+        # ---- Google OAuth + YouTube
+        def _token(self, request: Request) -> None:
+            form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+            if (form.get("grant_type"), form.get("refresh_token"), form.get("client_id"),
+                    form.get("client_secret")) != ("refresh_token", REFRESH_TOKEN, CLIENT_ID,
+                                                   CLIENT_SECRET):
+                return self._send(400, {"error": "invalid_grant",
+                                        "error_description": "Token has been expired or revoked."})
+            self._send(200, {"access_token": ACCESS_TOKEN, "expires_in": 3600,
+                             "token_type": "Bearer", "scope": "youtube.upload"})
+
+        def _upload_start(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            upload_id = uuid.uuid4().hex
+            cloud.uploads[upload_id] = Upload(request.json(), int(
+                request.headers["X-Upload-Content-Length"]), bytearray(), "vid" + upload_id[:8])
+            location = f"{cloud.url}{request.path}?uploadType=resumable&upload_id={upload_id}"
+            self._send(200, b"", {"Location": location})
+
+        def _upload_put(self, request: Request) -> None:
+            upload = cloud.uploads[request.query["upload_id"]]
+            match = re.fullmatch(r"bytes (\*|(\d+)-(\d+))/(\d+)", request.headers["Content-Range"])
+            if match[2] is not None and int(match[2]) == len(upload.data):
+                upload.data += request.body
+            if len(upload.data) < upload.total:
+                headers = {"Range": f"bytes=0-{len(upload.data) - 1}"} if upload.data else {}
+                return self._send(308, b"", headers)
+            status = dict(upload.metadata.get("status") or {})
+            if cloud.returned_privacy:
+                status["privacyStatus"] = cloud.returned_privacy
+            self._send(200, {"kind": "youtube#video", "id": upload.video_id,
+                             "snippet": upload.metadata.get("snippet"), "status": status})
+
+        def _thumbnail(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            cloud.thumbnails[request.query["videoId"]] = request.body
+            self._send(200, {"kind": "youtube#thumbnailSetResponse", "items": [{}]})
+
+        def _caption(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            metadata, media = _multipart(request)
+            cloud.captions.append((metadata, media))
+            self._send(200, {"kind": "youtube#caption", "id": "cap1",
+                             "snippet": metadata.get("snippet")})
+
+    return Handler
+
+
+def _next_reply(cloud: FakeCloud) -> str | None:
+    with cloud.lock:
+        return cloud.chat_replies.popleft() if cloud.chat_replies else None
+
+
+def answer_for(schema: str, prompt: str, images: int) -> dict:
+    """A valid answer for our structured-output schemas, generated from the prompt."""
+    if schema == "ScriptAnswer":
+        segments, _ = json.JSONDecoder().raw_decode(prompt.split("Segments:\n", 1)[1])
+        return {"segments": [
+            {"id": seg["id"], "text": " ".join(["Narration"] * (seg["word_budget"] - 1)) + " here."}
+            for seg in segments
+        ]}
+    if schema == "MetadataAnswer":
+        return {"title": "A cloud written title", "summary": "A summary from the model.",
+                "tags": ["dashboard", "tour", "cloud"]}
+    if schema == "KeyframeDescription":
+        return {"description": f"A screen with charts ({images} image)."}
+    raise AssertionError(f"no canned answer for schema {schema!r}")
+
+
+def speech_samples(text: str) -> np.ndarray:
+    """A 220 Hz tone lasting SECONDS_PER_WORD per word, as int16 at SPEECH_RATE."""
+    seconds = SECONDS_PER_WORD * max(1, len(text.split()))
+    t = np.arange(math.ceil(seconds * SPEECH_RATE)) / SPEECH_RATE
+    return (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+
+
+def wav_bytes(samples: np.ndarray, rate: int = SPEECH_RATE) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def _multipart(request: Request) -> tuple[dict, bytes]:
+    """The JSON metadata part and the media part of a ``multipart/related`` body."""
+    boundary = re.search(r'boundary="?([^";]+)"?', request.headers["Content-Type"])[1].encode()
+    parts = [p for p in request.body.split(b"--" + boundary) if p.strip() not in (b"", b"--")]
+    bodies = [p.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n") for p in parts]
+    return json.loads(bodies[0]), bodies[1]
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and localhost) and its key, generated now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return cert_path, key_path
