@@ -104,8 +104,8 @@ def test_edl_invariants_hold_in_every_mode(tmp_path, sync_mode):
     edl = run_edit(tmp_path, sync_mode)
     edit.check_edl(edl)
     assert edl["version"] == 1 and edl["sync_mode"] == sync_mode
-    assert edl["output"] == {"width": 640, "height": 360, "fps": 30,
-                             "duration": edl["output"]["duration"]}
+    assert edl["output"] == {"width": 640, "height": 360, "fps": 30, "aspect": "16:9",
+                             "framing": "pad", "duration": edl["output"]["duration"]}
     assert edl["audio"] == {"voiceover": "voiceover.wav", "voice_offset": 0.0, "original": "drop"}
     clips = edl["clips"]
     assert clips[0]["out_start"] == 0.0

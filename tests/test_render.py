@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from include.stages import captions, edit, render
+from include.stages import captions, edit, loudness, render
 from include.stages.errors import FatalError, RetryableError
 from include.stages.media import ffprobe
 from include.stages.settings import Settings
@@ -59,19 +59,23 @@ def inputs(tmp_path_factory, sample_clip) -> dict[str, Path]:
     for name, doc in docs.items():
         paths[name] = folder / f"{name}.json"
         paths[name].write_text(json.dumps(doc))
+    # Real (peaky) speech, padded with silence to the voiceover's duration.
+    speech = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(speech), TEXT + " " + TEXT], check=True)
     paths["voice"] = folder / "voiceover.wav"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
-         "-i", f"sine=f=220:sample_rate=22050:duration={VOICE_DURATION}",
-         "-ac", "1", "-c:a", "pcm_s16le", str(paths["voice"])],
+        ["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-af", "apad",
+         "-t", str(VOICE_DURATION), "-ar", "22050", "-ac", "1", "-c:a", "pcm_s16le",
+         str(paths["voice"])],
         check=True,
     )
     return paths
 
 
-def edit_and_render(inputs: dict, folder: Path, sync_mode: str, **render_kwargs) -> dict:
+def edit_and_render(inputs: dict, folder: Path, sync_mode: str, *, settings: dict | None = None,
+                    **render_kwargs) -> dict:
     """edit.run then render.run into ``folder``; returns the EDL, the result and the paths."""
-    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode=sync_mode)
+    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode=sync_mode, **(settings or {}))
     edit.run(inputs["segments"], inputs["script"], inputs["voiceover"], inputs["source"],
              settings, folder / "edit")
     result = render.run(inputs["video"], folder / "edit" / "edl.json",
@@ -140,8 +144,52 @@ def test_final_mp4_matches_the_delivery_spec(rendered, sync_mode):
     assert run["result"] == {
         "duration": pytest.approx(duration, abs=0.25), "width": WIDTH, "height": HEIGHT,
         "bytes": run["final"].stat().st_size, "video_codec": "h264", "audio_codec": "aac",
+        "original_audio": "drop", "loudness": run["result"]["loudness"],
     }
     assert [p.name for p in run["final"].parent.iterdir()] == ["final.mp4"]
+
+
+@pytest.mark.parametrize("sync_mode", ["fit", "trim", "pad"])
+def test_final_loudness_is_minus_14_lufs_with_headroom(rendered, sync_mode):
+    measured = loudness.measure(rendered[sync_mode]["final"])
+    assert abs(measured.integrated - -14.0) <= 1.0, measured
+    assert measured.true_peak <= -1.0, measured
+    plan = rendered[sync_mode]["result"]["loudness"]["voice"]
+    assert plan["measured"]["integrated"] < -17, "the test voice needs a real gain"
+
+
+def audio_level(path: Path, start: float, end: float) -> float:
+    """RMS level (dBFS) of ``path``'s audio between ``start`` and ``end`` seconds."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", str(start), "-to", str(end), "-i", str(path), "-vn",
+         "-ac", "1", "-f", "f32le", "-"],
+        check=True, capture_output=True,
+    ).stdout
+    samples = np.frombuffer(raw, np.float32)
+    return 10 * np.log10(np.mean(samples.astype(float) ** 2) + 1e-12)
+
+
+def test_ducked_original_audio_plays_under_the_voice(inputs, rendered, tmp_path):
+    # pad: the voice ends at 11.2 s, the footage (and its tone) goes on to 14.8 s
+    run = edit_and_render(inputs, tmp_path, "pad", settings={"original_audio": "duck"})
+    assert run["edl"]["audio"]["original"] == "duck"
+    assert run["result"]["original_audio"] == "duck"
+    measured = loudness.measure(run["final"])
+    assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, measured
+    assert audio_level(rendered["pad"]["final"], 11.8, 14.6) < -80  # dropped: silence
+    bed = audio_level(run["final"], 11.8, 14.6)
+    assert -40 < bed < -20, bed  # the source's tone, about 12 LU under the voice
+    assert abs(run["result"]["duration"] - KEPT_TOTAL) <= 0.25
+
+
+def test_vertical_short_from_the_same_edl(inputs, tmp_path):
+    run = edit_and_render(inputs, tmp_path, "fit", settings={"aspect": "9:16"})
+    assert run["edl"]["output"] | {"duration": 0} == {
+        "width": HEIGHT, "height": WIDTH, "fps": 30, "duration": 0, "aspect": "9:16",
+        "framing": "crop"}
+    (video,) = [s for s in ffprobe(run["final"])["streams"] if s["codec_type"] == "video"]
+    assert (video["width"], video["height"]) == (HEIGHT, WIDTH)
+    assert abs(run["result"]["duration"] - VOICE_DURATION) <= 0.25
 
 
 def test_fit_holds_and_speed_ups_show_in_edl_and_video(rendered):

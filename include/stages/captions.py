@@ -220,7 +220,11 @@ def _karaoke_text(words: list[dict], start_cs: int, end_cs: int) -> str:
 
 
 def _style(style: str, width: int, height: int) -> pysubs2.SSAStyle:
-    """The ``style`` preset scaled to the output size, with >= 5 % safe margins."""
+    """The ``style`` preset scaled to the output size, with >= 5 % safe margins.
+
+    Sizes follow the short side of the frame, so a 9:16 short gets the same type as its 16:9 twin.
+    """
+    unit = min(width, height)
     white = pysubs2.Color(255, 255, 255)
     black = pysubs2.Color(0, 0, 0)
     common = dict(
@@ -234,22 +238,22 @@ def _style(style: str, width: int, height: int) -> pysubs2.SSAStyle:
     )
     if style == "clean":
         return pysubs2.SSAStyle(
-            fontsize=round(height * 0.055), primarycolor=white, secondarycolor=white,
-            outline=max(1.0, round(height * 0.003, 1)), shadow=round(height * 0.0015, 1),
+            fontsize=round(unit * 0.055), primarycolor=white, secondarycolor=white,
+            outline=max(1.0, round(unit * 0.003, 1)), shadow=round(unit * 0.0015, 1),
             **common,
         )
     if style == "bold":
         # BorderStyle 3 draws an opaque box in the outline colour; ``outline`` is its padding.
-        padding = round(height * 0.012, 1)
+        padding = round(unit * 0.012, 1)
         common["outlinecolor"] = pysubs2.Color(0, 0, 0, 64)
         common["marginv"] += math.ceil(padding)  # keep the box itself inside the safe area
         return pysubs2.SSAStyle(
-            fontsize=round(height * 0.07), bold=True, primarycolor=white, secondarycolor=white,
+            fontsize=round(unit * 0.07), bold=True, primarycolor=white, secondarycolor=white,
             borderstyle=3, outline=padding, shadow=0.0, **common,
         )
     # karaoke: words turn from white (secondary, not yet spoken) to yellow (primary) as spoken.
     return pysubs2.SSAStyle(
-        fontsize=round(height * 0.06), bold=True, primarycolor=pysubs2.Color(255, 214, 0),
-        secondarycolor=white, outline=max(1.0, round(height * 0.004, 1)),
-        shadow=round(height * 0.0015, 1), **common,
+        fontsize=round(unit * 0.06), bold=True, primarycolor=pysubs2.Color(255, 214, 0),
+        secondarycolor=white, outline=max(1.0, round(unit * 0.004, 1)),
+        shadow=round(unit * 0.0015, 1), **common,
     )

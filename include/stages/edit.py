@@ -88,12 +88,15 @@ def run(
     clips = _quantize(_merge(_absorb_slivers(pieces)), duration, source_duration)
 
     events = captions.build_events(voiceover, duration, VOICE_OFFSET)
+    width, height = settings.output_size
+    has_audio = bool(source.get("has_audio"))
     edl = {
         "version": 1,
         "sync_mode": settings.sync_mode,
-        "output": {"width": settings.width, "height": settings.height, "fps": settings.fps,
-                   "duration": duration},
-        "source": {"duration": source_duration, "has_audio": bool(source.get("has_audio"))},
+        "output": {"width": width, "height": height, "fps": settings.fps, "duration": duration,
+                   "aspect": settings.aspect,
+                   "framing": "crop" if settings.aspect == "9:16" else "pad"},
+        "source": {"duration": source_duration, "has_audio": has_audio},
         "clips": clips,
         "narration": [
             {
@@ -105,15 +108,15 @@ def run(
             }
             for n in narration
         ],
-        "audio": {"voiceover": "voiceover.wav", "voice_offset": VOICE_OFFSET, "original": "drop"},
+        "audio": {"voiceover": "voiceover.wav", "voice_offset": VOICE_OFFSET,
+                  "original": settings.original_audio if has_audio else "drop"},
         "captions": {"file": "captions.ass", "style": settings.caption_style, "events": events},
     }
     check_edl(edl)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions.write_ass(events, out_dir / "captions.ass", settings.caption_style,
-                       settings.width, settings.height)
+    captions.write_ass(events, out_dir / "captions.ass", settings.caption_style, width, height)
     write_json_atomic(out_dir / "edl.json", edl)
     return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
 

@@ -4,11 +4,17 @@ Video: every EDL clip is its own input seeked with ``-ss``/``-t`` (only the kept
 decoded), retimed with ``setpts`` for its speed, made constant-rate with ``fps``, padded with
 ``tpad`` (clone) for its hold and cut with ``trim`` to its exact frame count, so the clips land on
 the EDL's final-time boundaries without drift. The clips are concatenated, scaled and padded to
-the output size, the captions burned in with ``subtitles`` and converted to yuv420p. Above
-``MAX_SEEK_INPUTS`` clips one input is split and trimmed per clip instead (that decodes the whole
-source, and buffers the frames of clips that come earlier in the source than in the output).
-Audio: the voiceover padded with silence / trimmed to the output duration, 48 kHz stereo AAC.
-Output: H.264 with BT.709 tags and ``+faststart``, written to a temp name and renamed.
+the output size (letterboxed for 16:9, centre-cropped for a 9:16 short), the captions burned in
+with ``subtitles`` and converted to yuv420p. Above ``MAX_SEEK_INPUTS`` clips one input is split
+and trimmed per clip instead (that decodes the whole source, and buffers the frames of clips that
+come earlier in the source than in the output).
+Audio: the voiceover with a fixed gain and a limiter planned beforehand on the voice alone
+(:mod:`include.stages.loudness`: -14 LUFS integrated, true peak <= -1 dBTP), padded with silence /
+trimmed to the output duration. With ``audio.original = "duck"`` the source's own audio follows
+the clips (``atempo`` for speed, silence for holds), sits 12 LU under the voice and is pushed
+down further by ``sidechaincompress`` while the voice speaks. 48 kHz stereo AAC.
+Output: H.264 (x264 preset from the settings) with BT.709 tags and ``+faststart``, written to a
+temp name and renamed.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import os
 import subprocess
 import tempfile
 import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from include.stages import loudness
 from include.stages.errors import FatalError, RetryableError
 from include.stages.jsonio import read_json
 from include.stages.media import FFMPEG, atomic_output, ffprobe, last_error_line, require_binary
@@ -27,8 +35,10 @@ from include.stages.settings import Settings
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
 FONTS_DIR = "/usr/share/fonts"
-AUDIO_RATE = 48000
+AUDIO_RATE = loudness.AUDIO_RATE
 AUDIO_BITRATE = "128k"
+# Ducking: the bed is compressed 10:1 above about -30 dBFS of voice (12-14 dB down under speech).
+DUCK = "sidechaincompress=threshold=0.03:ratio=10:attack=10:release=400"
 BT601_MATRICES = ("bt470bg", "smpte170m", "bt601")
 
 ProgressCallback = Callable[[float, str], None]
@@ -42,7 +52,6 @@ def run(
     settings: Settings,
     out_dir: Path,
     *,
-    preset: str = "veryfast",
     crf: int = 23,
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
@@ -50,11 +59,14 @@ def run(
     """Render ``out_dir/final.mp4`` from the EDL; return its probed properties.
 
     The output geometry comes from the EDL's ``output`` block (which the edit stage wrote from the
-    same ``settings``). ``progress(percent, speed)`` is called as ffmpeg reports progress.
-    ``timeout`` defaults to ``max(600, 10 x duration)`` seconds; exceeding it is a
-    ``RetryableError``, an ffmpeg failure a ``FatalError``. No partial file is left behind.
+    same ``settings``); the x264 preset is ``settings.video_preset``. ``progress(percent, speed)``
+    is called as ffmpeg reports progress. ``timeout`` defaults to ``max(600, 10 x duration)``
+    seconds; exceeding it is a ``RetryableError``, an ffmpeg failure a ``FatalError``. No partial
+    file is left behind.
 
-    Returns ``{"duration", "width", "height", "bytes", "video_codec", "audio_codec"}``.
+    Returns ``{"duration", "width", "height", "bytes", "video_codec", "audio_codec",
+    "original_audio", "voice_loudness"}`` (the last: the voice plan, see
+    :class:`include.stages.loudness.VoicePlan`).
     """
     for path, what in (
         (source_path, "source video"),
@@ -68,8 +80,10 @@ def run(
     duration = float(edl["output"]["duration"])
     final = Path(out_dir) / "final.mp4"
     partial = atomic_output(final)
+    mix = _plan_mix(edl, source_path, voiceover_path)
     cmd = build_command(
-        edl, source_path, captions_path, voiceover_path, partial, preset=preset, crf=crf
+        edl, source_path, captions_path, voiceover_path, partial, mix=mix,
+        preset=settings.video_preset, crf=crf,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -87,7 +101,47 @@ def run(
         "bytes": final.stat().st_size,
         "video_codec": video.get("codec_name"),
         "audio_codec": audio.get("codec_name"),
+        "original_audio": "drop" if mix.bed_gain_db is None else "duck",
+        "loudness": mix.to_dict(),
     }
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """The fixed gains of the audio graph (see :mod:`include.stages.loudness`).
+
+    ``bed_gain_db`` is ``None`` when the source's audio is dropped; ``mix_gain_db`` corrects the
+    voice + ducked source mix to the target, ``mix`` is that mix's measurement.
+    """
+
+    voice: loudness.VoicePlan
+    bed_gain_db: float | None = None
+    mix_gain_db: float = 0.0
+    mix: loudness.Measurement | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path) -> MixPlan:
+    """Measure the voice (and the ducked mix, audio only) before the one video pass."""
+    voice = loudness.plan_voice(voiceover_path)
+    if not _ducks(edl):
+        return MixPlan(voice)
+    bed = loudness.bed_gain(source_path)
+    clips = _timed_clips(edl["clips"], edl["output"]["fps"])
+    inputs, voice_index = _inputs(clips, source_path, voiceover_path)
+
+    def measure_mix(gain: float) -> loudness.Measurement:
+        graph = _audio_graph(edl, clips, voice_index, MixPlan(voice, bed, gain))
+        return loudness.measure_command([
+            FFMPEG, "-hide_banner", "-nostdin", "-nostats", *inputs,
+            "-filter_complex", ";".join(graph) + ";[a]ebur128=peak=true[m]",
+            "-map", "[m]", "-f", "null", "-",
+        ])
+
+    gain, result = loudness.fit_gain(measure_mix, 0.0)
+    return MixPlan(voice, bed, gain, result)
 
 
 def build_command(
@@ -97,31 +151,24 @@ def build_command(
     voiceover_path: Path,
     output_path: Path,
     *,
+    mix: MixPlan,
     preset: str = "veryfast",
     crf: int = 23,
 ) -> list[str]:
     """The complete ffmpeg command line that renders ``edl`` to ``output_path``.
 
-    Probes ``source_path`` for its colour matrix (see :func:`_to_bt709`).
+    ``mix`` holds the audio gains planned by :func:`_plan_mix`. Probes ``source_path`` for its
+    colour matrix (see :func:`_to_bt709`).
     """
     out = edl["output"]
     width, height, fps = int(out["width"]), int(out["height"]), out["fps"]
     duration = float(out["duration"])
     clips = _timed_clips(edl["clips"], fps)
     seek_inputs = len(clips) <= MAX_SEEK_INPUTS
-
-    inputs: list[str] = []
+    inputs, voice_index = _inputs(clips, source_path, voiceover_path)
     graph: list[str] = []
-    if seek_inputs:
-        for clip in clips:
-            inputs += ["-ss", _num(clip["src_start"]),
-                       "-t", _num(clip["src_end"] - clip["src_start"]), "-i", str(source_path)]
-    else:
-        inputs += ["-i", str(source_path)]
+    if not seek_inputs:
         graph.append(f"[0:v]split={len(clips)}" + "".join(f"[s{k}]" for k in range(len(clips))))
-    voice_index = len(clips) if seek_inputs else 1
-    inputs += ["-i", str(voiceover_path)]
-
     for k, clip in enumerate(clips):
         if seek_inputs:
             head = f"[{k}:v]"
@@ -137,17 +184,18 @@ def build_command(
     subtitles = (
         f"subtitles=filename={_filter_value(captions_path)}:fontsdir={_filter_value(FONTS_DIR)}"
     )
+    if out.get("framing") == "crop":  # fill the frame, cut the sides (a 9:16 short)
+        frame = (f"scale={width}:{height}:force_original_aspect_ratio=increase"
+                 f"{_to_bt709(source_path)},crop={width}:{height}")
+    else:  # the whole picture, letterboxed
+        frame = (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"
+                 f"force_divisible_by=2{_to_bt709(source_path)},"
+                 f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")
     graph.append(
         "".join(f"[v{k}]" for k in range(len(clips)))
-        + f"concat=n={len(clips)}:v=1:a=0,"
-        f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2"
-        f"{_to_bt709(source_path)},"
-        f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,{subtitles},format=yuv420p[v]"
+        + f"concat=n={len(clips)}:v=1:a=0,{frame},setsar=1,{subtitles},format=yuv420p[v]"
     )
-    graph.append(
-        f"[{voice_index}:a]aresample={AUDIO_RATE},aformat=channel_layouts=stereo,"
-        f"apad,atrim=end={_num(duration)}[a]"
-    )
+    graph += _audio_graph(edl, clips, voice_index, mix)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         *inputs,
@@ -161,6 +209,56 @@ def build_command(
         "-progress", "pipe:1", "-nostats",
         str(output_path),
     ]
+
+
+def _inputs(clips: list[dict], source_path: Path, voiceover_path: Path) -> tuple[list[str], int]:
+    """Input options (one seeked input per clip, or the whole source) and the voice's index."""
+    if len(clips) > MAX_SEEK_INPUTS:
+        return ["-i", str(source_path), "-i", str(voiceover_path)], 1
+    inputs: list[str] = []
+    for clip in clips:
+        inputs += ["-ss", _num(clip["src_start"]),
+                   "-t", _num(clip["src_end"] - clip["src_start"]), "-i", str(source_path)]
+    return inputs + ["-i", str(voiceover_path)], len(clips)
+
+
+def _audio_graph(edl: dict, clips: list[dict], voice_index: int, mix: MixPlan) -> list[str]:
+    """Filter-graph chains ending in ``[a]``: the voice, and the ducked source if planned."""
+    duration = float(edl["output"]["duration"])
+    voice = (f"[{voice_index}:a]{loudness.stereo_chain()},"
+             f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)},"
+             f"apad,atrim=end={_num(duration)}")
+    if mix.bed_gain_db is None:
+        return [f"{voice}[a]"]
+    fps = edl["output"]["fps"]
+    seek_inputs = len(clips) <= MAX_SEEK_INPUTS
+    graph = [] if seek_inputs else [
+        f"[0:a]asplit={len(clips)}" + "".join(f"[t{k}]" for k in range(len(clips)))]
+    graph += [_clip_audio(k, clip, fps, seek_inputs) for k, clip in enumerate(clips)]
+    graph += [
+        "".join(f"[a{k}]" for k in range(len(clips)))
+        + f"concat=n={len(clips)}:v=0:a=1,volume={mix.bed_gain_db:.2f}dB[bed]",
+        f"{voice},asplit[voice][key]",
+        f"[bed][key]{DUCK}[ducked]",
+        "[voice][ducked]amix=inputs=2:normalize=0:duration=first,"
+        f"{loudness.gain_filters(mix.mix_gain_db)}[a]",
+    ]
+    return graph
+
+
+def _ducks(edl: dict) -> bool:
+    """Whether the EDL asks for the source's audio under the voice (and the source has some)."""
+    return edl.get("audio", {}).get("original") == "duck" and bool(
+        edl.get("source", {}).get("has_audio"))
+
+
+def _clip_audio(k: int, clip: dict, fps: float, seek_inputs: bool) -> str:
+    """Clip ``k``'s source audio, retimed like its picture and exactly as long (holds silent)."""
+    head = f"[{k}:a]" if seek_inputs else (
+        f"[t{k}]atrim=start={_num(clip['src_start'])}:end={_num(clip['src_end'])},")
+    tempo = f"atempo={_num(clip['speed'])}," if clip["speed"] != 1 else ""
+    return (f"{head}asetpts=PTS-STARTPTS,{tempo}{loudness.stereo_chain()},"
+            f"apad,atrim=end={_num(clip['frames'] / fps)}[a{k}]")
 
 
 def _load_edl(edl_path: Path) -> dict:

@@ -19,6 +19,9 @@ CAPTION_STYLES = ("clean", "bold", "karaoke")
 SYNC_MODES = ("fit", "trim", "pad")
 PUBLISH_TARGETS = ("outbox",)
 PRIVACY = ("private", "unlisted", "public")
+ASPECTS = ("16:9", "9:16")
+ORIGINAL_AUDIO = ("drop", "duck")
+VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,21 @@ class Settings:
     sync_mode: str = "fit"
     publish_target: str = "outbox"
     privacy: str = "private"
+    aspect: str = "16:9"
+    original_audio: str = "drop"
+    video_preset: str = "veryfast"
+    thumbnail_title: bool = True
     words_per_minute: int = 150
     width: int = 1280
     height: int = 720
     fps: int = 30
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the video: ``width`` x ``height``, turned upright for a 9:16 short."""
+        if self.aspect == "9:16":
+            return min(self.width, self.height), max(self.width, self.height)
+        return self.width, self.height
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +77,9 @@ class Settings:
             ("sync_mode", SYNC_MODES),
             ("publish_target", PUBLISH_TARGETS),
             ("privacy", PRIVACY),
+            ("aspect", ASPECTS),
+            ("original_audio", ORIGINAL_AUDIO),
+            ("video_preset", VIDEO_PRESETS),
         ):
             value = getattr(self, name)
             if value not in allowed:
