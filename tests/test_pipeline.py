@@ -37,12 +37,11 @@ def _states(dagrun) -> dict[str, str]:
 def test_autopilot_run_produces_a_published_video(sample_clip):
     clip, _truth = sample_clip
     tenant = "e2e"
+    store, vid = _fresh_video(tenant, clip)
     dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
                                    "title_hint": "Tour of the render farm dashboard"})
     assert str(dagrun.state) == "success", _states(dagrun)
 
-    store = ArtifactStore()
-    vid = _video_id(clip, tenant)
     key = lambda stage, name: artifact_key(tenant, vid, stage, name)  # noqa: E731
     final = store.path(key("render", "final.mp4")).path
     edl = store.get_json(key("edit", "edl.json"))
@@ -72,32 +71,51 @@ def test_autopilot_run_produces_a_published_video(sample_clip):
     assert json.loads((outbox / "metadata.json").read_text())["title"] == meta["title"]
 
 
-def test_review_mode_waits_for_approval_and_uses_edited_text(sample_clip):
-    from include.review import submit_review
+def _fresh_video(tenant, clip):
+    """Forget earlier runs of this video (test-output/ persists between sessions)."""
+    import shutil
 
-    clip, _truth = sample_clip
-    tenant = "review"
-    vid = _video_id(clip, tenant)
+    from include.storage import video_prefix
+
     store = ArtifactStore()
+    vid = _video_id(clip, tenant)
+    shutil.rmtree(store.path(video_prefix(tenant, vid)).path, ignore_errors=True)
+    return store, vid
+
+
+def _review_when_scripted(store, tenant, vid, review):
+    """Start a reviewer thread: once script.json exists (and the gate is waiting), call ``review``."""
     script_key = artifact_key(tenant, vid, "script", "script.json")
-    for stale in ("script/script.json", "review/approval.json", "review/script.json"):
-        store.path(artifact_key(tenant, vid, *stale.split("/"))).unlink(missing_ok=True)
-    edited_text = "Reviewed words chosen by a person."
-    observed = {}
 
     def reviewer():
         deadline = time.monotonic() + 240
         while not store.exists(script_key) and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1.5)  # the gate must be waiting by now, not finished
-        observed["voiceover_before_approval"] = store.exists(
-            artifact_key(tenant, vid, "voiceover", "voiceover.json"))
-        first = store.get_json(script_key)["segments"][0]["id"]
-        observed["segment"] = first
-        submit_review(store, tenant, vid, "approved", by="tester", edits={first: edited_text})
+        review(store.get_json(script_key))
 
     t = threading.Thread(target=reviewer, daemon=True)
     t.start()
+    return t
+
+
+def test_review_mode_waits_for_approval_and_uses_edited_text(sample_clip):
+    from include.review import submit_review
+
+    clip, _truth = sample_clip
+    tenant = "review"
+    store, vid = _fresh_video(tenant, clip)
+    edited_text = "Reviewed words chosen by a person."
+    observed = {}
+
+    def approve(script):
+        observed["voiceover_before_approval"] = store.exists(
+            artifact_key(tenant, vid, "voiceover", "voiceover.json"))
+        observed["segment"] = script["segments"][0]["id"]
+        submit_review(store, tenant, vid, "approved", by="tester",
+                      edits={observed["segment"]: edited_text})
+
+    t = _review_when_scripted(store, tenant, vid, approve)
     dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
                                    "script_mode": "review_before_tts"})
     t.join(5)
@@ -108,29 +126,21 @@ def test_review_mode_waits_for_approval_and_uses_edited_text(sample_clip):
     assert spoken[observed["segment"]] == edited_text
 
 
-def test_rejection_fails_the_gate_with_the_reason(sample_clip):
+def test_rejection_fails_the_gate(sample_clip):
     from include.review import submit_review
 
     clip, _truth = sample_clip
     tenant = "rejected"
-    vid = _video_id(clip, tenant)
-    store = ArtifactStore()
-    script_key = artifact_key(tenant, vid, "script", "script.json")
-    store.path(artifact_key(tenant, vid, "review", "approval.json")).unlink(missing_ok=True)
-
-    def reviewer():
-        deadline = time.monotonic() + 240
-        while not store.exists(script_key) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        submit_review(store, tenant, vid, "rejected", reason="wrong product name")
-
-    threading.Thread(target=reviewer, daemon=True).start()
+    store, vid = _fresh_video(tenant, clip)
+    _review_when_scripted(store, tenant, vid, lambda script: submit_review(
+        store, tenant, vid, "rejected", reason="wrong product name"))
     dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
                                    "script_mode": "review_before_tts"})
     states = _states(dagrun)
     assert str(dagrun.state) == "failed"
     assert states["review_gate"] == "failed"
     assert states["voiceover"] == "upstream_failed"
+    assert not store.exists(artifact_key(tenant, vid, "voiceover", "voiceover.json"))
 
 
 def test_bad_input_fails_ingest_at_once_without_retry(tmp_path):
