@@ -12,6 +12,7 @@ help:
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make up / make down - start / stop Airflow for the UI (http://127.0.0.1:8080, admin/admin)"
 	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...'"
+	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS) -> benchmarks/results.json"
 
 setup: system-deps venv
 
@@ -56,6 +57,13 @@ test: setup
 
 test-unit: setup
 	. scripts/env.sh && python -m pytest -m "not scheduler" $(PYTEST_ARGS)
+
+# PySceneDetect gets its own venv: its OpenCV wheel must not share a venv with opencv-python-headless.
+SCENEDETECT := benchmarks/.venv-scenedetect
+bench: setup
+	test -x $(SCENEDETECT)/bin/python || { $(PY) -m venv $(SCENEDETECT) && \
+	  $(SCENEDETECT)/bin/python -m pip install -q scenedetect-headless==0.7.2; }
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean: down
 	rm -rf .airflow .data test-output

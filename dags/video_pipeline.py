@@ -2,6 +2,7 @@
 
     ingest → analyze → script → review_gate → voiceover → edit → render → publish
                                                               ↘ metadata ↗
+                                                              ↘ thumbnail, captions (sidecars)
 
 Each task downloads its inputs from the artifact store, calls a pure stage in
 ``include/stages/``, uploads the outputs and returns their keys through XCom. Clearing a task
@@ -16,13 +17,27 @@ from airflow.sdk import Param, dag, task
 
 from include.pipeline import StageIO, stage_io
 from include.review_gate import ReviewGateSensor
-from include.stages import analyze, edit, ingest, metadata, publish, render, script, voiceover
+from include.stages import (
+    analyze,
+    edit,
+    ingest,
+    metadata,
+    publish,
+    render,
+    script,
+    sidecar,
+    thumbnail,
+    voiceover,
+)
 from include.stages.settings import (
+    ASPECTS,
     CAPTION_STYLES,
+    ORIGINAL_AUDIO,
     PRIVACY,
     PUBLISH_TARGETS,
     SCRIPT_MODES,
     SYNC_MODES,
+    VIDEO_PRESETS,
 )
 from include.storage import PROJECT_ROOT, configured
 
@@ -72,6 +87,22 @@ PARAMS = {
     "privacy": Param(
         "private", enum=list(PRIVACY), section="Publish",
         description="Visibility on the publish target.",
+    ),
+    "aspect": Param(
+        "16:9", enum=list(ASPECTS), section="Render",
+        description="16:9 (letterboxed) or a 9:16 short (centre-cropped) from the same edit.",
+    ),
+    "original_audio": Param(
+        "drop", enum=list(ORIGINAL_AUDIO), section="Render",
+        description="drop the footage's own sound, or duck it under the narration.",
+    ),
+    "video_preset": Param(
+        "veryfast", enum=list(VIDEO_PRESETS), section="Render",
+        description="x264 preset: slower presets make smaller files for the same quality.",
+    ),
+    "thumbnail_title": Param(
+        True, type="boolean", section="Render",
+        description="Draw the video's title on the thumbnail.",
     ),
 }
 
@@ -148,6 +179,24 @@ def video_pipeline():
             ))
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES)
+    def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
+        with stage_io("thumbnail", ingested) as io:
+            title = io.store.get_json(reviewed["artifacts"]["script.json"]).get("title", "")
+            return io.publish(thumbnail.run(
+                io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
+                io.fetch(edited["artifacts"]["edl.json"]),
+                io.settings,
+                io.out_dir,
+                title=title,
+            ))
+
+    @task(execution_timeout=timedelta(minutes=15), **RETRIES)
+    def export_captions(edited: dict) -> dict:
+        with stage_io("captions", edited) as io:
+            return io.publish(sidecar.run(
+                io.fetch(edited["artifacts"]["edl.json"]), io.settings, io.out_dir))
+
+    @task(execution_timeout=timedelta(minutes=15), **RETRIES)
     def write_metadata(reviewed: dict, edited: dict) -> dict:
         with stage_io("metadata", reviewed) as io:
             return io.publish(metadata.run(
@@ -179,6 +228,8 @@ def video_pipeline():
     rendered = render_video.override(task_id="render")(ingested, edited, voiced)
     described = write_metadata.override(task_id="metadata")(reviewed.output, edited)
     publish_video.override(task_id="publish")(rendered, described)
+    make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
+    export_captions.override(task_id="captions")(edited)
 
 
 def _outbox_root():

@@ -6,7 +6,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata", "publish"]
+STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata",
+          "publish", "thumbnail", "captions"]
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +22,14 @@ def dag(airflow_db):
 def test_stage_table(dag):
     assert sorted(dag.task_ids) == sorted(STAGES)
     down = {t: sorted(dag.get_task(t).downstream_task_ids) for t in STAGES}
-    assert down["ingest"] == ["analyze", "edit", "render"]
+    assert down["ingest"] == ["analyze", "edit", "render", "thumbnail"]
     assert down["analyze"] == ["edit", "script"]
     assert down["script"] == ["review_gate"]
-    assert down["review_gate"] == ["edit", "metadata", "voiceover"]
+    assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]
-    assert down["edit"] == ["metadata", "render"]
+    assert down["edit"] == ["captions", "metadata", "render", "thumbnail"]
     assert down["render"] == ["publish"] and down["metadata"] == ["publish"]
-    assert down["publish"] == []
+    assert down["publish"] == [] and down["thumbnail"] == [] and down["captions"] == []
 
 
 def test_every_task_retries_with_backoff(dag):
@@ -42,7 +43,8 @@ def test_every_task_retries_with_backoff(dag):
 
 def test_params_are_documented_form_fields(dag):
     expected = {"tenant", "source", "title_hint", "script_mode", "voice", "caption_style",
-                "sync_mode", "publish_target", "privacy"}
+                "sync_mode", "publish_target", "privacy", "aspect", "original_audio",
+                "video_preset", "thumbnail_title"}
     assert expected <= set(dag.params.keys())
     for name in expected:
         assert dag.params.get_param(name).description, name
