@@ -47,6 +47,9 @@ RETRIES = dict(
     retry_exponential_backoff=2.0,
     max_retry_delay=timedelta(minutes=10),
 )
+# Heavy stages run on the `media` Celery queue (ffmpeg hosts) and share the media_encode pool
+# (airflow_settings.yaml); everything else goes to the default queue. LocalExecutor ignores queues.
+MEDIA = dict(queue="media", pool="media_encode")
 
 PARAMS = {
     "tenant": Param(
@@ -134,7 +137,7 @@ def video_pipeline():
             io.video_id = result["video_id"]
             return io.publish(result)
 
-    @task(execution_timeout=timedelta(hours=1), **RETRIES)
+    @task(execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
     def analyze_footage(ingested: dict) -> dict:
         with stage_io("analyze", ingested) as io:
             src = io.fetch(ingested["artifacts"][ingested["result"]["source_file"]])
@@ -153,7 +156,7 @@ def video_pipeline():
             script_path = io.fetch(reviewed["artifacts"]["script.json"])
             return io.publish(voiceover.run(script_path, io.settings, io.out_dir))
 
-    @task(execution_timeout=timedelta(minutes=30), **RETRIES)
+    @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
         with stage_io("edit", ingested) as io:
             return io.publish(edit.run(
@@ -165,7 +168,7 @@ def video_pipeline():
                 io.out_dir,
             ))
 
-    @task(execution_timeout=timedelta(hours=2), **RETRIES)
+    @task(execution_timeout=timedelta(hours=2), **RETRIES, **MEDIA)
     def render_video(ingested: dict, edited: dict, voiced: dict) -> dict:
         with stage_io("render", ingested) as io:
             return io.publish(render.run(
