@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from include.providers.cloud import ProviderConfig
 from include.providers.publishers import PublisherConfig, get_publisher
 from include.stages.errors import FatalError
 from include.stages.jsonio import read_json, write_json_atomic
@@ -22,8 +23,15 @@ def run(
     *,
     video_id: str,
     outbox_root: Path,
+    youtube: ProviderConfig | None = None,
+    thumbnail_path: Path | None = None,
+    captions_path: Path | None = None,
 ) -> dict:
-    """Publish ``final_path`` with the metadata at ``metadata_path``; write, return the receipt."""
+    """Publish ``final_path`` with the metadata at ``metadata_path``; write, return the receipt.
+
+    ``youtube`` is the ``youtube_default`` connection for the youtube target; the thumbnail and
+    caption file go along when given.
+    """
     final_path = Path(final_path)
     if not final_path.is_file() or final_path.stat().st_size == 0:
         raise FatalError(
@@ -31,8 +39,10 @@ def run(
         )
     metadata = read_json(metadata_path, "metadata.json")
     publisher = get_publisher(
-        settings.publish_target, PublisherConfig(outbox_root=Path(outbox_root))
+        settings.publish_target,
+        PublisherConfig(outbox_root=Path(outbox_root), youtube=youtube or ProviderConfig()),
     )
-    receipt = publisher.publish(final_path, metadata, settings, video_id)
+    receipt = publisher.publish(final_path, metadata, settings, video_id,
+                                thumbnail=thumbnail_path, captions=captions_path)
     write_json_atomic(Path(out_dir) / "receipt.json", receipt)
     return receipt

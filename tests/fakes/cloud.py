@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import base64
 import datetime
+import email
 import io
 import ipaddress
 import json
 import math
 import re
+import socket
 import ssl
 import threading
 import time
@@ -41,6 +43,8 @@ import numpy as np
 API_KEY = "test-key"
 CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN = "client-id", "client-secret", "refresh-token"
 ACCESS_TOKEN = "access-token"
+SCOPES = ("https://www.googleapis.com/auth/youtube.upload",
+          "https://www.googleapis.com/auth/youtube.force-ssl")
 KNOWN_VOICES = {"alloy", "voice-rachel"}
 SPEECH_RATE = 24000
 SECONDS_PER_WORD = 0.3
@@ -104,9 +108,11 @@ class FakeCloud:
         self.server.shutdown()
         self.server.server_close()
 
-    def fail(self, route: str, status: int | str, times: int = 1, *, headers: dict | None = None,
-             body: dict | None = None) -> None:
-        """Answer the next ``times`` requests on ``route`` with ``status`` (or ``"drop"``)."""
+    def fail(self, route: str, status: int | str, times: int = 1, *, after: int = 0,
+             headers: dict | None = None, body: dict | None = None) -> None:
+        """Answer ``times`` requests on ``route`` with ``status`` (or ``"drop"``), after letting
+        ``after`` requests through."""
+        self.faults[route].extend([(None, {}, None)] * after)
         for _ in range(times):
             self.faults[route].append((status, headers or {}, body))
 
@@ -156,11 +162,13 @@ def _handler(cloud: FakeCloud):
             length = int(self.headers.get("Content-Length") or 0)
             with cloud.lock:
                 fault = cloud.faults[route].popleft() if cloud.faults[route] else None
+            if fault and fault[0] is None:
+                fault = None
             if fault and fault[0] == "drop":
                 self.rfile.read(length // 2)  # half the body arrives, then the line goes dead
                 cloud.requests.append(Request(self.command, parts.path, query, self.headers, b""))
                 self.close_connection = True
-                self.connection.close()
+                self.connection.shutdown(socket.SHUT_RDWR)  # a reset line, whatever holds the socket
                 return
             body = self.rfile.read(length)
             request = Request(self.command, parts.path, query, self.headers, body)
@@ -283,7 +291,7 @@ def _handler(cloud: FakeCloud):
                 return self._send(400, {"error": "invalid_grant",
                                         "error_description": "Token has been expired or revoked."})
             self._send(200, {"access_token": ACCESS_TOKEN, "expires_in": 3600,
-                             "token_type": "Bearer", "scope": "youtube.upload"})
+                             "token_type": "Bearer", "scope": " ".join(SCOPES)})
 
         def _upload_start(self, request: Request) -> None:
             if not self._bearer_ok(request, ACCESS_TOKEN):
@@ -365,10 +373,10 @@ def wav_bytes(samples: np.ndarray, rate: int = SPEECH_RATE) -> bytes:
 
 def _multipart(request: Request) -> tuple[dict, bytes]:
     """The JSON metadata part and the media part of a ``multipart/related`` body."""
-    boundary = re.search(r'boundary="?([^";]+)"?', request.headers["Content-Type"])[1].encode()
-    parts = [p for p in request.body.split(b"--" + boundary) if p.strip() not in (b"", b"--")]
-    bodies = [p.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n") for p in parts]
-    return json.loads(bodies[0]), bodies[1]
+    head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
+    message = email.message_from_bytes(head + request.body)
+    metadata, media = message.get_payload()
+    return json.loads(metadata.get_payload(decode=True)), media.get_payload(decode=True)
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
