@@ -91,6 +91,14 @@ PARAMS = {
         "private", enum=list(PRIVACY), section="Publish",
         description="Visibility on the publish target.",
     ),
+    "dead_air_min_seconds": Param(
+        1.0, type="number", minimum=0.2, maximum=60, section="Edit",
+        description="Cut stretches both silent and frozen on screen that last longer than this.",
+    ),
+    "dead_air_margin_seconds": Param(
+        0.25, type="number", minimum=0, maximum=2, section="Edit",
+        description="Seconds of each dead-air stretch kept at both ends of the cut.",
+    ),
     "aspect": Param(
         "16:9", enum=list(ASPECTS), section="Render",
         description="16:9 (letterboxed) or a 9:16 short (centre-cropped) from the same edit.",

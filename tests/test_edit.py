@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import statistics
 from pathlib import Path
 
 import pysubs2
@@ -320,3 +321,73 @@ def test_cjk_captions_do_not_crash(tmp_path):
     for style in captions.STYLES:
         captions.write_ass(events, tmp_path / f"{style}.ass", style, 640, 360)
         assert "仪表板" in (tmp_path / f"{style}.ass").read_text(encoding="utf-8")
+
+
+def test_karaoke_onsets_match_the_word_timings(tmp_path):
+    edl = run_edit(tmp_path, "fit", style="karaoke")
+    subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
+    events = edl["captions"]["events"]
+    assert len(subs) == len(events)
+    for line, event in zip(subs, events):
+        onset = line.start / 1000
+        for k, word in zip(re.findall(r"\\k(\d+)", line.text), event["words"]):
+            assert abs(onset - word["start"]) <= 0.011, (event["text"], word)
+            onset += int(k) / 100
+
+
+def test_median_caption_onset_is_within_80_ms_of_its_word(tmp_path):
+    edl = run_edit(tmp_path, "fit")
+    voiceover = json.loads((tmp_path / "in" / "voiceover.json").read_text())
+    words = [w for segment in voiceover["segments"] for w in segment["words"]]
+    lags, index = [], 0
+    for event in edl["captions"]["events"]:  # the events hold every word, in order
+        assert event["words"][0]["word"] == words[index]["word"]
+        lags.append(abs(event["start"] - words[index]["start"]))
+        index += len(event["words"])
+    assert index == len(words)
+    assert statistics.median(lags) <= 0.08
+
+
+UNCUT = [(sid, a, b, [[a, b]]) for sid, a, b, _ in SEGMENTS]  # kept as analyze would not cut
+
+
+@pytest.mark.parametrize(
+    ("config", "s02_gap"),
+    [
+        ({}, (5.25, 6.75)),  # analyze's defaults: > 1 s of dead air, 0.25 s margins
+        ({"dead_air_margin_seconds": 0.5}, (5.5, 6.5)),
+        ({"dead_air_min_seconds": 3.0}, None),  # 2 s of dead air is too short to cut
+    ],
+)
+def test_dead_air_cuts_follow_the_settings(tmp_path, config, s02_gap):
+    """s02 (4-8 s) is frozen throughout and silent 5-7 s: that silence is its dead air."""
+    paths = write_inputs(tmp_path / "in", segments=UNCUT)
+    analysis = json.loads(paths["segments"].read_text())
+    analysis.update({"static_spans": [[4.0, 8.0]], "silences": [[1.0, 1.5], [5.0, 7.0]]})
+    paths["segments"].write_text(json.dumps(analysis))
+    settings = Settings(width=640, height=360, sync_mode="pad", **config)
+    edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"], settings,
+             tmp_path / "edit")
+    clips = json.loads((tmp_path / "edit" / "edl.json").read_text())["clips"]
+    spans = [(c["src_start"], c["src_end"]) for c in clips]
+    if s02_gap is None:
+        assert spans == [(0.0, 20.0)]
+    else:
+        assert spans == [(0.0, s02_gap[0]), (s02_gap[1], 20.0)]
+
+
+def test_without_audio_a_frozen_stretch_is_dead_air(tmp_path):
+    paths = write_inputs(tmp_path / "in", segments=UNCUT)
+    analysis = json.loads(paths["segments"].read_text())
+    analysis.update({"has_audio": False, "static_spans": [[4.0, 12.0]], "silences": []})
+    paths["segments"].write_text(json.dumps(analysis))
+    edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"],
+             Settings(width=640, height=360, sync_mode="pad"), tmp_path / "edit")
+    clips = json.loads((tmp_path / "edit" / "edl.json").read_text())["clips"]
+    # s02 and s03 (4-12 s) are frozen: each keeps its first second, the minimum
+    assert [(c["src_start"], c["src_end"]) for c in clips] == [(0.0, 5.0), (8.0, 9.0), (12.0, 20.0)]
+
+
+def test_dead_air_settings_are_validated():
+    with pytest.raises(FatalError, match="dead_air_min_seconds"):
+        Settings.from_mapping({"dead_air_min_seconds": 0.4, "dead_air_margin_seconds": 0.25})

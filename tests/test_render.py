@@ -309,3 +309,27 @@ def test_filter_values_are_escaped_for_the_graph():
     assert render._filter_value("/a b/it's:x[1],y;z") == (
         "/a b/it\\\\\\'s\\\\:x\\[1\\]\\,y\\;z"
     )
+
+
+@pytest.mark.parametrize("style", captions.STYLES)
+@pytest.mark.parametrize("size", [(WIDTH, HEIGHT), (HEIGHT, WIDTH)])
+def test_captions_stay_inside_the_safe_area(tmp_path, style, size):
+    width, height = size
+    words = ("Internationalization dashboards summarise extraordinarily complicated numbers "
+             "quickly").split()
+    events = captions.build_events({"segments": [{"words": [
+        {"word": w, "start": i * 0.1, "end": i * 0.1 + 0.1} for i, w in enumerate(words)]}]}, 2.0)
+    ass = tmp_path / "long.ass"
+    captions.write_ass(events, ass, style, width, height)
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=black:s={width}x{height}:d=1",
+         "-vf", f"subtitles={ass}:fontsdir={render.FONTS_DIR}", "-ss", "0.95", "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        check=True, capture_output=True,
+    ).stdout
+    picture = np.frombuffer(raw, np.uint8).reshape(height, width)
+    rows, cols = np.nonzero(picture > 40)
+    assert len(rows), "the caption is drawn"
+    margin_x, margin_y = 0.04 * width, 0.04 * height
+    assert margin_x <= cols.min() and cols.max() <= width - margin_x, (cols.min(), cols.max())
+    assert rows.max() <= height - margin_y and rows.min() >= height / 2, (rows.min(), rows.max())

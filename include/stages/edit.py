@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from include.stages import captions
+from include.stages import analyze, captions
 from include.stages.errors import FatalError
 from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
@@ -69,7 +69,7 @@ def run(
     source_duration = _positive(source.get("duration"), "source.json duration")
     voice_duration = _positive(voiceover.get("duration"), "voiceover.json duration")
     try:
-        kept = _kept_footage(analysis, source_duration)
+        kept = _kept_footage(analysis, source_duration, settings)
         narration = _narration(voiceover, voice_duration, script, kept)
     except (KeyError, TypeError, ValueError) as exc:
         raise FatalError(
@@ -171,15 +171,23 @@ def _positive(value: object, what: str) -> float:
     return round(number, 3)
 
 
-def _kept_footage(analysis: dict, source_duration: float) -> dict[str, list[tuple[float, float]]]:
-    """Kept spans per segment id, in source order, clipped to the source duration."""
+def _kept_footage(
+    analysis: dict, source_duration: float, settings: Settings
+) -> dict[str, list[tuple[float, float]]]:
+    """Kept spans per segment id, in source order, clipped to the source duration.
+
+    Dead air is cut with the settings' minimum length and margins when segments.json lists its
+    frozen spans and silences (analyze always does); otherwise each segment's ``kept`` is used.
+    """
     segments = sorted(analysis.get("segments") or [], key=lambda s: float(s["start"]))
     if not segments:
         raise FatalError("segments.json has no segments; re-run the analyze stage.")
+    dead_air = _dead_air(analysis, source_duration, settings)
     kept: dict[str, list[tuple[float, float]]] = {}
     for segment in segments:
         spans = []
-        for a, b in segment.get("kept") or []:
+        pieces = (segment.get("kept") or []) if dead_air is None else _keep(segment, dead_air)
+        for a, b in pieces:
             a, b = max(0.0, float(a)), min(float(b), source_duration)
             if b - a > TOLERANCE:
                 spans.append((a, b))
@@ -190,6 +198,35 @@ def _kept_footage(analysis: dict, source_duration: float) -> dict[str, list[tupl
             )
         kept[str(segment["id"])] = sorted(spans)
     return kept
+
+
+def _dead_air(analysis: dict, source_duration: float, settings: Settings) -> list | None:
+    """Stretches both frozen and silent (the whole source counts as silent without audio) longer
+    than ``settings.dead_air_min_seconds``, less ``settings.dead_air_margin_seconds`` each side;
+    ``None`` when segments.json does not say where its frozen and silent stretches are.
+
+    The same rule as analyze's ``find_dead_air`` (whose span helpers it shares), with the limits
+    from the settings instead of analyze's defaults.
+    """
+    frozen, silences = analysis.get("static_spans"), analysis.get("silences")
+    if frozen is None or silences is None:
+        return None
+    quiet = silences if analysis.get("has_audio", True) else [(0.0, source_duration)]
+    margin = settings.dead_air_margin_seconds
+    return [
+        (a + margin, b - margin)
+        for a, b in analyze._intersect([tuple(x) for x in frozen], [tuple(x) for x in quiet])
+        if b - a > settings.dead_air_min_seconds
+    ]
+
+
+def _keep(segment: dict, dead_air: list) -> list:
+    """The segment less the dead air; its first ``MIN_KEPT_SECONDS`` if that leaves too little."""
+    start, end = float(segment["start"]), float(segment["end"])
+    pieces = analyze._subtract((start, end), dead_air)
+    if sum(b - a for a, b in pieces) < analyze.MIN_KEPT_SECONDS:
+        pieces = [(start, min(end, start + analyze.MIN_KEPT_SECONDS))]
+    return pieces
 
 
 def _narration(voiceover: dict, duration: float, script: dict, kept: dict) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Loudness planning for the render: measure the small voiceover first, apply fixed gains in the pass.
+"""Loudness planning for the render: measure the small voiceover first, fix the gains in the pass.
 
 The render must stay one ffmpeg pass, and single-pass ``loudnorm`` falls back to dynamic mode on
 peaky speech (it lands well short of the target). So the voice is measured on its own — a few

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
 
 from include.stages.errors import FatalError
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 VOICE_RE = re.compile(r"^[A-Za-z0-9_+.-]{1,64}$")
-# Model and cloud voice names ("gpt-4o-mini", "llama3.1:8b", "org/model", a piper .onnx path);
-# empty means "the default from the Airflow Variable of the same name".
-MODEL_RE = re.compile(r"^[A-Za-z0-9_.:/@+-]{0,200}$")
 
 SCRIPT_MODES = ("autopilot", "review_before_tts")
 CAPTION_STYLES = ("clean", "bold", "karaoke")
 SYNC_MODES = ("fit", "trim", "pad")
-PUBLISH_TARGETS = ("outbox", "youtube")
-LLM_PROVIDERS = ("offline", "openai", "anthropic")
-VISION_PROVIDERS = ("none", "openai", "anthropic")
-TTS_PROVIDERS = ("espeak", "piper", "openai", "elevenlabs")
-# Per-provider model and voice params, each defaulting to the Airflow Variable of its name.
-PROVIDER_CHOICES = (
-    "openai_model", "anthropic_model", "openai_tts_model", "openai_voice",
-    "elevenlabs_model", "elevenlabs_voice", "piper_voice",
-)
+PUBLISH_TARGETS = ("outbox",)
 PRIVACY = ("private", "unlisted", "public")
 ASPECTS = ("16:9", "9:16")
 ORIGINAL_AUDIO = ("drop", "duck")
@@ -47,18 +35,6 @@ class Settings:
     sync_mode: str = "fit"
     publish_target: str = "outbox"
     privacy: str = "private"
-    publish_at: str = ""  # ISO 8601 time at which YouTube makes a private video public
-    made_for_kids: bool = False
-    llm_provider: str = "offline"
-    vision_provider: str = "none"
-    tts_provider: str = "espeak"
-    openai_model: str = ""
-    anthropic_model: str = ""
-    openai_tts_model: str = ""
-    openai_voice: str = ""
-    elevenlabs_model: str = ""
-    elevenlabs_voice: str = ""
-    piper_voice: str = ""
     aspect: str = "16:9"
     original_audio: str = "drop"
     video_preset: str = "veryfast"
@@ -103,9 +79,6 @@ class Settings:
             ("sync_mode", SYNC_MODES),
             ("publish_target", PUBLISH_TARGETS),
             ("privacy", PRIVACY),
-            ("llm_provider", LLM_PROVIDERS),
-            ("vision_provider", VISION_PROVIDERS),
-            ("tts_provider", TTS_PROVIDERS),
             ("aspect", ASPECTS),
             ("original_audio", ORIGINAL_AUDIO),
             ("video_preset", VIDEO_PRESETS),
@@ -115,16 +88,6 @@ class Settings:
                 bad(f"{name} {value!r} is not one of: {', '.join(allowed)}.")
         if not VOICE_RE.match(str(self.voice)):
             bad(f"voice {self.voice!r} is not a valid voice name.")
-        for name in PROVIDER_CHOICES:
-            if not MODEL_RE.match(str(getattr(self, name))):
-                bad(f"{name} {getattr(self, name)!r} is not a valid model or voice name.")
-        if self.publish_at:
-            try:
-                datetime.fromisoformat(str(self.publish_at).replace("Z", "+00:00"))
-            except ValueError:
-                bad(f"publish_at {self.publish_at!r} is not an ISO 8601 time (2026-12-24T09:00:00Z).")
-            if self.privacy != "private":
-                bad("publish_at needs privacy 'private': YouTube makes the video public at that time.")
         if len(self.title_hint or "") > 200:
             bad("title_hint is longer than 200 characters.")
         if not (60 <= int(self.words_per_minute) <= 240):
