@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 
 from include.stages.errors import FatalError
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 VOICE_RE = re.compile(r"^[A-Za-z0-9_+.-]{1,64}$")
+# Model and cloud voice names ("gpt-4o-mini", "llama3.1:8b", "org/model", a piper .onnx path);
+# empty means "the default from the Airflow Variable of the same name".
+MODEL_RE = re.compile(r"^[A-Za-z0-9_.:/@+-]{0,200}$")
 
 SCRIPT_MODES = ("autopilot", "review_before_tts")
 CAPTION_STYLES = ("clean", "bold", "karaoke")
 SYNC_MODES = ("fit", "trim", "pad")
-PUBLISH_TARGETS = ("outbox",)
+PUBLISH_TARGETS = ("outbox", "youtube")
+LLM_PROVIDERS = ("offline", "openai", "anthropic")
+VISION_PROVIDERS = ("none", "openai", "anthropic")
+TTS_PROVIDERS = ("espeak", "piper", "openai", "elevenlabs")
+# Per-provider model and voice params, each defaulting to the Airflow Variable of its name.
+PROVIDER_CHOICES = (
+    "openai_model", "anthropic_model", "openai_tts_model", "openai_voice",
+    "elevenlabs_model", "elevenlabs_voice", "piper_voice",
+)
 PRIVACY = ("private", "unlisted", "public")
 ASPECTS = ("16:9", "9:16")
 ORIGINAL_AUDIO = ("drop", "duck")
@@ -35,10 +47,24 @@ class Settings:
     sync_mode: str = "fit"
     publish_target: str = "outbox"
     privacy: str = "private"
+    publish_at: str = ""  # ISO 8601 time at which YouTube makes a private video public
+    made_for_kids: bool = False
+    llm_provider: str = "offline"
+    vision_provider: str = "none"
+    tts_provider: str = "espeak"
+    openai_model: str = ""
+    anthropic_model: str = ""
+    openai_tts_model: str = ""
+    openai_voice: str = ""
+    elevenlabs_model: str = ""
+    elevenlabs_voice: str = ""
+    piper_voice: str = ""
     aspect: str = "16:9"
     original_audio: str = "drop"
     video_preset: str = "veryfast"
     thumbnail_title: bool = True
+    dead_air_min_seconds: float = 1.0
+    dead_air_margin_seconds: float = 0.25
     dead_air_min_seconds: float = 1.0
     dead_air_margin_seconds: float = 0.25
     words_per_minute: int = 150
@@ -79,6 +105,9 @@ class Settings:
             ("sync_mode", SYNC_MODES),
             ("publish_target", PUBLISH_TARGETS),
             ("privacy", PRIVACY),
+            ("llm_provider", LLM_PROVIDERS),
+            ("vision_provider", VISION_PROVIDERS),
+            ("tts_provider", TTS_PROVIDERS),
             ("aspect", ASPECTS),
             ("original_audio", ORIGINAL_AUDIO),
             ("video_preset", VIDEO_PRESETS),
@@ -88,6 +117,16 @@ class Settings:
                 bad(f"{name} {value!r} is not one of: {', '.join(allowed)}.")
         if not VOICE_RE.match(str(self.voice)):
             bad(f"voice {self.voice!r} is not a valid voice name.")
+        for name in PROVIDER_CHOICES:
+            if not MODEL_RE.match(str(getattr(self, name))):
+                bad(f"{name} {getattr(self, name)!r} is not a valid model or voice name.")
+        if self.publish_at:
+            try:
+                datetime.fromisoformat(str(self.publish_at).replace("Z", "+00:00"))
+            except ValueError:
+                bad(f"publish_at {self.publish_at!r} is not an ISO 8601 time (2026-12-24T09:00:00Z).")
+            if self.privacy != "private":
+                bad("publish_at needs privacy 'private': YouTube makes the video public at that time.")
         if len(self.title_hint or "") > 200:
             bad("title_hint is longer than 200 characters.")
         if not (60 <= int(self.words_per_minute) <= 240):
@@ -98,6 +137,10 @@ class Settings:
             bad("output width and height must be even numbers.")
         if not (1 <= int(self.fps) <= 60):
             bad("fps must be between 1 and 60.")
+        if not (0.0 <= float(self.dead_air_margin_seconds) <= 2.0):
+            bad("dead_air_margin_seconds must be between 0 and 2.")
+        if not (2 * float(self.dead_air_margin_seconds) < float(self.dead_air_min_seconds) <= 60):
+            bad("dead_air_min_seconds must be more than twice the margin and at most 60.")
         if not (0.0 <= float(self.dead_air_margin_seconds) <= 2.0):
             bad("dead_air_margin_seconds must be between 0 and 2.")
         if not (2 * float(self.dead_air_margin_seconds) < float(self.dead_air_min_seconds) <= 60):
