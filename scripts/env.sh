@@ -33,13 +33,16 @@ export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_f
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
 
-# Secrets shared by every component (and every host when scaled out): generated once per home.
-if [ ! -f "$AIRFLOW_HOME/secrets.env" ]; then
-  python3 - "$AIRFLOW_HOME/secrets.env" <<'PY'
+# Secrets shared by every component (and every host when scaled out): taken from the caller's
+# environment when both are set (containers: docker/.env), else generated once per home.
+if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] || [ -z "${AIRFLOW__CORE__FERNET_KEY:-}" ]; then
+  if [ ! -f "$AIRFLOW_HOME/secrets.env" ]; then
+    python3 - "$AIRFLOW_HOME/secrets.env" <<'PY'
 import base64, os, secrets, sys
 with open(sys.argv[1], "w") as f:
     f.write(f"AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(32)}\n")
     f.write(f"AIRFLOW__CORE__FERNET_KEY={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n")
 PY
+  fi
+  set -a; . "$AIRFLOW_HOME/secrets.env"; set +a
 fi
-set -a; . "$AIRFLOW_HOME/secrets.env"; set +a
