@@ -15,7 +15,15 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
-from include.pipeline import StageIO, stage_io
+from include.pipeline import (
+    CONNECTIONS,
+    StageIO,
+    StoreFileCache,
+    connection_config,
+    provider_for,
+    run_usage,
+    stage_io,
+)
 from include.review_gate import ReviewGateSensor
 from include.stages import (
     analyze,
@@ -32,12 +40,16 @@ from include.stages import (
 from include.stages.settings import (
     ASPECTS,
     CAPTION_STYLES,
+    LLM_PROVIDERS,
+    MODEL_RE,
     ORIGINAL_AUDIO,
     PRIVACY,
     PUBLISH_TARGETS,
     SCRIPT_MODES,
     SYNC_MODES,
+    TTS_PROVIDERS,
     VIDEO_PRESETS,
+    VISION_PROVIDERS,
 )
 from include.storage import PROJECT_ROOT, configured
 
@@ -50,6 +62,17 @@ RETRIES = dict(
 # Heavy stages run on the `media` Celery queue (ffmpeg hosts) and share the media_encode pool
 # (airflow_settings.yaml); everything else goes to the default queue. LocalExecutor ignores queues.
 MEDIA = dict(queue="media", pool="media_encode")
+# Stages that call the script writer (an LLM when configured) share the llm_requests pool.
+LLM = dict(pool="llm_requests")
+# Uploads share the youtube_uploads pool (airflow_settings.yaml): a few at a time per deployment.
+UPLOADS = dict(pool="youtube_uploads")
+
+
+def _choice_param(name: str, what: str) -> Param:
+    """A model or voice name; empty means the Airflow Variable ``name`` (or a built-in default)."""
+    return Param("", type="string", pattern=MODEL_RE.pattern, section="Cloud providers",
+                 description=f"{what}. Empty: the Airflow Variable {name}.")
+
 
 PARAMS = {
     "tenant": Param(
@@ -85,12 +108,43 @@ PARAMS = {
     ),
     "publish_target": Param(
         "outbox", enum=list(PUBLISH_TARGETS), section="Publish",
-        description="Where the finished video goes (outbox: a local folder).",
+        description="Where the finished video goes: outbox (a local folder) or youtube "
+        "(connection youtube_default).",
     ),
     "privacy": Param(
         "private", enum=list(PRIVACY), section="Publish",
         description="Visibility on the publish target.",
     ),
+    "publish_at": Param(
+        "", type="string", maxLength=40, section="Publish",
+        description="YouTube only: ISO 8601 time (2026-12-24T09:00:00Z) at which a private video "
+        "goes public. Empty: no schedule.",
+    ),
+    "made_for_kids": Param(
+        False, type="boolean", section="Publish",
+        description="YouTube only: declare the video made for kids (COPPA).",
+    ),
+    "llm_provider": Param(
+        "offline", enum=list(LLM_PROVIDERS), section="Cloud providers",
+        description="Who writes the script and metadata: offline (built in), openai "
+        "(connection openai_default, any OpenAI-compatible server) or anthropic.",
+    ),
+    "vision_provider": Param(
+        "none", enum=list(VISION_PROVIDERS), section="Cloud providers",
+        description="Describe each segment's keyframe for the script: none, openai or anthropic.",
+    ),
+    "tts_provider": Param(
+        "espeak", enum=list(TTS_PROVIDERS), section="Cloud providers",
+        description="Narration voice: espeak (offline), piper (offline neural, optional extra), "
+        "openai or elevenlabs (with word timings).",
+    ),
+    "openai_model": _choice_param("openai_model", "OpenAI chat/vision model"),
+    "anthropic_model": _choice_param("anthropic_model", "Anthropic model"),
+    "openai_tts_model": _choice_param("openai_tts_model", "OpenAI speech model"),
+    "openai_voice": _choice_param("openai_voice", "OpenAI voice (alloy, nova, …)"),
+    "elevenlabs_model": _choice_param("elevenlabs_model", "ElevenLabs model id"),
+    "elevenlabs_voice": _choice_param("elevenlabs_voice", "ElevenLabs voice id"),
+    "piper_voice": _choice_param("piper_voice", "Piper voice package or .onnx path"),
     "dead_air_min_seconds": Param(
         1.0, type="number", minimum=0.2, maximum=60, section="Edit",
         description="Cut stretches both silent and frozen on screen that last longer than this.",
@@ -150,19 +204,26 @@ def video_pipeline():
         with stage_io("analyze", ingested) as io:
             src = io.fetch(ingested["artifacts"][ingested["result"]["source_file"]])
             info = io.store.get_json(ingested["artifacts"]["source.json"])
-            return io.publish(analyze.run(src, io.settings, io.out_dir, source_info=info))
+            vision, vision_config = provider_for(io.settings, "vision")
+            return io.publish(analyze.run(src, io.settings, io.out_dir, source_info=info,
+                                          vision=vision, vision_config=vision_config))
 
-    @task(execution_timeout=timedelta(minutes=30), **RETRIES)
+    @task(execution_timeout=timedelta(minutes=30), **RETRIES, **LLM)
     def write_script(analyzed: dict) -> dict:
         with stage_io("script", analyzed) as io:
             segments = io.fetch(analyzed["artifacts"]["segments.json"])
-            return io.publish(script.run(segments, io.settings, io.out_dir))
+            writer, config = provider_for(io.settings, "llm")
+            return io.publish(script.run(segments, io.settings, io.out_dir, writer=writer,
+                                         config=config))
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
         with stage_io("voiceover", reviewed) as io:
             script_path = io.fetch(reviewed["artifacts"]["script.json"])
-            return io.publish(voiceover.run(script_path, io.settings, io.out_dir))
+            provider, config = provider_for(io.settings, "tts")
+            return io.publish(voiceover.run(script_path, io.settings, io.out_dir,
+                                            provider=provider, config=config,
+                                            cache=StoreFileCache(io.store, io.tenant)))
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
@@ -207,27 +268,36 @@ def video_pipeline():
             return io.publish(sidecar.run(
                 io.fetch(edited["artifacts"]["edl.json"]), io.settings, io.out_dir))
 
-    @task(execution_timeout=timedelta(minutes=15), **RETRIES)
+    @task(execution_timeout=timedelta(minutes=15), **RETRIES, **LLM)
     def write_metadata(reviewed: dict, edited: dict) -> dict:
         with stage_io("metadata", reviewed) as io:
+            writer, config = provider_for(io.settings, "llm")
             return io.publish(metadata.run(
                 io.fetch(reviewed["artifacts"]["script.json"]),
                 io.fetch(edited["artifacts"]["edl.json"]),
                 io.settings,
                 io.out_dir,
+                writer=writer,
+                config=config,
             ))
 
-    @task(execution_timeout=timedelta(hours=1), **RETRIES)
+    @task(execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
     def publish_video(rendered: dict, described: dict) -> dict:
         with stage_io("publish", rendered) as io:
-            return io.publish(publish.run(
+            to_youtube = io.settings.publish_target == "youtube"
+            receipt = publish.run(
                 io.fetch(rendered["artifacts"]["final.mp4"]),
                 io.fetch(described["artifacts"]["metadata.json"]),
                 io.settings,
                 io.out_dir,
                 video_id=io.video_id,
                 outbox_root=_outbox_root(),
-            ))
+                youtube=connection_config(CONNECTIONS["youtube"]) if to_youtube else None,
+                # the sidecar tasks' outputs, when they are done (they are not upstream of publish)
+                thumbnail_path=io.fetch_optional(io.key("thumbnail.jpg", stage="thumbnail")),
+                captions_path=io.fetch_optional(io.key("captions.srt", stage="captions")),
+            )
+            return io.publish({**receipt, "usage": run_usage(io.out_dir)})
 
     ingested = ingest_source.override(task_id="ingest")()
     analyzed = analyze_footage.override(task_id="analyze")(ingested)

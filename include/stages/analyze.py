@@ -32,9 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from include.providers.cloud import ProviderConfig
+from include.providers.vision import describe_keyframes
 from include.stages import media
 from include.stages.errors import FatalError, RetryableError
 from include.stages.settings import Settings
+from include.stages.usage import Usage
 
 Span = tuple[float, float]
 
@@ -133,13 +136,21 @@ class Signals:
 
 
 def run(
-    source_path: Path, settings: Settings, out_dir: Path, *, source_info: dict | None = None
+    source_path: Path,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    source_info: dict | None = None,
+    vision: str = "none",
+    vision_config: ProviderConfig | None = None,
 ) -> dict:
     """Analyse ``source_path``; write ``segments.json`` and ``keyframes/`` into ``out_dir``.
 
     ``source_info`` is ingest's ``source.json`` (it saves a probe); ``settings`` is accepted for
-    the uniform stage signature, nothing in it changes the analysis. Returns
-    ``{"segments", "cuts", "static_spans", "silences", "duration"}`` (counts, and seconds).
+    the uniform stage signature, nothing in it changes the analysis. With a ``vision`` provider
+    (``openai`` or ``anthropic``, credentials in ``vision_config``) every segment also gets a
+    ``description`` of its keyframe. Returns ``{"segments", "cuts", "static_spans", "silences",
+    "duration"}`` (counts, and seconds) plus ``"usage"`` when a vision provider was paid.
     """
     source_path, out_dir = Path(source_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,6 +176,14 @@ def run(
         _write_keyframes(segments, scratch, out_dir / "keyframes")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    usage = Usage(vision, vision_config.model if vision_config else "")
+    if vision != "none":
+        descriptions = describe_keyframes(
+            {seg["id"]: out_dir / seg["keyframe"] for seg in segments},
+            vision, vision_config or ProviderConfig(), usage,
+        )
+        for seg in segments:
+            seg["description"] = descriptions[seg["id"]]
 
     _write_json_atomically(out_dir / "segments.json", {
         "duration": _r(duration),
@@ -183,6 +202,7 @@ def run(
         "static_spans": len(static_spans),
         "silences": len(silences),
         "duration": _r(duration),
+        **usage.entry(),
     }
 
 
