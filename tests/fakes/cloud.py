@@ -11,13 +11,14 @@ One :class:`FakeCloud` (a ``ThreadingHTTPServer`` on 127.0.0.1, optionally TLS) 
 
 Answers to structured-output requests are generated from the request (every segment gets exactly
 its word budget), so the SDKs' parsing and our validation run for real. Faults are queued per
-route with :meth:`FakeCloud.fail` (status + headers + body, or ``"drop"``: read part of the body
-and close the connection); every request is logged in :attr:`FakeCloud.requests`.
+route with :meth:`FakeCloud.fail` (status + headers + body, or ``"drop"``: take the body and
+close the connection without an answer); every request is logged in :attr:`FakeCloud.requests`.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import email
 import io
@@ -165,10 +166,12 @@ def _handler(cloud: FakeCloud):
             if fault and fault[0] is None:
                 fault = None
             if fault and fault[0] == "drop":
-                self.rfile.read(length // 2)  # half the body arrives, then the line goes dead
+                # The body arrives (and is thrown away), then the line goes dead before any answer.
+                self.rfile.read(length)
                 cloud.requests.append(Request(self.command, parts.path, query, self.headers, b""))
                 self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)  # a reset line, whatever holds the socket
+                with contextlib.suppress(OSError):  # the client may have given up already
+                    self.connection.shutdown(socket.SHUT_RDWR)
                 return
             body = self.rfile.read(length)
             request = Request(self.command, parts.path, query, self.headers, body)
