@@ -153,6 +153,11 @@ PARAMS = {
         0.25, type="number", minimum=0, maximum=2, section="Edit",
         description="Seconds of each dead-air stretch kept at both ends of the cut.",
     ),
+    "music": Param(
+        "", type="string", maxLength=2048, section="Render",
+        description="Optional music bed, looped and ducked under the narration: an absolute path "
+        "on the workers or an uploaded key tenants/<tenant>/uploads/….",
+    ),
     "aspect": Param(
         "16:9", enum=list(ASPECTS), section="Render",
         description="16:9 (letterboxed) or a 9:16 short (centre-cropped) from the same edit.",
@@ -247,6 +252,7 @@ def video_pipeline():
                 io.fetch(voiced["artifacts"]["voiceover.wav"]),
                 io.settings,
                 io.out_dir,
+                music_path=_music(io),
                 progress=_log_progress(io),
             ))
 
@@ -317,6 +323,16 @@ def _outbox_root():
     from pathlib import Path
 
     return Path(configured("VIDEO_OUTBOX", "video_outbox", str(PROJECT_ROOT / ".data" / "outbox")))
+
+
+def _music(io: StageIO):
+    """The music bed as a local file: fetched from the store for a key, else the worker path."""
+    from pathlib import Path
+
+    music = io.settings.music
+    if not music:
+        return None
+    return io.fetch(music) if music.startswith("tenants/") else Path(music)
 
 
 def _log_progress(io: StageIO):

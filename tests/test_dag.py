@@ -45,7 +45,7 @@ def test_params_are_documented_form_fields(dag):
     expected = {"tenant", "source", "title_hint", "script_mode", "voice", "caption_style",
                 "sync_mode", "publish_target", "privacy", "aspect", "original_audio",
                 "video_preset", "thumbnail_title", "dead_air_min_seconds",
-                "dead_air_margin_seconds"}
+                "dead_air_margin_seconds", "music"}
     assert expected <= set(dag.params.keys())
     for name in expected:
         assert dag.params.get_param(name).description, name

@@ -107,7 +107,8 @@ def test_edl_invariants_hold_in_every_mode(tmp_path, sync_mode):
     assert edl["version"] == 1 and edl["sync_mode"] == sync_mode
     assert edl["output"] == {"width": 640, "height": 360, "fps": 30, "aspect": "16:9",
                              "framing": "pad", "duration": edl["output"]["duration"]}
-    assert edl["audio"] == {"voiceover": "voiceover.wav", "voice_offset": 0.0, "original": "drop"}
+    assert edl["audio"] == {"voiceover": "voiceover.wav", "voice_offset": 0.0, "original": "drop",
+                            "music": ""}
     clips = edl["clips"]
     assert clips[0]["out_start"] == 0.0
     assert clips[-1]["out_end"] == edl["output"]["duration"]

@@ -144,7 +144,7 @@ def test_final_mp4_matches_the_delivery_spec(rendered, sync_mode):
     assert run["result"] == {
         "duration": pytest.approx(duration, abs=0.25), "width": WIDTH, "height": HEIGHT,
         "bytes": run["final"].stat().st_size, "video_codec": "h264", "audio_codec": "aac",
-        "original_audio": "drop", "loudness": run["result"]["loudness"],
+        "original_audio": "drop", "music": False, "loudness": run["result"]["loudness"],
     }
     assert [p.name for p in run["final"].parent.iterdir()] == ["final.mp4"]
 
@@ -180,6 +180,29 @@ def test_ducked_original_audio_plays_under_the_voice(inputs, rendered, tmp_path)
     bed = audio_level(run["final"], 11.8, 14.6)
     assert -40 < bed < -20, bed  # the source's tone, about 12 LU under the voice
     assert abs(run["result"]["duration"] - KEPT_TOTAL) <= 0.25
+
+
+def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
+    music = tmp_path / "music.m4a"  # 3 s of chords, looped over the 11.2 s video
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=f=330:duration=3,aformat=channel_layouts=stereo", "-c:a", "aac",
+                    str(music)], check=True)
+    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode="fit", music=str(music))
+    edit.run(inputs["segments"], inputs["script"], inputs["voiceover"], inputs["source"],
+             settings, tmp_path / "edit")
+    edl = tmp_path / "edit" / "edl.json"
+    with pytest.raises(FatalError, match="music"):
+        render.run(inputs["video"], edl, tmp_path / "edit" / "captions.ass", inputs["voice"],
+                   settings, tmp_path / "render")
+    result = render.run(inputs["video"], edl, tmp_path / "edit" / "captions.ass",
+                        inputs["voice"], settings, tmp_path / "render", music_path=music)
+    final = tmp_path / "render" / "final.mp4"
+    assert result["music"] and result["original_audio"] == "drop"
+    measured = loudness.measure(final)
+    assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, measured
+    # the voice (speech, then padding) ends well before 11.2 s; the music goes on to the end
+    assert audio_level(rendered["fit"]["final"], 10.0, 11.0) < -80
+    assert -45 < audio_level(final, 10.0, 11.0) < -20
 
 
 def test_vertical_short_from_the_same_edl(inputs, tmp_path):

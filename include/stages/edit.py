@@ -109,7 +109,8 @@ def run(
             for n in narration
         ],
         "audio": {"voiceover": "voiceover.wav", "voice_offset": VOICE_OFFSET,
-                  "original": settings.original_audio if has_audio else "drop"},
+                  "original": settings.original_audio if has_audio else "drop",
+                  "music": settings.music},
         "captions": {"file": "captions.ass", "style": settings.caption_style, "events": events},
     }
     check_edl(edl)

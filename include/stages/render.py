@@ -53,10 +53,14 @@ def run(
     out_dir: Path,
     *,
     crf: int = 23,
+    music_path: Path | None = None,
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
 ) -> dict:
     """Render ``out_dir/final.mp4`` from the EDL; return its probed properties.
+
+    ``music_path`` is the music bed the EDL's ``audio.music`` names (looped, ducked under the
+    voice); an EDL that names music without a file is a ``FatalError``.
 
     The output geometry comes from the EDL's ``output`` block (which the edit stage wrote from the
     same ``settings``); the x264 preset is ``settings.video_preset``. ``progress(percent, speed)``
@@ -65,8 +69,7 @@ def run(
     file is left behind.
 
     Returns ``{"duration", "width", "height", "bytes", "video_codec", "audio_codec",
-    "original_audio", "voice_loudness"}`` (the last: the voice plan, see
-    :class:`include.stages.loudness.VoicePlan`).
+    "original_audio", "music", "loudness"}`` (the last: the :class:`MixPlan`).
     """
     for path, what in (
         (source_path, "source video"),
@@ -77,13 +80,20 @@ def run(
         if not Path(path).is_file():
             raise FatalError(f"The {what} {path} is missing; re-run the stage that writes it.")
     edl = _load_edl(edl_path)
+    if edl.get("audio", {}).get("music"):
+        if music_path is None or not Path(music_path).is_file():
+            raise FatalError(
+                f"edl.json asks for the music {edl['audio']['music']!r} but the file is missing."
+            )
+    else:
+        music_path = None
     duration = float(edl["output"]["duration"])
     final = Path(out_dir) / "final.mp4"
     partial = atomic_output(final)
-    mix = _plan_mix(edl, source_path, voiceover_path)
+    mix = _plan_mix(edl, source_path, voiceover_path, music_path)
     cmd = build_command(
         edl, source_path, captions_path, voiceover_path, partial, mix=mix,
-        preset=settings.video_preset, crf=crf,
+        music_path=music_path, preset=settings.video_preset, crf=crf,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -102,6 +112,7 @@ def run(
         "video_codec": video.get("codec_name"),
         "audio_codec": audio.get("codec_name"),
         "original_audio": "drop" if mix.bed_gain_db is None else "duck",
+        "music": mix.music_gain_db is not None,
         "loudness": mix.to_dict(),
     }
 
@@ -110,12 +121,14 @@ def run(
 class MixPlan:
     """The fixed gains of the audio graph (see :mod:`include.stages.loudness`).
 
-    ``bed_gain_db`` is ``None`` when the source's audio is dropped; ``mix_gain_db`` corrects the
-    voice + ducked source mix to the target, ``mix`` is that mix's measurement.
+    ``bed_gain_db`` is ``None`` when the source's audio is dropped, ``music_gain_db`` when there
+    is no music; ``mix_gain_db`` corrects the voice + ducked beds mix to the target, ``mix`` is
+    that mix's measurement.
     """
 
     voice: loudness.VoicePlan
     bed_gain_db: float | None = None
+    music_gain_db: float | None = None
     mix_gain_db: float = 0.0
     mix: loudness.Measurement | None = None
 
@@ -123,25 +136,27 @@ class MixPlan:
         return asdict(self)
 
 
-def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path) -> MixPlan:
-    """Measure the voice (and the ducked mix, audio only) before the one video pass."""
+def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path,
+              music_path: Path | None) -> MixPlan:
+    """Measure the voice (and the mix with its ducked beds, audio only) before the video pass."""
     voice = loudness.plan_voice(voiceover_path)
-    if not _ducks(edl):
+    bed = loudness.bed_gain(source_path) if _ducks(edl) else None
+    music = loudness.bed_gain(music_path) if music_path else None
+    if bed is None and music is None:
         return MixPlan(voice)
-    bed = loudness.bed_gain(source_path)
     clips = _timed_clips(edl["clips"], edl["output"]["fps"])
-    inputs, voice_index = _inputs(clips, source_path, voiceover_path)
+    inputs, voice_index = _inputs(clips, source_path, voiceover_path, music_path)
 
     def measure_mix(gain: float) -> loudness.Measurement:
-        graph = _audio_graph(edl, clips, voice_index, MixPlan(voice, bed, gain))
+        graph = _audio_graph(edl, clips, voice_index, MixPlan(voice, bed, music, gain))
         return loudness.measure_command([
             FFMPEG, "-hide_banner", "-nostdin", "-nostats", *inputs,
-            "-filter_complex", ";".join(graph) + ";[a]ebur128=peak=true[m]",
+            "-filter_complex", ";".join(graph) + ";[a]ebur128[m]",
             "-map", "[m]", "-f", "null", "-",
         ])
 
     gain, result = loudness.fit_gain(measure_mix, 0.0)
-    return MixPlan(voice, bed, gain, result)
+    return MixPlan(voice, bed, music, gain, result)
 
 
 def build_command(
@@ -152,6 +167,7 @@ def build_command(
     output_path: Path,
     *,
     mix: MixPlan,
+    music_path: Path | None = None,
     preset: str = "veryfast",
     crf: int = 23,
 ) -> list[str]:
@@ -165,7 +181,7 @@ def build_command(
     duration = float(out["duration"])
     clips = _timed_clips(edl["clips"], fps)
     seek_inputs = len(clips) <= MAX_SEEK_INPUTS
-    inputs, voice_index = _inputs(clips, source_path, voiceover_path)
+    inputs, voice_index = _inputs(clips, source_path, voiceover_path, music_path)
     graph: list[str] = []
     if not seek_inputs:
         graph.append(f"[0:v]split={len(clips)}" + "".join(f"[s{k}]" for k in range(len(clips))))
@@ -211,33 +227,51 @@ def build_command(
     ]
 
 
-def _inputs(clips: list[dict], source_path: Path, voiceover_path: Path) -> tuple[list[str], int]:
-    """Input options (one seeked input per clip, or the whole source) and the voice's index."""
-    if len(clips) > MAX_SEEK_INPUTS:
-        return ["-i", str(source_path), "-i", str(voiceover_path)], 1
+def _inputs(clips: list[dict], source_path: Path, voiceover_path: Path,
+            music_path: Path | None = None) -> tuple[list[str], int]:
+    """Input options and the voice's input index: one seeked input per clip (or the whole
+    source), the voice, then the music (looped) if any, right after the voice."""
     inputs: list[str] = []
-    for clip in clips:
-        inputs += ["-ss", _num(clip["src_start"]),
-                   "-t", _num(clip["src_end"] - clip["src_start"]), "-i", str(source_path)]
-    return inputs + ["-i", str(voiceover_path)], len(clips)
+    if len(clips) > MAX_SEEK_INPUTS:
+        inputs = ["-i", str(source_path)]
+    else:
+        for clip in clips:
+            inputs += ["-ss", _num(clip["src_start"]),
+                       "-t", _num(clip["src_end"] - clip["src_start"]), "-i", str(source_path)]
+    voice_index = inputs.count("-i")
+    inputs += ["-i", str(voiceover_path)]
+    if music_path:
+        inputs += ["-stream_loop", "-1", "-i", str(music_path)]
+    return inputs, voice_index
 
 
 def _audio_graph(edl: dict, clips: list[dict], voice_index: int, mix: MixPlan) -> list[str]:
-    """Filter-graph chains ending in ``[a]``: the voice, and the ducked source if planned."""
+    """Filter-graph chains ending in ``[a]``: the voice, over the planned beds (the source's
+    audio following the clips, the music looped), both ducked under the voice."""
     duration = float(edl["output"]["duration"])
     voice = (f"[{voice_index}:a]{loudness.stereo_chain()},"
              f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)},"
              f"apad,atrim=end={_num(duration)}")
-    if mix.bed_gain_db is None:
+    if mix.bed_gain_db is None and mix.music_gain_db is None:
         return [f"{voice}[a]"]
-    fps = edl["output"]["fps"]
-    seek_inputs = len(clips) <= MAX_SEEK_INPUTS
-    graph = [] if seek_inputs else [
-        f"[0:a]asplit={len(clips)}" + "".join(f"[t{k}]" for k in range(len(clips)))]
-    graph += [_clip_audio(k, clip, fps, seek_inputs) for k, clip in enumerate(clips)]
+    graph, beds = [], []
+    if mix.bed_gain_db is not None:
+        fps = edl["output"]["fps"]
+        seek_inputs = len(clips) <= MAX_SEEK_INPUTS
+        if not seek_inputs:
+            graph.append(
+                f"[0:a]asplit={len(clips)}" + "".join(f"[t{k}]" for k in range(len(clips))))
+        graph += [_clip_audio(k, clip, fps, seek_inputs) for k, clip in enumerate(clips)]
+        graph.append("".join(f"[a{k}]" for k in range(len(clips)))
+                     + f"concat=n={len(clips)}:v=0:a=1,volume={mix.bed_gain_db:.2f}dB[orig]")
+        beds.append("[orig]")
+    if mix.music_gain_db is not None:
+        graph.append(f"[{voice_index + 1}:a]{loudness.stereo_chain()},"
+                     f"volume={mix.music_gain_db:.2f}dB,atrim=end={_num(duration)}[music]")
+        beds.append("[music]")
     graph += [
-        "".join(f"[a{k}]" for k in range(len(clips)))
-        + f"concat=n={len(clips)}:v=0:a=1,volume={mix.bed_gain_db:.2f}dB[bed]",
+        "".join(beds) + "amix=inputs=2:normalize=0:duration=first[bed]" if len(beds) == 2
+        else f"{beds[0]}anull[bed]",
         f"{voice},asplit[voice][key]",
         f"[bed][key]{DUCK}[ducked]",
         "[voice][ducked]amix=inputs=2:normalize=0:duration=first,"

@@ -1,0 +1,474 @@
+"""Benchmarks: analyze and render against their speed limits, PySceneDetect and MoviePy, peak RSS.
+
+    python benchmarks/run.py [--rounds 3] [--moviepy-seconds 20] [--rss-minutes 10]
+
+``make bench`` sets up PySceneDetect in its own venv (``benchmarks/.venv-scenedetect``) and runs
+this.
+
+Writes ``benchmarks/results.json`` and prints a Markdown table (also written into
+``benchmarks/README.md`` between the ``bench-table`` markers). Inputs: the reference clips in
+``../shared/media`` when present, else generated clips with known cuts. Timings are medians of
+alternating runs in the same process, so the machine's load hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from include.sample_media import make_sample  # noqa: E402
+from include.stages import (  # noqa: E402
+    analyze, edit, ingest, metadata, publish, render, script, sidecar, thumbnail, voiceover,
+)
+from include.stages.media import FFMPEG, duration_of  # noqa: E402
+from include.stages.settings import Settings  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SHARED = ROOT.parent / "shared" / "media"
+SCENEDETECT_PY = HERE / ".venv-scenedetect" / "bin" / "python"
+TOLERANCE_FRAMES = 2
+STAGES = ("ingest", "analyze", "script", "voiceover", "edit", "render", "thumbnail", "captions",
+          "metadata", "publish")
+SETTINGS = Settings(tenant="bench", title_hint="Job monitor dashboard", sync_mode="pad")
+
+
+# ------------------------------------------------------------------ the pipeline, stage by stage
+
+
+def run_stage(name: str, work: Path, source: Path | None = None) -> dict:
+    """Run one pure stage on the artifacts of the previous ones under ``work/<stage>/``."""
+    out = work / name
+    source_file = next((p for p in (work / "ingest").glob("source.*") if p.suffix != ".json"),
+                       None)
+    if name == "ingest":
+        with open(source, "rb") as fh:
+            return ingest.run(fh, source.name, SETTINGS, out)
+    if name == "analyze":
+        info = json.loads((work / "ingest" / "source.json").read_text())
+        return analyze.run(source_file, SETTINGS, out, source_info=info)
+    if name == "script":
+        return script.run(work / "analyze" / "segments.json", SETTINGS, out)
+    if name == "voiceover":
+        return voiceover.run(work / "script" / "script.json", SETTINGS, out)
+    if name == "edit":
+        return edit.run(work / "analyze" / "segments.json", work / "script" / "script.json",
+                        work / "voiceover" / "voiceover.json", work / "ingest" / "source.json",
+                        SETTINGS, out)
+    if name == "render":
+        return render.run(source_file, work / "edit" / "edl.json", work / "edit" / "captions.ass",
+                          work / "voiceover" / "voiceover.wav", SETTINGS, out)
+    if name == "thumbnail":
+        title = json.loads((work / "script" / "script.json").read_text()).get("title", "")
+        return thumbnail.run(source_file, work / "edit" / "edl.json", SETTINGS, out, title=title)
+    if name == "captions":
+        return sidecar.run(work / "edit" / "edl.json", SETTINGS, out)
+    if name == "metadata":
+        return metadata.run(work / "script" / "script.json", work / "edit" / "edl.json",
+                            SETTINGS, out)
+    if name == "publish":
+        return publish.run(work / "render" / "final.mp4", work / "metadata" / "metadata.json",
+                           SETTINGS, out, video_id="bench", outbox_root=work / "outbox")
+    raise ValueError(f"unknown stage {name}")
+
+
+def prepare_job(source: Path, work: Path, until: str = "edit") -> None:
+    """Run the stages up to and including ``until`` (no timing)."""
+    for name in STAGES[: STAGES.index(until) + 1]:
+        run_stage(name, work, source)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def alternate(rounds: int, **fns) -> dict[str, float]:
+    """Median wall time of each function, run in turn ``rounds`` times."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(timed(fn))
+    return {name: round(statistics.median(values), 3) for name, values in times.items()}
+
+
+def peak_rss_mb(cmd: list[str]) -> float:
+    """Peak of the summed RSS of ``cmd`` and all its children (ffmpeg included), in MB."""
+    import psutil
+
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed with {proc.returncode}")
+    return round(peak / 2**20, 1)
+
+
+def bare_decode(path: Path) -> None:
+    subprocess.run([FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
+                   check=True)
+
+
+# --------------------------------------------------------------------------- cut detection
+
+
+def f1(found: list[int], truth: list[int], tolerance: int = TOLERANCE_FRAMES) -> dict:
+    """Precision/recall/F1 with one-to-one matching within ``tolerance`` frames."""
+    unmatched = list(truth)
+    hits = 0
+    for frame in sorted(found):
+        match = next((t for t in unmatched if abs(t - frame) <= tolerance), None)
+        if match is not None:
+            unmatched.remove(match)
+            hits += 1
+    precision = hits / len(found) if found else 0.0
+    recall = hits / len(truth) if truth else 1.0
+    score = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {"f1": round(score, 3), "found": hits, "of": len(truth),
+            "false": len(found) - hits, "missed": sorted(unmatched)}
+
+
+def analyze_cuts(path: Path, fps: float) -> tuple[list[int], list[int], float]:
+    """(hard-cut frames, dissolve frames, seconds) of one analyze run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        analyze.run(path, SETTINGS, Path(tmp))
+        seconds = time.perf_counter() - start
+        cuts = json.loads((Path(tmp) / "segments.json").read_text())["cuts"]
+    hard = [round(c["time"] * fps) for c in cuts if c["kind"] == "hard"]
+    dissolves = [round(c["time"] * fps) for c in cuts if c["kind"] == "dissolve"]
+    return hard, dissolves, seconds
+
+
+def pyscenedetect_cuts(path: Path) -> tuple[list[int], float] | None:
+    """PySceneDetect's default ContentDetector in its own venv: (cut frames, seconds)."""
+    if not SCENEDETECT_PY.exists():
+        return None
+    code = (
+        "import json,sys,time\n"
+        "from scenedetect import detect, ContentDetector\n"
+        "t=time.perf_counter(); scenes=detect(sys.argv[1], ContentDetector())\n"
+        "print(json.dumps({'cuts':[s[0].get_frames() for s in scenes[1:]],"
+        "'seconds':time.perf_counter()-t}))\n"
+    )
+    proc = subprocess.run([str(SCENEDETECT_PY), "-c", code, str(path)], check=True,
+                          capture_output=True, text=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result["cuts"], result["seconds"]
+
+
+def cut_inputs(work: Path) -> dict:
+    """The synthetic-cuts and screen clips with their ground truth (generated if not shared)."""
+    truth_file = SHARED / "ground_truth.json"
+    if truth_file.exists() and (SHARED / "synthetic_cuts_60s.mp4").exists():
+        truth = json.loads(truth_file.read_text())
+        synthetic = truth["synthetic_cuts_60s.mp4"]
+        screen = truth["screen_60s.mp4"]
+        return {
+            "synthetic": {"path": SHARED / "synthetic_cuts_60s.mp4", "fps": synthetic["fps"],
+                          "cuts": synthetic["hard_cut_frames"],
+                          "subtle": synthetic["subtle_cut_frames"],
+                          "dissolves": [(d["start_frame"], d["end_frame"])
+                                        for d in synthetic["gradual_transitions"]],
+                          "origin": "../shared/media/synthetic_cuts_60s.mp4"},
+            "screen": {"path": SHARED / "screen_60s.mp4", "fps": screen["fps"],
+                       "cuts": screen["slide_change_frames_approx"],
+                       "origin": "../shared/media/screen_60s.mp4"},
+        }
+    path = work / "generated_cuts_60s.mp4"
+    sample = make_sample(path, seconds=60, size="1920x1080", shots=5)
+    generated = {"path": path, "fps": 30, "cuts": [round(t * 30) for t in sample.cuts],
+                 "subtle": [], "dissolves": [], "origin": "generated (include.sample_media)"}
+    return {"synthetic": generated, "screen": generated}
+
+
+def bench_analyze(inputs: dict, rounds: int) -> dict:
+    synthetic, screen = inputs["synthetic"], inputs["screen"]
+    decode = alternate(rounds, decode=lambda: bare_decode(synthetic["path"]),
+                       analyze=lambda: analyze_cuts(synthetic["path"], synthetic["fps"]))
+    hard, dissolves, _ = analyze_cuts(synthetic["path"], synthetic["fps"])
+    ours = f1(hard, synthetic["cuts"])
+    windows = [(a - 5, b + 5) for a, b in synthetic["dissolves"]]  # frames, with some slack
+    screen_hard, _, _ = analyze_cuts(screen["path"], screen["fps"])
+    screen_score = f1(screen_hard, screen["cuts"], tolerance=3)
+    result = {
+        "bare_decode_s": decode["decode"],
+        "analyze_s": decode["analyze"],
+        "analyze_vs_decode": round(decode["analyze"] / decode["decode"], 3),
+        "analyze_f1_synthetic": ours["f1"],
+        "analyze_synthetic": ours,
+        "subtle_cut_found": all(any(abs(f - s) <= TOLERANCE_FRAMES for f in hard)
+                                for s in synthetic["subtle"]),
+        "dissolves_reported": [sum(a <= f <= b for f in dissolves) for a, b in windows],
+        "cuts_inside_dissolves": sum(a <= f <= b for f in hard for a, b in windows),
+        "screen_changes_found": screen_score["found"],
+        "screen_changes_total": screen_score["of"],
+        "screen_false_changes": screen_score["false"],
+    }
+    detected = pyscenedetect_cuts(synthetic["path"])
+    if detected is not None:
+        cuts, seconds = detected
+        screen_cuts, _ = pyscenedetect_cuts(screen["path"])
+        theirs_screen = f1(screen_cuts, screen["cuts"], tolerance=3)
+        result.update({
+            "pyscenedetect_f1_synthetic": f1(cuts, synthetic["cuts"])["f1"],
+            "pyscenedetect_s_synthetic": round(seconds, 3),
+            "pyscenedetect_screen_changes_found": theirs_screen["found"],
+            "pyscenedetect_screen_false_changes": theirs_screen["false"],
+        })
+    return result
+
+
+# --------------------------------------------------------------------------- render vs references
+
+
+def hand_written_command(work: Path, output: Path) -> list[str]:
+    """The same job as one hand-written ffmpeg pass: select the EDL's spans, hold the last frame
+    to the voice's end, scale/pad, burn the ASS, the voice at the same planned gain and limiter,
+    the same encoder settings. (Only for ``pad``-mode EDLs: 1x clips, one final hold.)"""
+    edl = json.loads((work / "edit" / "edl.json").read_text())
+    out = edl["output"]
+    spans = "+".join(f"between(t,{c['src_start']},{c['src_end'] - 0.001})" for c in edl["clips"])
+    hold = edl["clips"][-1]["hold"]
+    plan = render.loudness.plan_voice(work / "voiceover" / "voiceover.wav")
+    source = next(p for p in (work / "ingest").glob("source.*") if p.suffix != ".json")
+    return [
+        FFMPEG, "-v", "error", "-nostdin", "-y", "-i", str(source),
+        "-i", str(work / "voiceover" / "voiceover.wav"),
+        "-filter_complex",
+        f"[0:v]select='{spans}',setpts=N/FRAME_RATE/TB,tpad=stop_mode=clone:stop_duration={hold},"
+        f"scale={out['width']}:{out['height']}:force_original_aspect_ratio=decrease,"
+        f"pad={out['width']}:{out['height']}:(ow-iw)/2:(oh-ih)/2,setsar=1,"
+        f"subtitles={work / 'edit' / 'captions.ass'}:fontsdir=/usr/share/fonts,format=yuv420p[v];"
+        f"[1:a]{render.loudness.stereo_chain()},"
+        f"{render.loudness.gain_filters(plan.gain_db)},apad[a]",
+        "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", SETTINGS.video_preset,
+        "-crf", "23", "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709",
+        "-color_trc", "bt709", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+        "-movflags", "+faststart", "-t", str(out["duration"]), str(output),
+    ]
+
+
+def moviepy_composite(work: Path, output: Path) -> None:
+    """The same job as a MoviePy 2 composite: subclips, a frozen last frame, TextClip captions,
+    the voice at the planned gain, the same encoder settings, threads=2."""
+    from moviepy import (AudioFileClip, CompositeAudioClip, CompositeVideoClip, TextClip,
+                         VideoFileClip, concatenate_videoclips)
+    from moviepy.audio.fx import MultiplyVolume
+
+    edl = json.loads((work / "edit" / "edl.json").read_text())
+    width, height = edl["output"]["width"], edl["output"]["height"]
+    source = next(p for p in (work / "ingest").glob("source.*") if p.suffix != ".json")
+    plan = render.loudness.plan_voice(work / "voiceover" / "voiceover.wav")
+    video = VideoFileClip(str(source), audio=False)
+    pieces = []
+    for clip in edl["clips"]:  # MoviePy's video may end a frame before the container does
+        piece = video.subclipped(clip["src_start"], min(clip["src_end"], video.duration))
+        pieces.append(piece)
+        if clip["hold"] > 0:
+            pieces.append(piece.to_ImageClip(piece.duration - 0.05).with_duration(clip["hold"]))
+    base = concatenate_videoclips(pieces).resized(new_size=(width, height))
+    font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+    captions = [
+        TextClip(font=font, text=e["text"], font_size=round(height * 0.06), color="white",
+                 stroke_color="black", stroke_width=2, method="label")
+        .with_start(e["start"]).with_duration(e["end"] - e["start"])
+        .with_position(("center", round(height * 0.82)))
+        for e in edl["captions"]["events"]
+    ]
+    duration = edl["output"]["duration"]
+    voice = AudioFileClip(str(work / "voiceover" / "voiceover.wav")).with_effects(
+        [MultiplyVolume(10 ** (plan.gain_db / 20))])
+    final = CompositeVideoClip([base, *captions], size=(width, height)).with_duration(duration)
+    final = final.with_audio(CompositeAudioClip([voice]).with_duration(duration))  # silence after
+    final.write_videofile(str(output), fps=edl["output"]["fps"], codec="libx264",
+                          preset=SETTINGS.video_preset, ffmpeg_params=["-crf", "23"],
+                          audio_codec="aac", audio_bitrate="128k", threads=2, logger=None)
+    video.close()
+
+
+def trimmed(source: Path, seconds: float, out: Path) -> Path:
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-t", str(seconds),
+                    "-c", "copy", str(out)], check=True)
+    return out
+
+
+def bench_render(source: Path, work: Path, rounds: int) -> dict:
+    job = work / "render-job"
+    prepare_job(source, job)
+    hand_out = work / "hand.mp4"
+    times = alternate(
+        rounds,
+        render=lambda: run_stage("render", job),
+        hand=lambda: subprocess.run(hand_written_command(job, hand_out), check=True),
+    )
+    return {
+        "render_s": times["render"],
+        "hand_written_ffmpeg_s": times["hand"],
+        "render_vs_ffmpeg": round(times["render"] / times["hand"], 3),
+        "render_output_s": duration_of(job / "render" / "final.mp4"),
+        "hand_written_output_s": duration_of(hand_out),
+    }
+
+
+def bench_moviepy(source: Path, work: Path, moviepy_seconds: float) -> dict:
+    short = work / "moviepy-job"
+    prepare_job(trimmed(source, moviepy_seconds, work / "short.mp4"), short)
+    short_render = timed(lambda: run_stage("render", short))
+    moviepy_s = timed(lambda: moviepy_composite(short, work / "moviepy.mp4"))
+    return {
+        "moviepy_clip_s": moviepy_seconds,
+        "moviepy_output_s": duration_of(work / "moviepy.mp4"),
+        "moviepy_s": round(moviepy_s, 3),
+        "render_short_s": round(short_render, 3),
+        "moviepy_vs_render": round(moviepy_s / short_render, 2),
+    }
+
+
+# ------------------------------------------------------------------ peak RSS on a long source
+
+
+def bench_rss(work: Path, minutes: int) -> dict:
+    """Peak RSS of every stage (own process + ffmpeg children) on a generated 1080p source."""
+    minute = work / "one_minute_1080p.mp4"
+    make_sample(minute, seconds=60, size="1920x1080")
+    long_source = work / f"generated_{minutes}min_1080p.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", str(minutes - 1),
+                    "-i", str(minute), "-c", "copy", "-movflags", "+faststart", str(long_source)],
+                   check=True)
+    job = work / "rss-job"
+    peaks = {}
+    for name in STAGES:
+        cmd = [sys.executable, str(Path(__file__)), "--stage", name, str(job), str(long_source)]
+        peaks[name] = peak_rss_mb(cmd)
+    return {
+        "rss_source": f"generated {duration_of(long_source):.0f} s 1920x1080 30 fps H.264 + AAC",
+        "peak_rss_mb_by_stage": peaks,
+        "peak_rss_mb": max(peaks.values()),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    import psutil
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    ffmpeg = subprocess.run([FFMPEG, "-version"], capture_output=True, text=True).stdout
+    return {"cpu": cpu, "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "ffmpeg": ffmpeg.split("\n", 1)[0],
+            "os": platform.platform()}
+
+
+def table(r: dict) -> str:
+    def row(what, value, goal):
+        return f"| {what} | {value} | {goal} |"
+
+    lines = ["| measure | result | goal |", "|---|---|---|",
+             row("render ÷ hand-written ffmpeg pass (same job, same encoder settings)",
+                 f"{r['render_vs_ffmpeg']:.2f} ({r['render_s']:.1f} s vs "
+                 f"{r['hand_written_ffmpeg_s']:.1f} s)", "≤ 1.10"),
+             row(f"MoviePy 2 composite ÷ render ({r['moviepy_clip_s']:.0f} s clip)",
+                 f"{r['moviepy_vs_render']:.1f}× ({r['moviepy_s']:.1f} s vs "
+                 f"{r['render_short_s']:.1f} s)", "≥ 6×"),
+             row("analyze ÷ bare ffmpeg decode",
+                 f"{r['analyze_vs_decode']:.2f} ({r['analyze_s']:.1f} s vs "
+                 f"{r['bare_decode_s']:.1f} s)", "≤ 1.3"),
+             row("hard-cut F1 (±2 frames), synthetic clip: analyze",
+                 f"{r['analyze_f1_synthetic']:.2f}", "≥ 0.95"),
+             row("subtle cut found / dissolve reported (times)",
+                 f"{r['subtle_cut_found']} / {r['dissolves_reported']}", "True / [1]"),
+             row("screen recording: slide changes found, false changes",
+                 f"{r['screen_changes_found']} of {r['screen_changes_total']}, "
+                 f"{r['screen_false_changes']}", "8 of 8, 0")]
+    if "pyscenedetect_f1_synthetic" in r:
+        lines += [
+            row("PySceneDetect ContentDetector (defaults): hard-cut F1, synthetic clip",
+                f"{r['pyscenedetect_f1_synthetic']:.2f} ({r['pyscenedetect_s_synthetic']:.1f} s)",
+                "—"),
+            row("PySceneDetect: slide changes found, false changes",
+                f"{r['pyscenedetect_screen_changes_found']} of {r['screen_changes_total']}, "
+                f"{r['pyscenedetect_screen_false_changes']}", "—"),
+        ]
+    lines.append(row(f"peak RSS of any stage ({r['rss_source']})",
+                     f"{r['peak_rss_mb']:.0f} MB ("
+                     + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_rss_mb_by_stage"].items())
+                     + ")", "≤ 400 MB"))
+    return "\n".join(lines)
+
+
+def write_table(markdown: str) -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench-table -->", "<!-- /bench-table -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", nargs=3, metavar=("NAME", "WORK", "SOURCE"),
+                    help="run one stage (used for the RSS measurement)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--moviepy-seconds", type=float, default=20.0)
+    ap.add_argument("--rss-minutes", type=int, default=10)
+    args = ap.parse_args(argv)
+    if args.stage:
+        name, work, source = args.stage
+        run_stage(name, Path(work), Path(source))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="vp-bench-"))
+    try:
+        inputs = cut_inputs(work)
+        results: dict = {"machine": machine(), "inputs": {
+            "cuts": str(inputs["synthetic"]["origin"]),
+            "screen": str(inputs["screen"]["origin"]),
+            "render_job": f"{inputs['screen']['origin']}: analyze → script → espeak-ng "
+                          f"voiceover → edit (sync_mode pad) → render 1280x720, x264 "
+                          f"{SETTINGS.video_preset} CRF 23, AAC 128k",
+            "moviepy_job": f"the same job on the first {args.moviepy_seconds:.0f} s",
+            "rounds": args.rounds,
+        }}
+        for step in (lambda: bench_analyze(inputs, args.rounds),
+                     lambda: bench_render(inputs["screen"]["path"], work, args.rounds),
+                     lambda: bench_moviepy(inputs["screen"]["path"], work, args.moviepy_seconds),
+                     lambda: bench_rss(work, args.rss_minutes)):
+            results.update(step())
+            print(json.dumps(results, indent=1), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    markdown = table(results)
+    write_table(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
