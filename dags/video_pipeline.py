@@ -256,7 +256,7 @@ def video_pipeline():
                 progress=_log_progress(io),
             ))
 
-    @task(execution_timeout=timedelta(minutes=15), **RETRIES)
+    @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
         with stage_io("thumbnail", ingested) as io:
             title = io.store.get_json(reviewed["artifacts"]["script.json"]).get("title", "")
