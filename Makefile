@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 AIRFLOW := scripts/airflow.sh
 
-.PHONY: help setup system-deps venv demo up down settings test test-unit approve reject review bench clean
+.PHONY: help setup system-deps venv demo up down up-cluster down-cluster settings test test-unit test-integration approve reject review bench clean
 
 help:
 	@echo "make demo   - set up, start Airflow, run the pipeline on a sample clip, stop"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make up / make down - start / stop Airflow for the UI (http://127.0.0.1:8080, admin/admin)"
+	@echo "make up-cluster / make down-cluster - the same on Postgres + Redis + Celery workers"
+	@echo "make test-integration - that topology under load and failures"
 	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...'"
 	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS) -> benchmarks/results.json"
 
@@ -40,6 +42,12 @@ up: setup
 down:
 	$(AIRFLOW) down
 
+up-cluster: setup
+	scripts/cluster.sh up
+
+down-cluster:
+	scripts/cluster.sh down
+
 settings: venv
 	. scripts/env.sh && airflow db migrate >/dev/null && python scripts/load_settings.py airflow_settings.yaml
 
@@ -56,7 +64,10 @@ test: setup
 	. scripts/env.sh && python -m pytest $(PYTEST_ARGS)
 
 test-unit: setup
-	. scripts/env.sh && python -m pytest -m "not scheduler" $(PYTEST_ARGS)
+	. scripts/env.sh && python -m pytest -m "not scheduler and not integration" $(PYTEST_ARGS)
+
+test-integration: setup
+	. scripts/env.sh && python -m pytest -m integration tests/integration --durations=0 $(PYTEST_ARGS)
 
 # PySceneDetect gets its own venv: its OpenCV wheel must not share a venv with opencv-python-headless.
 SCENEDETECT := benchmarks/.venv-scenedetect
