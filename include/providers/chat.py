@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import json
 from abc import ABC, abstractmethod
 from typing import ClassVar, Iterator, Sequence, TypeVar
@@ -73,7 +74,7 @@ class ChatClient(ABC):
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """The SDK's status and connection errors as stage errors (both SDKs name them alike)."""
-        sdk = __import__(self.module)
+        sdk = importlib.import_module(self.module)
         try:
             yield
         except sdk.APIStatusError as exc:

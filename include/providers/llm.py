@@ -271,16 +271,16 @@ class LLMScriptWriter(ScriptWriter):
         return installed(cls.module)
 
     def write(self, segments: list[dict], context: dict) -> list[str]:
-        prompt = script_prompt(segments, context)
+        request = prompt = script_prompt(segments, context)
         texts: dict[str, str] = {}
-        for attempt in (1, 2):
+        for _attempt in range(2):  # one re-ask for missing or over-budget texts
             answer = self.chat.ask(SCRIPT_SYSTEM, prompt, ScriptAnswer)
             texts = {item.id: item.text for item in answer.segments}
             problems = _script_problems(segments, texts)
             if not problems:
                 break
             prompt = (
-                f"{script_prompt(segments, context)}\n\nYour previous answer had problems:\n- "
+                f"{request}\n\nYour previous answer had problems:\n- "
                 + "\n- ".join(problems)
                 + "\nWrite the whole answer again and fix them."
             )

@@ -101,11 +101,11 @@ def upload(job: Upload, config: ProviderConfig, *, chunk_bytes: int = CHUNK_BYTE
             "has not audited are locked to private."
         )
     if job.thumbnail is not None:
-        warnings += _optional("thumbnail", conn, lambda: service.thumbnails().set(
+        warnings += _optional("thumbnail", lambda: service.thumbnails().set(
             videoId=video_id, media_body=MediaFileUpload(str(job.thumbnail), mimetype="image/jpeg"),
         ).execute(num_retries=HTTP_RETRIES))
     if job.captions is not None:
-        warnings += _optional("caption track", conn, lambda: service.captions().insert(
+        warnings += _optional("caption track", lambda: service.captions().insert(
             part="snippet",
             body={"snippet": {"videoId": video_id, "language": job.caption_language,
                               "name": "Narration", "isDraft": False}},
@@ -216,17 +216,19 @@ def _retry_after(exc) -> float | None:
         return None
 
 
-def _optional(what: str, conn: str, call: Callable[[], object]) -> list[str]:
-    """Run a follow-up call; a refusal becomes a warning, transient trouble stays retryable."""
+def _optional(what: str, call: Callable[[], object]) -> list[str]:
+    """Run a follow-up call; any failure becomes a warning, since retrying the task would upload
+    the video a second time (the client library already retried 5xx answers)."""
+    import httplib2
     from googleapiclient.errors import HttpError
 
     try:
         call()
     except HttpError as exc:
-        try:
-            _raise_http_error(exc, conn)
-        except FatalError as fatal:
-            return [f"the {what} was not set: {fatal}"]
+        reason, message = _reason(exc)
+        return [f"the {what} was not set ({exc.resp.status} {reason}: {message})."]
+    except (OSError, http.client.HTTPException, httplib2.HttpLib2Error) as exc:
+        return [f"the {what} was not set ({exc!r})."]
     return []
 
 
