@@ -13,15 +13,13 @@ host is set: it becomes the SDK's ``base_url``.
 from __future__ import annotations
 
 import base64
-import contextlib
-import importlib
 import json
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterator, Sequence, TypeVar
+from typing import ClassVar, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from include.providers.cloud import ProviderConfig, installed, raise_for_status
+from include.providers.cloud import ProviderConfig, installed, sdk_errors
 from include.stages.errors import FatalError, RetryableError
 from include.stages.usage import Usage
 
@@ -71,19 +69,8 @@ class ChatClient(ABC):
                   images: Sequence[bytes]) -> str:
         """One request; the answer's JSON text (possibly invalid)."""
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """The SDK's status and connection errors as stage errors (both SDKs name them alike)."""
-        sdk = importlib.import_module(self.module)
-        try:
-            yield
-        except sdk.APIStatusError as exc:
-            raise_for_status(
-                self.service, exc.status_code, exc.message, conn_id=self.config.conn_id,
-                retry_after=exc.response.headers.get("retry-after"),
-            )
-        except sdk.APIConnectionError as exc:
-            raise_for_status(self.service, None, str(exc), conn_id=self.config.conn_id)
+    def _errors(self):
+        return sdk_errors(self.module, self.service, self.config.conn_id)
 
 
 def _problems(exc: ValidationError) -> str:

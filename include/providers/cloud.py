@@ -12,9 +12,11 @@ URL, extra JSON) and the Params/Variables (model, voice); providers receive only
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.util
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Iterator, NoReturn
 
 from include.stages.errors import FatalError, RetryableError
 
@@ -81,3 +83,17 @@ def raise_for_status(
             f"check the model/voice params and the host of {where}."
         )
     raise FatalError(f"{service} refused the request ({status}: {detail}); fix the request.")
+
+
+@contextlib.contextmanager
+def sdk_errors(module: str, service: str, conn_id: str) -> Iterator[None]:
+    """The status and connection errors of the ``openai`` or ``anthropic`` SDK (both generated
+    alike: ``APIStatusError``, ``APIConnectionError`` incl. timeouts) as stage errors."""
+    sdk = importlib.import_module(module)
+    try:
+        yield
+    except sdk.APIStatusError as exc:
+        raise_for_status(service, exc.status_code, exc.message, conn_id=conn_id,
+                         retry_after=exc.response.headers.get("retry-after"))
+    except sdk.APIConnectionError as exc:
+        raise_for_status(service, None, str(exc), conn_id=conn_id)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator, Protocol
 
-from include.providers.cloud import ProviderConfig, installed, raise_for_status
+from include.providers.cloud import ProviderConfig, installed, raise_for_status, sdk_errors
 from include.stages import media
 from include.stages.errors import FatalError
 
@@ -203,18 +203,10 @@ class OpenAITTS(TTS):
         )
 
     def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
-        import openai
-
-        try:
+        with sdk_errors("openai", "OpenAI speech", self.config.conn_id):
             response = self.client.audio.speech.create(
                 model=self.config.model, voice=voice, input=text, response_format="pcm"
             )
-        except openai.APIStatusError as exc:
-            raise_for_status("OpenAI speech", exc.status_code, exc.message,
-                             conn_id=self.config.conn_id,
-                             retry_after=exc.response.headers.get("retry-after"))
-        except openai.APIConnectionError as exc:
-            raise_for_status("OpenAI speech", None, str(exc), conn_id=self.config.conn_id)
         write_pcm_wav(out_wav, response.content, self.sample_rate)
         return SynthResult()
 
