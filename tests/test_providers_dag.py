@@ -88,3 +88,24 @@ def test_every_stage_on_a_cloud_provider(sample_clip, clouds):
     assert set(usage["stages"]) == {"analyze", "script", "voiceover", "metadata"}
     assert usage["total"]["input_tokens"] > 0 and usage["total"]["characters"] > 0
     assert usage["total"]["audio_seconds"] > 0
+
+
+def test_provider_params_are_trigger_form_enums():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import ROOT
+
+    params = DagBag(dag_folder=str(ROOT / "dags")).get_dag("video_pipeline").params
+    enums = {name: params.get_param(name).schema["enum"]
+             for name in ("llm_provider", "vision_provider", "tts_provider", "publish_target")}
+    assert enums == {
+        "llm_provider": ["offline", "openai", "anthropic"],
+        "vision_provider": ["none", "openai", "anthropic"],
+        "tts_provider": ["espeak", "piper", "openai", "elevenlabs"],
+        "publish_target": ["outbox", "youtube"],
+    }
+    assert (params["llm_provider"], params["vision_provider"], params["tts_provider"],
+            params["publish_target"]) == ("offline", "none", "espeak", "outbox")
+    for name in ("openai_model", "anthropic_model", "openai_tts_model", "openai_voice",
+                 "elevenlabs_model", "elevenlabs_voice", "piper_voice"):
+        assert params[name] == "" and "Variable" in params.get_param(name).description
