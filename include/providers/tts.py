@@ -83,6 +83,10 @@ class TTS(ABC):
     def __init__(self, config: ProviderConfig | None = None) -> None:
         self.config = config or ProviderConfig()
 
+    def voice_for(self, requested: str) -> str:
+        """The voice to speak with: the config's, else ``requested`` (the run's ``voice``)."""
+        return self.config.voice or requested
+
     def cache_key(self, text: str, voice: str) -> str:
         """The cache entry name of ``text`` spoken by ``voice`` with this provider and model."""
         ident = json.dumps([self.name, self.config.model, voice, text], ensure_ascii=False)
@@ -292,9 +296,13 @@ class PiperTTS(TTS):
     def available(cls) -> bool:
         return installed("piper", "onnxruntime")
 
+    def voice_for(self, requested: str) -> str:
+        # The run's ``voice`` names an espeak-ng voice; Piper's comes from its own param.
+        return self.config.voice or self.default_voice
+
     @property
     def sample_rate(self) -> int:  # type: ignore[override]  # depends on the voice model
-        return piper_voice(self.config.voice or self.default_voice).config.sample_rate
+        return piper_voice(self.voice_for("")).config.sample_rate
 
     def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
         with wave.open(str(out_wav), "wb") as wav:

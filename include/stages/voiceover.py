@@ -58,7 +58,7 @@ def run(
     if gap < 0:
         raise FatalError(f"the gap between segments must not be negative (got {gap}).")
     tts = get_tts(provider, config)
-    voice = tts.config.voice or settings.voice
+    voice = tts.voice_for(settings.voice)
     usage = Usage(provider, tts.config.model)
     rate = tts.sample_rate
     audio, voice_segments = _assemble(
