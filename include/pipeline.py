@@ -60,8 +60,8 @@ class StageIO:
         return self.fetched[key]
 
     def fetch_optional(self, key: str) -> Path | None:
-        """:meth:`fetch` if ``key`` exists in the store, else ``None``."""
-        return self.fetch(key) if self.store.exists(key) else None
+        """:meth:`fetch` under the key's own file name if ``key`` exists, else ``None``."""
+        return self.fetch(key, key.rsplit("/", 1)[-1]) if self.store.exists(key) else None
 
     def fetch_tree(self, keys: dict[str, str], under: str) -> Path:
         """Download several keys keeping their relative names under one local folder."""

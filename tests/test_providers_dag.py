@@ -85,6 +85,11 @@ def test_every_stage_on_a_cloud_provider(sample_clip, clouds):
     assert upload.metadata["status"]["privacyStatus"] == "unlisted"
     receipt = store.get_json(key("publish", "receipt.json"))
     assert receipt["video_id"] == upload.video_id and receipt["target"] == "youtube"
+    # dag.test runs the sidecar tasks (thumbnail, captions) before publish: both go along.
+    assert google.thumbnails[upload.video_id] == store.path(key("thumbnail", "thumbnail.jpg")).read_bytes()
+    ((caption_meta, caption_body),) = google.captions
+    assert caption_body == store.path(key("captions", "captions.srt")).read_bytes()
+    assert receipt["files"] == ["final.mp4", "thumbnail.jpg", "captions.srt"]
 
     usage = store.get_json(key("publish", "usage.json"))
     assert set(usage["stages"]) == {"analyze", "script", "voiceover", "metadata"}
