@@ -47,11 +47,15 @@ SETTINGS = Settings(tenant="bench", title_hint="Job monitor dashboard", sync_mod
 # ------------------------------------------------------------------ the pipeline, stage by stage
 
 
+def ingested(work: Path) -> Path:
+    """The source file the ingest stage stored under ``work/ingest/``."""
+    return next(p for p in (work / "ingest").glob("source.*") if p.suffix != ".json")
+
+
 def run_stage(name: str, work: Path, source: Path | None = None) -> dict:
     """Run one pure stage on the artifacts of the previous ones under ``work/<stage>/``."""
     out = work / name
-    source_file = next((p for p in (work / "ingest").glob("source.*") if p.suffix != ".json"),
-                       None)
+    source_file = None if name == "ingest" else ingested(work)
     if name == "ingest":
         with open(source, "rb") as fh:
             return ingest.run(fh, source.name, SETTINGS, out)
@@ -83,9 +87,9 @@ def run_stage(name: str, work: Path, source: Path | None = None) -> dict:
     raise ValueError(f"unknown stage {name}")
 
 
-def prepare_job(source: Path, work: Path, until: str = "edit") -> None:
-    """Run the stages up to and including ``until`` (no timing)."""
-    for name in STAGES[: STAGES.index(until) + 1]:
+def prepare_job(source: Path, work: Path) -> None:
+    """Run the stages up to and including edit: a job ready to render (no timing)."""
+    for name in STAGES[: STAGES.index("edit") + 1]:
         run_stage(name, work, source)
 
 
@@ -252,7 +256,7 @@ def hand_written_command(work: Path, output: Path) -> list[str]:
     spans = "+".join(f"between(t,{c['src_start']},{c['src_end'] - 0.001})" for c in edl["clips"])
     hold = edl["clips"][-1]["hold"]
     plan = render.loudness.plan_voice(work / "voiceover" / "voiceover.wav")
-    source = next(p for p in (work / "ingest").glob("source.*") if p.suffix != ".json")
+    source = ingested(work)
     return [
         FFMPEG, "-v", "error", "-nostdin", "-y", "-i", str(source),
         "-i", str(work / "voiceover" / "voiceover.wav"),
@@ -279,7 +283,7 @@ def moviepy_composite(work: Path, output: Path) -> None:
 
     edl = json.loads((work / "edit" / "edl.json").read_text())
     width, height = edl["output"]["width"], edl["output"]["height"]
-    source = next(p for p in (work / "ingest").glob("source.*") if p.suffix != ".json")
+    source = ingested(work)
     plan = render.loudness.plan_voice(work / "voiceover" / "voiceover.wav")
     video = VideoFileClip(str(source), audio=False)
     pieces = []

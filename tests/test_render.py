@@ -267,6 +267,13 @@ def test_split_fallback_for_many_clips_renders_the_same_picture(rendered, inputs
         assert difference[TOP].mean() < 2, f"pictures differ at {t} s"
 
 
+def test_large_sources_get_fewer_seeked_inputs():
+    # each seeked input holds an H.264 decoder: ~40 MB at 1080p, so at most 5 of them (200 MiB)
+    assert render.seek_limit({"width": 1920, "height": 1080}) == 5
+    assert render.seek_limit({"width": 3840, "height": 2160}) == 1
+    assert render.seek_limit({"width": 640, "height": 360}) == render.MAX_SEEK_INPUTS
+
+
 def test_awkward_captions_path_and_cjk_text(rendered, inputs, tmp_path):
     folder = tmp_path / "it's a: [odd], dir; 字幕"
     folder.mkdir()

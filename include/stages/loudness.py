@@ -14,7 +14,6 @@ the AAC encoder's overshoot, so the final file's true peak stays at or under -1 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ TOLERANCE_LU = 0.2  # stop correcting once the limited voice measures this close
 MAX_PASSES = 4
 AUDIO_RATE = 48000
 BED_BELOW_VOICE_LU = 12.0  # a ducked original sits this far under the voice before ducking
+SILENCE_LUFS = -70.0  # ebur128's absolute gate: what it reports for silence
 
 _INTEGRATED = re.compile(r"I:\s+(-?inf|-?[0-9.]+) LUFS")
 _TRUE_PEAK = re.compile(r"Peak:\s+(-?inf|-?[0-9.]+) dBFS")
@@ -36,8 +36,12 @@ _TRUE_PEAK = re.compile(r"Peak:\s+(-?inf|-?[0-9.]+) dBFS")
 
 @dataclass(frozen=True)
 class Measurement:
-    integrated: float  # LUFS (-inf for digital silence)
+    integrated: float  # LUFS (-70 for silence: nothing passed the absolute gate)
     true_peak: float | None  # dBTP; None when not measured
+
+    @property
+    def audible(self) -> bool:
+        return self.integrated > SILENCE_LUFS
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def fit_gain(measure_with: Callable[[float], Measurement], gain: float,
     for _ in range(MAX_PASSES):
         gain = round(gain, 2)
         result = measure_with(gain)
-        if not math.isfinite(result.integrated) or abs(result.integrated - target) <= TOLERANCE_LU:
+        if not result.audible or abs(result.integrated - target) <= TOLERANCE_LU:
             break
         gain += target - result.integrated
     return gain, result
@@ -123,7 +127,7 @@ def plan_voice(voice_path: Path, target: float = TARGET_LUFS,
     """
     base = stereo_chain()
     measured = measure(voice_path, base)
-    if not math.isfinite(measured.integrated):
+    if not measured.audible:
         return VoicePlan(0.0, ceiling_db, measured, measured)
     gain, result = fit_gain(
         lambda g: measure(voice_path, f"{base},{gain_filters(g, ceiling_db)}", true_peak=False),
@@ -135,7 +139,7 @@ def plan_voice(voice_path: Path, target: float = TARGET_LUFS,
 def bed_gain(source_path: Path, target: float = TARGET_LUFS) -> float:
     """Gain (dB) that puts the source's own audio ``BED_BELOW_VOICE_LU`` under the voice target
     (0 dB for a silent track)."""
-    level = measure(source_path, stereo_chain(), true_peak=False).integrated
-    if not math.isfinite(level):
+    level = measure(source_path, stereo_chain(), true_peak=False)
+    if not level.audible:
         return 0.0
-    return round(target - BED_BELOW_VOICE_LU - level, 2)
+    return round(target - BED_BELOW_VOICE_LU - level.integrated, 2)

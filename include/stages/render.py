@@ -5,14 +5,17 @@ decoded), retimed with ``setpts`` for its speed, made constant-rate with ``fps``
 ``tpad`` (clone) for its hold and cut with ``trim`` to its exact frame count, so the clips land on
 the EDL's final-time boundaries without drift. The clips are concatenated, scaled and padded to
 the output size (letterboxed for 16:9, centre-cropped for a 9:16 short), the captions burned in
-with ``subtitles`` and converted to yuv420p. Above ``MAX_SEEK_INPUTS`` clips one input is split
-and trimmed per clip instead (that decodes the whole source, and buffers the frames of clips that
-come earlier in the source than in the output).
+with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
+frames and thread buffers: ~40 MB at 1080p), so above ``seek_limit`` clips — at most
+``MAX_SEEK_INPUTS``, fewer for large sources, keeping decoders within ``DECODER_BUDGET_BYTES`` —
+one input is split and trimmed per clip instead (that decodes the whole source, and buffers the
+frames of clips that come earlier in the source than in the output).
 Audio: the voiceover with a fixed gain and a limiter planned beforehand on the voice alone
 (:mod:`include.stages.loudness`: -14 LUFS integrated, true peak <= -1 dBTP), padded with silence /
 trimmed to the output duration. With ``audio.original = "duck"`` the source's own audio follows
 the clips (``atempo`` for speed, silence for holds), sits 12 LU under the voice and is pushed
-down further by ``sidechaincompress`` while the voice speaks. 48 kHz stereo AAC.
+down further by ``sidechaincompress`` while the voice speaks; a music bed (``audio.music``) is
+looped and ducked the same way. 48 kHz stereo AAC.
 Output: H.264 (x264 preset from the settings) with BT.709 tags and ``+faststart``, written to a
 temp name and renamed.
 """
@@ -34,6 +37,8 @@ from include.stages.media import FFMPEG, atomic_output, ffprobe, last_error_line
 from include.stages.settings import Settings
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
+DECODER_BUDGET_BYTES = 200 * 2**20  # memory the seeked inputs' decoders may take together
+DECODER_BYTES_PER_PIXEL = 20  # one H.264 decoder (references, threads), measured at 1080p
 FONTS_DIR = "/usr/share/fonts"
 AUDIO_RATE = loudness.AUDIO_RATE
 AUDIO_BITRATE = "128k"
@@ -90,10 +95,13 @@ def run(
     duration = float(edl["output"]["duration"])
     final = Path(out_dir) / "final.mp4"
     partial = atomic_output(final)
-    mix = _plan_mix(edl, source_path, voiceover_path, music_path)
+    video = _video_stream(source_path)
+    seek = len(_timed_clips(edl["clips"], edl["output"]["fps"])) <= seek_limit(video)
+    mix = _plan_mix(edl, source_path, voiceover_path, music_path, seek)
     cmd = build_command(
-        edl, source_path, captions_path, voiceover_path, partial, mix=mix,
-        music_path=music_path, preset=settings.video_preset, crf=crf,
+        edl, source_path, captions_path, voiceover_path, partial, mix=mix, seek_inputs=seek,
+        matrix=video.get("color_space"), music_path=music_path, preset=settings.video_preset,
+        crf=crf,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -137,7 +145,7 @@ class MixPlan:
 
 
 def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path,
-              music_path: Path | None) -> MixPlan:
+              music_path: Path | None, seek_inputs: bool) -> MixPlan:
     """Measure the voice (and the mix with its ducked beds, audio only) before the video pass."""
     voice = loudness.plan_voice(voiceover_path)
     bed = loudness.bed_gain(source_path) if _ducks(edl) else None
@@ -145,10 +153,11 @@ def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path,
     if bed is None and music is None:
         return MixPlan(voice)
     clips = _timed_clips(edl["clips"], edl["output"]["fps"])
-    inputs, voice_index = _inputs(clips, source_path, voiceover_path, music_path)
+    inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
 
     def measure_mix(gain: float) -> loudness.Measurement:
-        graph = _audio_graph(edl, clips, voice_index, MixPlan(voice, bed, music, gain))
+        mix = MixPlan(voice, bed, music, gain)
+        graph = _audio_graph(edl, clips, seek_inputs, voice_index, mix)
         return loudness.measure_command([
             FFMPEG, "-hide_banner", "-nostdin", "-nostats", *inputs,
             "-filter_complex", ";".join(graph) + ";[a]ebur128[m]",
@@ -167,21 +176,23 @@ def build_command(
     output_path: Path,
     *,
     mix: MixPlan,
+    seek_inputs: bool = True,
+    matrix: str | None = None,
     music_path: Path | None = None,
     preset: str = "veryfast",
     crf: int = 23,
 ) -> list[str]:
     """The complete ffmpeg command line that renders ``edl`` to ``output_path``.
 
-    ``mix`` holds the audio gains planned by :func:`_plan_mix`. Probes ``source_path`` for its
-    colour matrix (see :func:`_to_bt709`).
+    ``mix`` holds the audio gains planned by :func:`_plan_mix`; ``seek_inputs`` chooses one
+    seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
+    (see :func:`_to_bt709`).
     """
     out = edl["output"]
     width, height, fps = int(out["width"]), int(out["height"]), out["fps"]
     duration = float(out["duration"])
     clips = _timed_clips(edl["clips"], fps)
-    seek_inputs = len(clips) <= MAX_SEEK_INPUTS
-    inputs, voice_index = _inputs(clips, source_path, voiceover_path, music_path)
+    inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
     graph: list[str] = []
     if not seek_inputs:
         graph.append(f"[0:v]split={len(clips)}" + "".join(f"[s{k}]" for k in range(len(clips))))
@@ -202,16 +213,16 @@ def build_command(
     )
     if out.get("framing") == "crop":  # fill the frame, cut the sides (a 9:16 short)
         frame = (f"scale={width}:{height}:force_original_aspect_ratio=increase"
-                 f"{_to_bt709(source_path)},crop={width}:{height}")
+                 f"{_to_bt709(matrix)},crop={width}:{height}")
     else:  # the whole picture, letterboxed
         frame = (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"
-                 f"force_divisible_by=2{_to_bt709(source_path)},"
+                 f"force_divisible_by=2{_to_bt709(matrix)},"
                  f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")
     graph.append(
         "".join(f"[v{k}]" for k in range(len(clips)))
         + f"concat=n={len(clips)}:v=1:a=0,{frame},setsar=1,{subtitles},format=yuv420p[v]"
     )
-    graph += _audio_graph(edl, clips, voice_index, mix)
+    graph += _audio_graph(edl, clips, seek_inputs, voice_index, mix)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         *inputs,
@@ -227,12 +238,24 @@ def build_command(
     ]
 
 
-def _inputs(clips: list[dict], source_path: Path, voiceover_path: Path,
+def seek_limit(video: dict) -> int:
+    """How many seeked inputs (one decoder each) a source of this frame size may have."""
+    pixels = int(video.get("width") or 1920) * int(video.get("height") or 1080)
+    return max(1, min(MAX_SEEK_INPUTS,
+                      DECODER_BUDGET_BYTES // (pixels * DECODER_BYTES_PER_PIXEL)))
+
+
+def _video_stream(source_path: Path) -> dict:
+    streams = ffprobe(source_path).get("streams", [])
+    return next((s for s in streams if s.get("codec_type") == "video"), {})
+
+
+def _inputs(clips: list[dict], seek_inputs: bool, source_path: Path, voiceover_path: Path,
             music_path: Path | None = None) -> tuple[list[str], int]:
     """Input options and the voice's input index: one seeked input per clip (or the whole
     source), the voice, then the music (looped) if any, right after the voice."""
     inputs: list[str] = []
-    if len(clips) > MAX_SEEK_INPUTS:
+    if not seek_inputs:
         inputs = ["-i", str(source_path)]
     else:
         for clip in clips:
@@ -245,7 +268,8 @@ def _inputs(clips: list[dict], source_path: Path, voiceover_path: Path,
     return inputs, voice_index
 
 
-def _audio_graph(edl: dict, clips: list[dict], voice_index: int, mix: MixPlan) -> list[str]:
+def _audio_graph(edl: dict, clips: list[dict], seek_inputs: bool, voice_index: int,
+                 mix: MixPlan) -> list[str]:
     """Filter-graph chains ending in ``[a]``: the voice, over the planned beds (the source's
     audio following the clips, the music looped), both ducked under the voice."""
     duration = float(edl["output"]["duration"])
@@ -257,7 +281,6 @@ def _audio_graph(edl: dict, clips: list[dict], voice_index: int, mix: MixPlan) -
     graph, beds = [], []
     if mix.bed_gain_db is not None:
         fps = edl["output"]["fps"]
-        seek_inputs = len(clips) <= MAX_SEEK_INPUTS
         if not seek_inputs:
             graph.append(
                 f"[0:a]asplit={len(clips)}" + "".join(f"[t{k}]" for k in range(len(clips))))
@@ -309,14 +332,12 @@ def _load_edl(edl_path: Path) -> dict:
     return edl
 
 
-def _to_bt709(source_path: Path) -> str:
-    """Extra ``scale`` options converting a source tagged with an SD (BT.601) matrix to BT.709.
+def _to_bt709(matrix: str | None) -> str:
+    """Extra ``scale`` options converting a source tagged with an SD (BT.601) ``matrix`` to BT.709.
 
     Untagged sources are taken as BT.709 already and pass through unconverted: a matrix
     conversion at this point costs more than the rest of the filter graph together.
     """
-    streams = ffprobe(source_path).get("streams", [])
-    matrix = next((s.get("color_space") for s in streams if s.get("codec_type") == "video"), None)
     if matrix in BT601_MATRICES:
         return ":in_color_matrix=bt601:out_color_matrix=bt709"
     return ""
