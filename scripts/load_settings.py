@@ -4,7 +4,8 @@
 
 Connections, pools and variables are written to temporary JSON files in the shapes that
 ``airflow connections import``, ``airflow pools import`` and ``airflow variables import`` read.
-Empty variable values are skipped (the code's defaults apply).
+Empty variable values are skipped (the code's defaults apply). Connections that already exist are
+left alone, so keys set later in the UI or with ``airflow connections add`` survive ``make up``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def to_cli_json(settings: dict) -> dict[str, dict]:
 def main(path: str = "airflow_settings.yaml") -> None:
     data = to_cli_json(yaml.safe_load(Path(path).read_text()))
     commands = {
-        "connections": ["airflow", "connections", "import", "--overwrite"],
+        # Never overwrite: a connection that exists may hold a key set in the UI or CLI.
+        "connections": ["airflow", "connections", "import"],
         "pools": ["airflow", "pools", "import"],
         "variables": ["airflow", "variables", "import", "-a", "overwrite"],
     }
