@@ -5,7 +5,7 @@
 Connections, pools and variables are written to temporary JSON files in the shapes that
 ``airflow connections import``, ``airflow pools import`` and ``airflow variables import`` read.
 Empty variable values are skipped (the code's defaults apply). Connections that already exist are
-left alone, so keys set later in the UI or with ``airflow connections add`` survive ``make up``.
+left alone (variables too), so keys and values set later in the UI or with ``airflow connections add`` survive ``make up``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main(path: str = "airflow_settings.yaml") -> None:
         # Never overwrite: a connection that exists may hold a key set in the UI or CLI.
         "connections": ["airflow", "connections", "import"],
         "pools": ["airflow", "pools", "import"],
-        "variables": ["airflow", "variables", "import", "-a", "overwrite"],
+        "variables": ["airflow", "variables", "import", "-a", "skip"],
     }
     with tempfile.TemporaryDirectory() as tmp:
         for kind, items in data.items():
