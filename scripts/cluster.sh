@@ -94,7 +94,8 @@ case "${1:-}" in
     fi
     ;;
   down)
-    for c in "${components[@]}"; do stop_group "$DIR/$c.pid"; done
+    for c in "${components[@]}"; do stop_group "$DIR/$c.pid" & done
+    wait
     [ "${components[*]}" != "${ALL[*]}" ] || kill_port_holders $(airflow_ports)
     echo "stopped: ${components[*]}"
     ;;
