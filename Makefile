@@ -60,7 +60,8 @@ approve: venv
 reject: venv
 	. scripts/env.sh && python scripts/review.py reject --tenant $(TENANT) --video $(VIDEO) --reason "$(REASON)"
 
-test: setup
+test: venv
+	@scripts/system_deps.sh --test
 	. scripts/env.sh && python -m pytest $(PYTEST_ARGS)
 
 test-unit: setup

@@ -25,12 +25,19 @@ export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__SCHEDULER__MIN_
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-8793}"
 export AIRFLOW__TRIGGERER__CAPACITY="${AIRFLOW__TRIGGERER__CAPACITY:-100}"
 
-# Dev login (SimpleAuthManager): admin / admin, from a file we own.
-if [ ! -f "$AIRFLOW_HOME/passwords.json" ]; then
-  echo '{"admin": "admin"}' > "$AIRFLOW_HOME/passwords.json"
+# Dev logins (SimpleAuthManager, dev only), from a file we own: admin / admin, and the studio's
+# tenant users alice / alice and bob / bob (role "user"; tenants from the studio_tenants Variable).
+if ! grep -q '"bob"' "$AIRFLOW_HOME/passwords.json" 2>/dev/null; then
+  python3 - "$AIRFLOW_HOME/passwords.json" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+known = json.load(open(path)) if os.path.exists(path) else {}
+with open(path, "w") as f:
+    json.dump({"admin": "admin", "alice": "alice", "bob": "bob", **known}, f)
+PY
 fi
 export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager}"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,alice:user,bob:user}"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
 
 # Secrets shared by every component (and every host when scaled out): taken from the caller's

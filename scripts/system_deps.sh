@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install the system tools the pipeline needs (ffmpeg, espeak-ng, fonts) when they are missing.
+# Install the system tools the pipeline needs (ffmpeg, espeak-ng, fonts) when they are missing;
+# with --test also what only the tests need (Debian's chromium for the studio's browser tests).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 fc-list 2>/dev/null | grep -qi "DejaVu Sans" || need+=(fonts-dejavu-core)
 fc-list 2>/dev/null | grep -qiE "WenQuanYi|Noto Sans CJK" || need+=(fonts-wqy-microhei)
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${need[*]}"
 SUDO=""

@@ -91,9 +91,9 @@ def airflow_server():
     from include.storage import ArtifactStore
 
     port = AIRFLOW_TEST_PORT
-    home = OUT / "scheduler-home"
-    subprocess.run(["rm", "-rf", str(home)], check=True)
-    store_root = f"file://{OUT / 'scheduler-store'}"
+    home, store = OUT / "scheduler-home", OUT / "scheduler-store"
+    subprocess.run(["rm", "-rf", str(home), str(store)], check=True)  # a new DB needs a new store
+    store_root = f"file://{store}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
     env.update({
         "AIRFLOW_HOME": str(home),
