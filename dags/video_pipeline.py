@@ -1,8 +1,9 @@
 """video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
 
-    ingest → analyze → script → review_gate → voiceover → edit → render → publish
-                                                              ↘ metadata ↗
-                                                              ↘ thumbnail, captions (sidecars)
+    ingest → analyze → script → review_gate → voiceover → edit → render ──────→ publish
+                                                                  ↘ metadata ──↗
+                                                                  ↘ thumbnail ─↗
+                                                                  ↘ captions ──↗
 
 Each task downloads its inputs from the artifact store, calls a pure stage in
 ``include/stages/``, uploads the outputs and returns their keys through XCom. Clearing a task
@@ -288,7 +289,7 @@ def video_pipeline():
             ))
 
     @task(execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
-    def publish_video(rendered: dict, described: dict) -> dict:
+    def publish_video(rendered: dict, described: dict, thumbnailed: dict, captioned: dict) -> dict:
         with stage_io("publish", rendered) as io:
             to_youtube = io.settings.publish_target == "youtube"
             receipt = publish.run(
@@ -299,9 +300,8 @@ def video_pipeline():
                 video_id=io.video_id,
                 outbox_root=_outbox_root(),
                 youtube=connection_config(CONNECTIONS["youtube"]) if to_youtube else None,
-                # the sidecar tasks' outputs, when they are done (they are not upstream of publish)
-                thumbnail_path=io.fetch_optional(io.key("thumbnail.jpg", stage="thumbnail")),
-                captions_path=io.fetch_optional(io.key("captions.srt", stage="captions")),
+                thumbnail_path=io.fetch(thumbnailed["artifacts"]["thumbnail.jpg"], "thumbnail.jpg"),
+                captions_path=io.fetch(captioned["artifacts"]["captions.srt"], "captions.srt"),
             )
             return io.publish({**receipt, "usage": run_usage(io.out_dir)})
 
@@ -314,9 +314,9 @@ def video_pipeline():
     edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
     rendered = render_video.override(task_id="render")(ingested, edited, voiced)
     described = write_metadata.override(task_id="metadata")(reviewed.output, edited)
-    publish_video.override(task_id="publish")(rendered, described)
-    make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
-    export_captions.override(task_id="captions")(edited)
+    thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
+    captioned = export_captions.override(task_id="captions")(edited)
+    publish_video.override(task_id="publish")(rendered, described, thumbnailed, captioned)
 
 
 def _outbox_root():

@@ -59,17 +59,6 @@ class StageIO:
             self.fetched[key] = self.store.get_file(key, local)
         return self.fetched[key]
 
-    def fetch_optional(self, key: str) -> Path | None:
-        """:meth:`fetch` under the key's own file name if ``key`` exists, else ``None``."""
-        return self.fetch(key, key.rsplit("/", 1)[-1]) if self.store.exists(key) else None
-
-    def fetch_tree(self, keys: dict[str, str], under: str) -> Path:
-        """Download several keys keeping their relative names under one local folder."""
-        base = self.work_dir / "in" / under
-        for rel, key in keys.items():
-            self.fetched[key] = self.store.get_file(key, base / rel)
-        return base
-
     def publish(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
         """Upload every file the stage wrote to ``out_dir``; return the XCom payload."""
         artifacts = {}

@@ -29,7 +29,8 @@ def test_stage_table(dag):
     assert down["voiceover"] == ["edit", "render"]
     assert down["edit"] == ["captions", "metadata", "render", "thumbnail"]
     assert down["render"] == ["publish"] and down["metadata"] == ["publish"]
-    assert down["publish"] == [] and down["thumbnail"] == [] and down["captions"] == []
+    assert down["thumbnail"] == ["publish"] and down["captions"] == ["publish"]
+    assert down["publish"] == []
 
 
 def test_every_task_retries_with_backoff(dag):

@@ -67,6 +67,7 @@ def test_autopilot_run_produces_a_published_video(sample_clip):
     from pathlib import Path
 
     outbox = Path(receipt["location"])
+    assert {"final.mp4", "metadata.json", "thumbnail.jpg", "captions.srt"} <= set(receipt["files"])
     assert (outbox / "final.mp4").read_bytes() == Path(final).read_bytes()
     assert json.loads((outbox / "metadata.json").read_text())["title"] == meta["title"]
 
