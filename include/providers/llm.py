@@ -100,7 +100,8 @@ class OfflineScriptWriter(ScriptWriter):
         # observation when they can stay >= 2 words.
         room = 0 if role == "intro" else min(word_count(option) for option in observations[0])
         lead_budget = budget - room if budget - room >= 2 else budget
-        sentences = [_first_fitting(_rotate(_leads(role, title), turn) + _TERSE[role], lead_budget)]
+        sentences = [_first_fitting(
+            _rotate(_leads(role, title), turn) + _rotate(_TERSE[role], turn), lead_budget)]
         left = budget - word_count(sentences[0])
         for options in observations:
             sentence = _first_fitting(_rotate(options, turn), left)
@@ -130,10 +131,23 @@ def _first_fitting(options: list[str], budget: int) -> str:
 
 
 # Two-word fallbacks so that every segment (budget >= 2) has a lead.
-_TERSE = {"intro": ["Let's begin."], "middle": ["Moving on."], "outro": ["That's all."]}
+_TERSE = {
+    "intro": ["Let's begin."],
+    "middle": ["Moving on.", "Next up.", "Here's more."],
+    "outro": ["That's all."],
+}
+
+
+def _in_sentence(title: str) -> str:
+    """The title as it reads inside a sentence: "A tour of X" → "a tour of X"."""
+    first, _, rest = title.partition(" ")
+    if first in ("A", "An", "The") and rest:
+        return f"{first.lower()} {rest}"
+    return title
 
 
 def _leads(role: str, title: str) -> list[str]:
+    title = _in_sentence(title)
     if role == "intro":
         if title:
             return [
@@ -193,6 +207,8 @@ def _screen_sentences(segment: dict) -> list[str]:
             "The picture holds still here, so take a moment to read the details.",
             "Take a moment to look at what is on screen.",
             "Take a moment to look.",
+            "Look closely at this screen.",
+            "Study this view.",
         ]
     if motion >= MOTION_HIGH:
         return [
@@ -204,7 +220,7 @@ def _screen_sentences(segment: dict) -> list[str]:
         return ["This view is packed with detail and text.", "Notice the detailed layout."]
     if motion >= MOTION_SOME:
         return ["The view shifts gently as we go.", "Watch how the screen changes."]
-    return ["Notice how the layout is arranged.", "Notice the layout."]
+    return ["Notice how the layout is arranged.", "Notice the layout.", "See how it is laid out."]
 
 
 def _look_sentences(segment: dict) -> list[str]:
