@@ -33,8 +33,9 @@ class Studio:
     def session(self, user: str | None) -> requests.Session:
         s = requests.Session()
         if user:
-            token = requests.post(f"{self.server.url}/auth/token",
-                                  json={"username": user, "password": user}, timeout=30).json()["access_token"]
+            token = requests.post(
+                f"{self.server.url}/auth/token", json={"username": user, "password": user}, timeout=30
+            ).json()["access_token"]
             s.headers["Authorization"] = f"Bearer {token}"
         return s
 
@@ -47,7 +48,7 @@ def upload(studio: Studio, s: requests.Session, data: bytes, name: str = "clip.m
     ticket = r.json()
     assert ticket["mode"] == "parts" and ticket["parts"] == math.ceil(len(data) / ticket["part_size"])
     for n in range(1, ticket["parts"] + 1):
-        part = data[(n - 1) * ticket["part_size"]: n * ticket["part_size"]]
+        part = data[(n - 1) * ticket["part_size"] : n * ticket["part_size"]]
         r = s.put(studio.server.url + ticket["part_url"].replace("{n}", str(n)), data=part, timeout=60)
         assert r.status_code == 200, r.text
     return ticket
@@ -70,10 +71,14 @@ def race(studio, clip) -> dict:
     """Ten uploads of one clip by alice, finalized concurrently: one video, one run."""
     video_id = video_id_for(TENANT, hashlib.sha256(clip).hexdigest())
     alice = studio.session("alice")
-    tickets = [upload(studio, alice, clip, script_mode="review_before_tts", title_hint="Studio API test")
-               for _ in range(10)]
+    tickets = [
+        upload(studio, alice, clip, script_mode="review_before_tts", title_hint="Studio API test")
+        for _ in range(10)
+    ]
     with ThreadPoolExecutor(10) as pool:
-        responses = list(pool.map(lambda t: alice.post(studio.server.url + t["finalize_url"], timeout=120), tickets))
+        responses = list(
+            pool.map(lambda t: alice.post(studio.server.url + t["finalize_url"], timeout=120), tickets)
+        )
     return {"tickets": tickets, "responses": responses, "alice": alice, "video_id": video_id}
 
 
@@ -82,12 +87,14 @@ def test_ten_racing_finalizes_make_one_video_and_one_run(studio, race):
     assert [r.status_code for r in race["responses"]] == [200] * 10, results
     assert {r["video_id"] for r in results} == {race["video_id"]}
     assert sum(r["created"] for r in results) == 1
-    runs = studio.server.client._call("GET", "/dags/video_pipeline/dagRuns",
-                                      params={"run_id_prefix_pattern": race["video_id"]})
+    runs = studio.server.client._call(
+        "GET", "/dags/video_pipeline/dagRuns", params={"run_id_prefix_pattern": race["video_id"]}
+    )
     assert runs["total_entries"] == 1
     # finalize again and with an Idempotency-Key: the same video, still one run
-    again = race["alice"].post(studio.server.url + race["tickets"][0]["finalize_url"],
-                               headers={"Idempotency-Key": "k1"}, timeout=60)
+    again = race["alice"].post(
+        studio.server.url + race["tickets"][0]["finalize_url"], headers={"Idempotency-Key": "k1"}, timeout=60
+    )
     assert again.json()["video_id"] == race["video_id"]
     videos = race["alice"].get(f"{studio.url}/api/videos", timeout=30).json()["videos"]
     assert [v["video_id"] for v in videos].count(race["video_id"]) == 1
@@ -96,8 +103,12 @@ def test_ten_racing_finalizes_make_one_video_and_one_run(studio, race):
 def test_idempotency_key_replays_the_upload_init(studio, clip):
     alice = studio.session("alice")
     body = {"filename": "same.mp4", "size": len(clip), "content_type": "video/mp4"}
-    first, second = (alice.post(f"{studio.url}/api/uploads", json=body, headers={"Idempotency-Key": "init-1"},
-                                timeout=30).json() for _ in range(2))
+    first, second = (
+        alice.post(
+            f"{studio.url}/api/uploads", json=body, headers={"Idempotency-Key": "init-1"}, timeout=30
+        ).json()
+        for _ in range(2)
+    )
     assert first["upload_id"] == second["upload_id"]
 
 
@@ -122,9 +133,11 @@ def test_other_tenants_cannot_touch_the_video(studio, race):
     bob, vid = studio.session("bob"), race["video_id"]
     base = f"{studio.url}/api/videos/{vid}"
     attempts = [
-        ("GET", base, None), ("GET", f"{base}/script", None),
+        ("GET", base, None),
+        ("GET", f"{base}/script", None),
         ("PUT", f"{base}/script", {"segments": [{"id": "s01", "text": "Hijacked."}]}),
-        ("POST", f"{base}/approve", {}), ("POST", f"{base}/reject", {"reason": "mine now"}),
+        ("POST", f"{base}/approve", {}),
+        ("POST", f"{base}/reject", {"reason": "mine now"}),
         ("POST", f"{base}/rerun", {"from_stage": "voiceover"}),
         ("GET", f"{base}/artifacts/ingest/source.json", None),
         ("POST", studio.server.url + race["tickets"][0]["finalize_url"], None),
@@ -135,8 +148,11 @@ def test_other_tenants_cannot_touch_the_video(studio, race):
         assert r.status_code in (403, 404), (method, url, r.status_code, r.text)
         assert "detail" in r.json()
     assert vid not in bob.get(f"{studio.url}/api/videos", timeout=30).text
-    r = bob.post(f"{studio.url}/api/uploads", timeout=30,
-                 json={"filename": "x.mp4", "size": 10, "content_type": "video/mp4", "tenant": TENANT})
+    r = bob.post(
+        f"{studio.url}/api/uploads",
+        timeout=30,
+        json={"filename": "x.mp4", "size": 10, "content_type": "video/mp4", "tenant": TENANT},
+    )
     assert r.status_code == 403
     # admins see every tenant
     assert studio.session("admin").get(base, timeout=30).status_code == 200
@@ -144,14 +160,17 @@ def test_other_tenants_cannot_touch_the_video(studio, race):
     assert "studio: refused rerun" in log and "'bob'" in log
 
 
-@pytest.mark.parametrize("path", [
-    "../../../globex/videos/x/render/final.mp4",
-    "..%2F..%2Fglobex%2Fx",
-    "%2e%2e/%2e%2e/x",
-    "/etc/passwd",
-    "render/..%5C..%5Cx",
-    "render/%00",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../../globex/videos/x/render/final.mp4",
+        "..%2F..%2Fglobex%2Fx",
+        "%2e%2e/%2e%2e/x",
+        "/etc/passwd",
+        "render/..%5C..%5Cx",
+        "render/%00",
+    ],
+)
 def test_traversal_is_refused(studio, race, path):
     alice = race["alice"]
     url = f"{studio.url}/api/videos/{race['video_id']}/artifacts/{path}"
@@ -187,10 +206,14 @@ def test_malformed_requests_get_a_4xx_with_a_message(studio, race, clip):
 
     too_big = alice.post(f"{url}/uploads", json={"filename": "huge.mp4", "size": 50 * 2**30})
     assert too_big.status_code == 413 and "limit" in too_big.json()["detail"]
-    not_video = alice.post(f"{url}/uploads", json={"filename": "notes.txt", "size": 10, "content_type": "text/plain"})
+    not_video = alice.post(
+        f"{url}/uploads", json={"filename": "notes.txt", "size": 10, "content_type": "text/plain"}
+    )
     assert not_video.status_code == 415 and "not a video" in not_video.json()["detail"]
 
-    ticket = alice.post(f"{url}/uploads", json={"filename": "fake.mp4", "size": 20, "content_type": "video/mp4"}).json()
+    ticket = alice.post(
+        f"{url}/uploads", json={"filename": "fake.mp4", "size": 20, "content_type": "video/mp4"}
+    ).json()
     part = studio.server.url + ticket["part_url"].replace("{n}", "1")
     assert alice.put(part, data=b"short").status_code == 400
     assert alice.put(studio.server.url + ticket["part_url"].replace("{n}", "2"), data=b"x").status_code == 400
@@ -221,10 +244,17 @@ def test_review_approve_and_play_the_final_video(studio, race):
     script = alice.get(script_url, timeout=30).json()
     first = script["segments"][0]
     assert first["word_budget"] >= 2 and first["keyframe"].startswith("analyze/keyframes/")
-    assert alice.get(f"{studio.url}/api/videos/{vid}/artifacts/{first['keyframe']}", timeout=30).status_code == 200
+    assert (
+        alice.get(f"{studio.url}/api/videos/{vid}/artifacts/{first['keyframe']}", timeout=30).status_code
+        == 200
+    )
 
-    bad = [{"id": "s99", "text": "Nope."}], [{"id": first["id"], "text": "bell\x07 here"}], \
-        [{"id": first["id"], "text": "x" * 1001}], [{"id": first["id"], "text": "   "}]
+    bad = (
+        [{"id": "s99", "text": "Nope."}],
+        [{"id": first["id"], "text": "bell\x07 here"}],
+        [{"id": first["id"], "text": "x" * 1001}],
+        [{"id": first["id"], "text": "   "}],
+    )
     for segments in bad:
         r = alice.put(script_url, json={"segments": segments}, timeout=30)
         assert r.status_code in (400, 422) and r.json()["detail"], (segments, r.text)
@@ -288,5 +318,7 @@ def test_s3_store_uploads_go_straight_to_the_bucket(local_s3, clip):
     obj = local_s3.client().get_object(Bucket=local_s3.bucket, Key=f"studio-test/{ticket['key']}")
     assert obj["Body"].read() == clip
     # artifacts of an S3 store are played from the bucket (the studio redirects to this URL)
-    ranged = requests.get(presigned_url(store, ticket["key"], "GET"), headers={"Range": "bytes=0-9"}, timeout=30)
+    ranged = requests.get(
+        presigned_url(store, ticket["key"], "GET"), headers={"Range": "bytes=0-9"}, timeout=30
+    )
     assert ranged.status_code == 206 and ranged.content == clip[:10]

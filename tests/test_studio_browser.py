@@ -1,8 +1,8 @@
 """The studio in Debian's Chromium (Playwright, no browser download), against the session's Airflow.
 
 bob (tenant globex) uploads a clip through the page, waits for the review, edits a segment,
-continues, plays the final video and reruns from voiceover. Every page is saved as a screenshot
-under test-output/screenshots/.
+continues, plays the final video, edits the narration again and reruns from voiceover. Every
+page is saved as a screenshot under test-output/screenshots/.
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ from tests.conftest import OUT
 pytestmark = pytest.mark.scheduler
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = OUT / "screenshots"
 
 
@@ -32,12 +38,15 @@ def page(airflow_server):
     if not os.path.exists(CHROMIUM):
         pytest.fail("chromium is missing: run `make test` (scripts/system_deps.sh --test installs it)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    token = requests.post(f"{airflow_server.url}/auth/token", json={"username": "bob", "password": "bob"},
-                          timeout=30).json()["access_token"]
+    token = requests.post(
+        f"{airflow_server.url}/auth/token", json={"username": "bob", "password": "bob"}, timeout=30
+    ).json()["access_token"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": "_token", "value": token, "url": airflow_server.url}])  # the UI's session
+        context.add_cookies(
+            [{"name": "_token", "value": token, "url": airflow_server.url}]
+        )  # the UI's session
         tab = context.new_page()
         yield tab
         browser.close()
@@ -95,6 +104,12 @@ def test_upload_review_play_and_rerun_in_the_browser(page, airflow_server, tmp_p
     assert _open(page, f"{studio}/videos", "videos") < 2000
     assert page.locator(f"text={vid}").count() == 1
 
+    # edit the narration of the finished video, then rerun from voiceover
+    page.goto(f"{studio}/videos/{vid}/review")
+    page.locator("textarea").first.fill("Edited after the final cut.")
+    page.click("#save-draft")
+    page.wait_for_selector("text=Draft saved.")
+    page.screenshot(path=str(SHOTS / "review-after-final.png"), full_page=True)
     page.goto(f"{studio}/videos/{vid}")
     before = {t["task_id"]: t["try_number"] for t in client.task_instances(vid)}
     page.click("button.rerun[data-stage=voiceover]")
@@ -109,6 +124,9 @@ def test_upload_review_play_and_rerun_in_the_browser(page, airflow_server, tmp_p
     after = {t["task_id"]: t["try_number"] for t in client.task_instances(vid)}
     assert after["ingest"] == before["ingest"] and after["review_gate"] == before["review_gate"]
     assert after["voiceover"] == before["voiceover"] + 1 and after["publish"] == before["publish"] + 1
-    voice = requests.get(f"{studio}/api/videos/{vid}/artifacts/voiceover/voiceover.json", timeout=30,
-                         cookies={"_token": page.context.cookies()[0]["value"]}).json()
-    assert voice["segments"][0]["text"] == "Hello from the browser test."
+    voice = requests.get(
+        f"{studio}/api/videos/{vid}/artifacts/voiceover/voiceover.json",
+        timeout=30,
+        cookies={"_token": page.context.cookies()[0]["value"]},
+    ).json()
+    assert voice["segments"][0]["text"] == "Edited after the final cut."

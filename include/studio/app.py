@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Path as PathParam, Request
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
@@ -32,7 +33,9 @@ STATIC = {"studio.js": "text/javascript", "studio.css": "text/css"}
 User = Annotated[StudioUser, Depends(studio_user)]
 VideoId = Annotated[str, PathParam(max_length=80, description="`<tenant>-<sha256[:16]>`")]
 UploadId = Annotated[str, PathParam(max_length=100, description="`<tenant>.<32 hex>` from POST /api/uploads")]
-IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retries with the same key get the first answer.")]
+IdempotencyKey = Annotated[
+    str | None, Header(max_length=200, description="Retries with the same key get the first answer.")
+]
 
 app = FastAPI(
     title="Video studio",
@@ -64,7 +67,9 @@ class Rejection(BaseModel):
 
 
 class Rerun(BaseModel):
-    from_stage: str = Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$", description="A task of video_pipeline, e.g. voiceover.")
+    from_stage: str = Field(
+        max_length=250, pattern=r"^[A-Za-z0-9_.-]+$", description="A task of video_pipeline, e.g. voiceover."
+    )
 
 
 def _base(request: Request) -> str:
@@ -91,8 +96,11 @@ def _airflow(request: Request, exc: AirflowAPIError) -> JSONResponse:
 
 @app.exception_handler(RequestValidationError)
 def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with where and what, without echoing the input (undecodable bytes made FastAPI's own handler fail)."""
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type")} for e in exc.errors()]
+    """422 with where and what, without echoing the input (FastAPI's own handler fails on undecodable bytes)."""
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type")}
+        for e in exc.errors()
+    ]
     return JSONResponse({"detail": errors}, status_code=422)
 
 
@@ -107,27 +115,45 @@ async def _http(request: Request, exc: HTTPException):
 # --------------------------------------------------------------------------- REST: uploads
 
 
-@app.post("/api/uploads", status_code=201, response_model=uploads.UploadTicket, tags=["uploads"],
-          responses={413: {"description": "over the size limit"}, 415: {"description": "not a video"}})
-def init_upload(user: User, request: Request, body: uploads.UploadInit, idempotency_key: IdempotencyKey = None):
+@app.post(
+    "/api/uploads",
+    status_code=201,
+    response_model=uploads.UploadTicket,
+    tags=["uploads"],
+    responses={413: {"description": "over the size limit"}, 415: {"description": "not a video"}},
+)
+def init_upload(
+    user: User, request: Request, body: uploads.UploadInit, idempotency_key: IdempotencyKey = None
+):
     """Start an upload: where to send the bytes (presigned S3 PUT, or parts to this server)."""
     return uploads.init_upload(user, ArtifactStore(), body, _base(request), idempotency_key)
 
 
-@app.put("/api/uploads/{upload_id}/parts/{n}", tags=["uploads"],
-         openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
-             "schema": {"type": "string", "format": "binary"}}}}})
-async def put_part(user: User, request: Request, upload_id: UploadId,
-                   n: Annotated[int, PathParam(ge=1, le=100_000)]) -> dict:
+@app.put(
+    "/api/uploads/{upload_id}/parts/{n}",
+    tags=["uploads"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def put_part(
+    user: User, request: Request, upload_id: UploadId, n: Annotated[int, PathParam(ge=1, le=100_000)]
+) -> dict:
     """Store part ``n`` (1-based, ``part_size`` bytes except the last) of a file-store upload."""
     return await uploads.put_part(user, ArtifactStore(), upload_id, n, request)
 
 
 @app.post("/api/uploads/{upload_id}/finalize", response_model=uploads.Finalized, tags=["uploads"])
-def finalize_upload(user: User, request: Request, upload_id: UploadId, idempotency_key: IdempotencyKey = None):
+def finalize_upload(
+    user: User, request: Request, upload_id: UploadId, idempotency_key: IdempotencyKey = None
+):
     """Hash the upload and start its run. The same file for the same tenant returns the existing video."""
-    return uploads.finalize(user, ArtifactStore(), StudioAirflow.for_user(user), upload_id, _base(request),
-                            idempotency_key)
+    return uploads.finalize(
+        user, ArtifactStore(), StudioAirflow.for_user(user), upload_id, _base(request), idempotency_key
+    )
 
 
 # --------------------------------------------------------------------------- REST: videos
@@ -175,8 +201,11 @@ def rerun(user: User, video_id: VideoId, body: Rerun) -> dict:
     return Videos(user).rerun(video_id, body.from_stage)
 
 
-@app.get("/api/videos/{video_id}/artifacts/{name:path}", tags=["videos"],
-         responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a Range"}})
+@app.get(
+    "/api/videos/{video_id}/artifacts/{name:path}",
+    tags=["videos"],
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a Range"}},
+)
 def get_artifact(user: User, request: Request, video_id: VideoId, name: str):
     """An artifact such as ``render/final.mp4`` (HTTP Range supported; S3 stores redirect to S3)."""
     videos = Videos(user)
@@ -207,8 +236,15 @@ def home(user: User, request: Request):
 def upload_page(user: User, request: Request):
     from include.stages.settings import CAPTION_STYLES, PRIVACY, PUBLISH_TARGETS
 
-    return _page(request, user, "upload.html", caption_styles=CAPTION_STYLES, privacy=PRIVACY,
-                 publish_targets=PUBLISH_TARGETS, max_bytes=uploads.MAX_UPLOAD_BYTES)
+    return _page(
+        request,
+        user,
+        "upload.html",
+        caption_styles=CAPTION_STYLES,
+        privacy=PRIVACY,
+        publish_targets=PUBLISH_TARGETS,
+        max_bytes=uploads.MAX_UPLOAD_BYTES,
+    )
 
 
 @app.get("/videos", include_in_schema=False, response_class=HTMLResponse)
@@ -238,5 +274,6 @@ def review_page(user: User, request: Request, video_id: VideoId):
 def static(user: User, name: str):
     if name not in STATIC:
         raise HTTPException(404, "not found")
-    return FileResponse(HERE / "static" / name, media_type=STATIC[name],
-                        headers={"Cache-Control": "private, max-age=300"})
+    return FileResponse(
+        HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "private, max-age=300"}
+    )

@@ -85,7 +85,9 @@ async def studio_user(
     tenant = tenant_map().get(name)
     if tenant is None and not is_admin:
         audit.warning("studio: user %r has no tenant in %s", name, TENANTS_VARIABLE)
-        raise HTTPException(403, f"user {name!r} has no studio tenant; ask an admin to add it to {TENANTS_VARIABLE}.")
+        raise HTTPException(
+            403, f"user {name!r} has no studio tenant; ask an admin to add it to {TENANTS_VARIABLE}."
+        )
     return StudioUser(name=name, tenant=tenant, is_admin=is_admin, token=token)
 
 

@@ -26,4 +26,6 @@ def presigned_url(store: ArtifactStore, key: str, method: str, content_type: str
         params["ContentType"] = content_type
     operation = {"GET": "get_object", "PUT": "put_object"}[method]
     hook = S3Hook(aws_conn_id=store.root.conn_id)
-    return hook.generate_presigned_url(operation, params=params, expires_in=EXPIRES_SECONDS, http_method=method)
+    return hook.generate_presigned_url(
+        operation, params=params, expires_in=EXPIRES_SECONDS, http_method=method
+    )

@@ -65,7 +65,9 @@ class UploadTicket(BaseModel):
     mode: Literal["presigned", "parts"]
     url: str | None = Field(None, description="presigned: PUT the whole file here with `headers`.")
     headers: dict[str, str] = {}
-    part_url: str | None = Field(None, description="parts: PUT part n (1-based) to this URL with {n} replaced.")
+    part_url: str | None = Field(
+        None, description="parts: PUT part n (1-based) to this URL with {n} replaced."
+    )
     part_size: int | None = None
     parts: int
     finalize_url: str
@@ -105,14 +107,20 @@ def check_video_head(head: bytes) -> None:
         return
     if head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI "):
         return
-    raise HTTPException(415, "this file is not a video the pipeline can read (expected MP4, MOV, MKV, WebM or AVI).")
+    raise HTTPException(
+        415, "this file is not a video the pipeline can read (expected MP4, MOV, MKV, WebM or AVI)."
+    )
 
 
-def _idempotent(store: ArtifactStore, tenant: str, scope: str, key: str | None, compute: Callable[[], dict]) -> dict:
+def _idempotent(
+    store: ArtifactStore, tenant: str, scope: str, key: str | None, compute: Callable[[], dict]
+) -> dict:
     """Honour an ``Idempotency-Key``: the first response for (tenant, scope, key) is replayed."""
     if not key:
         return compute()
-    record = f"tenants/{tenant}/studio/idempotency/{scope}-{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+    record = (
+        f"tenants/{tenant}/studio/idempotency/{scope}-{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+    )
     if store.exists(record):
         return store.get_json(record)
     result = compute()
@@ -135,39 +143,66 @@ def _record(user: StudioUser, store: ArtifactStore, upload_id: str) -> dict:
     return store.get_json(key)
 
 
-def init_upload(user: StudioUser, store: ArtifactStore, body: UploadInit, base: str,
-                idempotency_key: str | None = None) -> dict:
+def init_upload(
+    user: StudioUser, store: ArtifactStore, body: UploadInit, base: str, idempotency_key: str | None = None
+) -> dict:
     tenant = body.tenant or user.tenant
     if tenant is None:
         raise HTTPException(400, "admins without a tenant of their own must name the tenant to upload for.")
     if not user.can_access(tenant):
         raise refuse(user, "upload for tenant", tenant, status=403)
     if body.size > MAX_UPLOAD_BYTES:
-        raise HTTPException(413, f"the file is {_size_text(body.size)}; the upload limit is {_size_text(MAX_UPLOAD_BYTES)}.")
+        raise HTTPException(
+            413, f"the file is {_size_text(body.size)}; the upload limit is {_size_text(MAX_UPLOAD_BYTES)}."
+        )
     name = _safe_name(body.filename)
     ext = os.path.splitext(name)[1].lower()
     if ext not in VIDEO_EXTENSIONS and not body.content_type.startswith("video/"):
-        raise HTTPException(415, f"{body.filename!r} is not a video file; upload one of: "
-                                 f"{', '.join(sorted(e[1:] for e in VIDEO_EXTENSIONS))}.")
-    settings = {k: getattr(body, k) for k in ("title_hint", "script_mode", "voice", "caption_style",
-                                              "publish_target", "privacy")}
+        raise HTTPException(
+            415,
+            f"{body.filename!r} is not a video file; upload one of: "
+            f"{', '.join(sorted(e[1:] for e in VIDEO_EXTENSIONS))}.",
+        )
+    settings = {
+        k: getattr(body, k)
+        for k in ("title_hint", "script_mode", "voice", "caption_style", "publish_target", "privacy")
+    }
     Settings.from_mapping({**settings, "tenant": tenant})  # the DAG's own checks, before any bytes move
 
     def create() -> dict:
         upload_id = f"{tenant}.{uuid.uuid4().hex}"
         key = f"{_prefix(tenant, upload_id)}/{name}"
-        record = {"upload_id": upload_id, "tenant": tenant, "key": key, "filename": body.filename,
-                  "size": body.size, "content_type": body.content_type, "settings": settings,
-                  "by": user.name, "at": _now(), "mode": "presigned" if is_s3(store) else "parts"}
+        record = {
+            "upload_id": upload_id,
+            "tenant": tenant,
+            "key": key,
+            "filename": body.filename,
+            "size": body.size,
+            "content_type": body.content_type,
+            "settings": settings,
+            "by": user.name,
+            "at": _now(),
+            "mode": "presigned" if is_s3(store) else "parts",
+        }
         store.put_json(record, f"{_prefix(tenant, upload_id)}/upload.json")
-        ticket = {"upload_id": upload_id, "key": key, "mode": record["mode"],
-                  "finalize_url": f"{base}/api/uploads/{upload_id}/finalize"}
+        ticket = {
+            "upload_id": upload_id,
+            "key": key,
+            "mode": record["mode"],
+            "finalize_url": f"{base}/api/uploads/{upload_id}/finalize",
+        }
         if record["mode"] == "presigned":
-            ticket.update(url=presigned_url(store, key, "PUT", body.content_type),
-                          headers={"Content-Type": body.content_type}, parts=1)
+            ticket.update(
+                url=presigned_url(store, key, "PUT", body.content_type),
+                headers={"Content-Type": body.content_type},
+                parts=1,
+            )
         else:
-            ticket.update(part_url=f"{base}/api/uploads/{upload_id}/parts/{{n}}", part_size=PART_BYTES,
-                          parts=math.ceil(body.size / PART_BYTES))
+            ticket.update(
+                part_url=f"{base}/api/uploads/{upload_id}/parts/{{n}}",
+                part_size=PART_BYTES,
+                parts=math.ceil(body.size / PART_BYTES),
+            )
         return ticket
 
     return _idempotent(store, tenant, "init", idempotency_key, create)
@@ -178,7 +213,9 @@ async def put_part(user: StudioUser, store: ArtifactStore, upload_id: str, n: in
 
     record = await run_in_threadpool(_record, user, store, upload_id)
     if record["mode"] != "parts":
-        raise HTTPException(409, "this upload goes straight to object storage: PUT the file to its presigned url.")
+        raise HTTPException(
+            409, "this upload goes straight to object storage: PUT the file to its presigned url."
+        )
     parts = math.ceil(record["size"] / PART_BYTES)
     if not 1 <= n <= parts:
         raise HTTPException(400, f"part {n} is out of range: this upload has parts 1 to {parts}.")
@@ -227,7 +264,9 @@ def _sha256(store: ArtifactStore, key: str) -> str:
 def _assemble(store: ArtifactStore, record: dict) -> str:
     """Join the parts into the upload key (atomic) and return the SHA-256 of the file."""
     tenant, upload_id, key = record["tenant"], record["upload_id"], record["key"]
-    part_keys = [_part_key(tenant, upload_id, n) for n in range(1, math.ceil(record["size"] / PART_BYTES) + 1)]
+    part_keys = [
+        _part_key(tenant, upload_id, n) for n in range(1, math.ceil(record["size"] / PART_BYTES) + 1)
+    ]
     if not store.exists(key):
         missing = [str(n) for n, k in enumerate(part_keys, 1) if not store.exists(k)]
         if missing:
@@ -245,8 +284,14 @@ def _assemble(store: ArtifactStore, record: dict) -> str:
     return _sha256(store, key)
 
 
-def finalize(user: StudioUser, store: ArtifactStore, airflow: AirflowClient, upload_id: str, base: str,
-             idempotency_key: str | None = None) -> dict:
+def finalize(
+    user: StudioUser,
+    store: ArtifactStore,
+    airflow: AirflowClient,
+    upload_id: str,
+    base: str,
+    idempotency_key: str | None = None,
+) -> dict:
     record = _record(user, store, upload_id)
     tenant, key = record["tenant"], record["key"]
     done_key = f"{_prefix(tenant, upload_id)}/finalized.json"
@@ -265,7 +310,9 @@ def finalize(user: StudioUser, store: ArtifactStore, airflow: AirflowClient, upl
             head = f.read(64)
         if size != record["size"]:
             store.path(key).unlink(missing_ok=True)
-            raise HTTPException(400, f"the upload has {size} bytes but {record['size']} were announced; upload it again.")
+            raise HTTPException(
+                400, f"the upload has {size} bytes but {record['size']} were announced; upload it again."
+            )
         try:
             check_video_head(head)
         except HTTPException:
@@ -281,8 +328,12 @@ def finalize(user: StudioUser, store: ArtifactStore, airflow: AirflowClient, upl
                 raise HTTPException(409, f"run {video_id} exists but belongs to another tenant.")
             if existing.get("source") != key:  # same bytes as an earlier upload: keep only that one
                 store.path(key).unlink(missing_ok=True)
-        result = {"video_id": video_id, "run_id": run_info["dag_run_id"], "created": created,
-                  "url": f"{base}/videos/{video_id}"}
+        result = {
+            "video_id": video_id,
+            "run_id": run_info["dag_run_id"],
+            "created": created,
+            "url": f"{base}/videos/{video_id}",
+        }
         store.put_json(result, done_key)
         return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from graphlib import TopologicalSorter
 from typing import Any
 
 import requests
@@ -76,9 +77,11 @@ class StudioAirflow(AirflowClient):
         out: dict[str, list[dict]] = {r: [] for r in run_ids}
         offset = 0
         while run_ids:
-            page = self._call("POST", "/dags/~/dagRuns/~/taskInstances/list",
-                              json={"dag_ids": [DAG_ID], "dag_run_ids": run_ids, "page_limit": 100,
-                                    "page_offset": offset})
+            page = self._call(
+                "POST",
+                "/dags/~/dagRuns/~/taskInstances/list",
+                json={"dag_ids": [DAG_ID], "dag_run_ids": run_ids, "page_limit": 100, "page_offset": offset},
+            )
             for ti in page["task_instances"]:
                 out[ti["dag_run_id"]].append(ti)
             offset += len(page["task_instances"])
@@ -88,19 +91,15 @@ class StudioAirflow(AirflowClient):
 
     def stage_graph(self) -> dict[str, list[str]]:
         """The DAG's tasks in topological order, each with its direct downstream task ids."""
-        tasks = {t["task_id"]: t["downstream_task_ids"] for t in self._call("GET", f"/dags/{DAG_ID}/tasks")["tasks"]}
-        upstream_count = {t: 0 for t in tasks}
-        for downstream in tasks.values():
+        tasks = {
+            t["task_id"]: t["downstream_task_ids"]
+            for t in self._call("GET", f"/dags/{DAG_ID}/tasks")["tasks"]
+        }
+        upstream: dict[str, list[str]] = {t: [] for t in tasks}
+        for task, downstream in tasks.items():
             for t in downstream:
-                upstream_count[t] += 1
-        order, ready = [], [t for t, n in upstream_count.items() if n == 0]
-        while ready:
-            order.append(ready.pop(0))
-            for t in tasks[order[-1]]:
-                upstream_count[t] -= 1
-                if upstream_count[t] == 0:
-                    ready.append(t)
-        return {t: tasks[t] for t in order}
+                upstream[t].append(task)
+        return {t: tasks[t] for t in TopologicalSorter(upstream).static_order()}
 
 
 def rerun_plan(graph: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -123,15 +122,17 @@ def _stage_rows(tis: list[dict], stages: list[str]) -> list[dict]:
     for stage in stages:
         ti = by_id.get(stage, {})
         tries = ti.get("try_number") or 0
-        rows.append({
-            "stage": stage,
-            "state": ti.get("state") or "none",
-            "duration": round(ti["duration"], 1) if ti.get("duration") is not None else None,
-            "tries": tries,
-            "retries": max(tries - 1, 0),
-            "start": ti.get("start_date"),
-            "end": ti.get("end_date"),
-        })
+        rows.append(
+            {
+                "stage": stage,
+                "state": ti.get("state") or "none",
+                "duration": round(ti["duration"], 1) if ti.get("duration") is not None else None,
+                "tries": tries,
+                "retries": max(tries - 1, 0),
+                "start": ti.get("start_date"),
+                "end": ti.get("end_date"),
+            }
+        )
     return rows
 
 
@@ -185,10 +186,14 @@ class Videos:
         video = _summary(run, self.airflow.task_instances(video_id), list(graph))
         tenant = video["tenant"]
         prefix = video_prefix(tenant, video_id) + "/"
-        names = [k[len(prefix):] for k in self.store.list(prefix) if not k.rsplit("/", 1)[-1].startswith(".")]
+        names = [
+            k[len(prefix) :] for k in self.store.list(prefix) if not k.rsplit("/", 1)[-1].startswith(".")
+        ]
         video["artifacts"] = names
         video["final"] = FINAL if FINAL in names else None
-        video["thumbnail"] = next((n for n in names if "thumbnail" in n and n.endswith((".jpg", ".png"))), None)
+        video["thumbnail"] = next(
+            (n for n in names if "thumbnail" in n and n.endswith((".jpg", ".png"))), None
+        )
         video["metadata"] = self.store.get_json(prefix + METADATA) if METADATA in names else None
         video["receipt"] = self.store.get_json(prefix + RECEIPT) if RECEIPT in names else None
         video["rerun_plan"] = rerun_plan(graph)
@@ -215,8 +220,11 @@ class Videos:
         run = self.run(video_id, action)
         conf = run.get("conf") or {}
         if conf.get("script_mode") != "review_before_tts":
-            raise HTTPException(409, "this video ran in autopilot: its script is not reviewed. "
-                                     "Upload it with 'review before voiceover' to edit the narration.")
+            raise HTTPException(
+                409,
+                "this video ran in autopilot: its script is not reviewed. "
+                "Upload it with 'review before voiceover' to edit the narration.",
+            )
         tenant = conf["tenant"]
         if not self.store.exists(original_script_key(tenant, video_id)):
             raise HTTPException(409, "the script is not written yet; wait for the script stage.")
@@ -224,20 +232,32 @@ class Videos:
 
     def _current_script(self, tenant: str, video_id: str) -> dict:
         reviewed = reviewed_script_key(tenant, video_id)
-        return self.store.get_json(reviewed if self.store.exists(reviewed) else original_script_key(tenant, video_id))
+        return self.store.get_json(
+            reviewed if self.store.exists(reviewed) else original_script_key(tenant, video_id)
+        )
 
     def script(self, video_id: str) -> dict:
         tenant, settings = self._reviewable(video_id, "script read")
         script = self._current_script(tenant, video_id)
         wpm = int(script.get("words_per_minute") or settings.words_per_minute)
         segments = [
-            {"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"],
-             "word_budget": word_budget(s["kept_duration"], wpm),
-             "keyframe": f"analyze/keyframes/{s['id']}.jpg"}
+            {
+                "id": s["id"],
+                "start": s["start"],
+                "end": s["end"],
+                "text": s["text"],
+                "word_budget": word_budget(s["kept_duration"], wpm),
+                "keyframe": f"analyze/keyframes/{s['id']}.jpg",
+            }
             for s in script["segments"]
         ]
-        return {"video_id": video_id, "title": script.get("title", ""), "segments": segments,
-                "warnings": script.get("warnings", []), "decision": read_decision(self.store, tenant, video_id)}
+        return {
+            "video_id": video_id,
+            "title": script.get("title", ""),
+            "segments": segments,
+            "warnings": script.get("warnings", []),
+            "decision": read_decision(self.store, tenant, video_id),
+        }
 
     def save_script(self, video_id: str, segments: list[dict]) -> dict:
         tenant, settings = self._reviewable(video_id, "script edit")
@@ -245,12 +265,15 @@ class Videos:
         self.store.put_json(merged, reviewed_script_key(tenant, video_id))
         return self.script(video_id)
 
-    def decide(self, video_id: str, decision: str, reason: str = "", segments: list[dict] | None = None) -> dict:
+    def decide(
+        self, video_id: str, decision: str, reason: str = "", segments: list[dict] | None = None
+    ) -> dict:
         if segments:
             self.save_script(video_id, segments)
         tenant, settings = self._reviewable(video_id, decision)
-        return submit_review(self.store, tenant, video_id, decision, by=self.user.name, reason=reason,
-                             settings=settings)
+        return submit_review(
+            self.store, tenant, video_id, decision, by=self.user.name, reason=reason, settings=settings
+        )
 
     # ----------------------------------------------------------------- rerun
 

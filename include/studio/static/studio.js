@@ -113,8 +113,8 @@ function initReview(form) {
   };
   areas.forEach((a) => { count(a); a.addEventListener("input", () => count(a)); });
   const edits = () => ({segments: areas.map((a) => ({id: a.name, text: a.value}))});
-  const act = (button, run) => form.querySelector(button).addEventListener("click", async () => {
-    status.textContent = "Working…";
+  const act = (button, run) => form.querySelector(button)?.addEventListener("click", async () => {
+    status.textContent = "Working…";  // (no decision buttons once the script was decided)
     try { await run(); } catch (err) { status.textContent = err.message; }
   });
   act("#save-draft", async () => {
