@@ -355,8 +355,8 @@ def bench_render(source: Path, work: Path, rounds: int) -> dict:
 def bench_moviepy(source: Path, work: Path, moviepy_seconds: float) -> dict:
     short = work / "moviepy-job"
     prepare_job(trimmed(source, moviepy_seconds, work / "short.mp4"), short)
-    short_render = timed(lambda: run_stage("render", short))
-    moviepy_s = timed(lambda: moviepy_composite(short, work / "moviepy.mp4"))
+    short_render, _ = timed(lambda: run_stage("render", short))
+    moviepy_s, _ = timed(lambda: moviepy_composite(short, work / "moviepy.mp4"))
     return {
         "moviepy_clip_s": moviepy_seconds,
         "moviepy_output_s": duration_of(work / "moviepy.mp4"),
