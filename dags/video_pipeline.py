@@ -225,7 +225,7 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
         with stage_io("voiceover", reviewed) as io:
-            script_path = io.fetch(reviewed["artifacts"]["script.json"])
+            script_path = io.fetch(io.script_key(reviewed))
             provider, config = provider_for(io.settings, "tts")
             return io.publish(voiceover.run(script_path, io.settings, io.out_dir,
                                             provider=provider, config=config,
@@ -236,7 +236,7 @@ def video_pipeline():
         with stage_io("edit", ingested) as io:
             return io.publish(edit.run(
                 io.fetch(analyzed["artifacts"]["segments.json"]),
-                io.fetch(reviewed["artifacts"]["script.json"]),
+                io.fetch(io.script_key(reviewed)),
                 io.fetch(voiced["artifacts"]["voiceover.json"]),
                 io.fetch(ingested["artifacts"]["source.json"]),
                 io.settings,
@@ -260,7 +260,7 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
         with stage_io("thumbnail", ingested) as io:
-            title = io.store.get_json(reviewed["artifacts"]["script.json"]).get("title", "")
+            title = io.store.get_json(io.script_key(reviewed)).get("title", "")
             return io.publish(thumbnail.run(
                 io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
                 io.fetch(edited["artifacts"]["edl.json"]),
@@ -280,7 +280,7 @@ def video_pipeline():
         with stage_io("metadata", reviewed) as io:
             writer, config = provider_for(io.settings, "llm")
             return io.publish(metadata.run(
-                io.fetch(reviewed["artifacts"]["script.json"]),
+                io.fetch(io.script_key(reviewed)),
                 io.fetch(edited["artifacts"]["edl.json"]),
                 io.settings,
                 io.out_dir,

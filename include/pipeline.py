@@ -59,6 +59,12 @@ class StageIO:
             self.fetched[key] = self.store.get_file(key, local)
         return self.fetched[key]
 
+    def script_key(self, reviewed: dict) -> str:
+        """The narration to use: ``review/script.json`` when someone edited it (also after the
+        run, to rerun from voiceover with new text), else what the review gate passed on."""
+        edited = self.key("script.json", stage="review")
+        return edited if self.store.exists(edited) else reviewed["artifacts"]["script.json"]
+
     def publish(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
         """Upload every file the stage wrote to ``out_dir``; return the XCom payload."""
         artifacts = {}

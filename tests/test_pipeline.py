@@ -153,3 +153,18 @@ def test_bad_input_fails_ingest_at_once_without_retry(tmp_path):
     assert str(tis["ingest"].state) == "failed"
     assert tis["ingest"].try_number == 1
     assert str(tis["analyze"].state) == "upstream_failed"
+
+
+def test_downstream_prefers_an_edited_script(tmp_path):
+    """After a run (autopilot too), an edited review/script.json is what a rerun narrates."""
+    from include.pipeline import StageIO
+    from include.stages.settings import Settings
+
+    store = ArtifactStore(f"file://{tmp_path / 'store'}")
+    io = StageIO(stage="voiceover", tenant="t", video_id="t-1", settings=Settings(tenant="t"),
+                 store=store, work_dir=tmp_path, out_dir=tmp_path / "out")
+    generated = artifact_key("t", "t-1", "script", "script.json")
+    passed_on = {"artifacts": {"script.json": generated}}
+    assert io.script_key(passed_on) == generated
+    store.put_json({"segments": []}, artifact_key("t", "t-1", "review", "script.json"))
+    assert io.script_key(passed_on) == artifact_key("t", "t-1", "review", "script.json")

@@ -219,12 +219,6 @@ class Videos:
     def _reviewable(self, video_id: str, action: str) -> tuple[str, Settings]:
         run = self.run(video_id, action)
         conf = run.get("conf") or {}
-        if conf.get("script_mode") != "review_before_tts":
-            raise HTTPException(
-                409,
-                "this video ran in autopilot: its script is not reviewed. "
-                "Upload it with 'review before voiceover' to edit the narration.",
-            )
         tenant = conf["tenant"]
         if not self.store.exists(original_script_key(tenant, video_id)):
             raise HTTPException(409, "the script is not written yet; wait for the script stage.")
