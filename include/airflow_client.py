@@ -69,6 +69,18 @@ class AirflowClient:
                 raise
             return self.get_run(run_id, dag_id), False
 
+    def wait_for_dag(self, dag_id: str = DAG_ID, timeout: float = 120) -> dict:
+        """Wait until the dag-processor has parsed ``dag_id`` (it does so after start-up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._call("GET", f"/dags/{dag_id}")
+            except AirflowAPIError:
+                if time.monotonic() > deadline:
+                    errors = self._call("GET", "/importErrors")
+                    raise TimeoutError(f"{dag_id} was not parsed in {timeout:.0f} s: {errors}") from None
+                time.sleep(1)
+
     def get_run(self, run_id: str, dag_id: str = DAG_ID) -> dict:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def airflow_server():
     Shared by every test that needs a real scheduler or api-server (one start per session,
     ≈ 30-70 s on 2 cores); stopped at the end, and nothing may be left listening on its port.
     """
-    from include.airflow_client import AirflowAPIError, AirflowClient
+    from include.airflow_client import AirflowClient
     from include.storage import ArtifactStore
 
     port = AIRFLOW_TEST_PORT
@@ -109,15 +108,7 @@ def airflow_server():
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         client = AirflowClient(f"http://127.0.0.1:{port}").login()
-        deadline = time.monotonic() + 120  # the dag-processor parses the DAG file after start
-        while True:
-            try:
-                client._call("GET", "/dags/video_pipeline")
-                break
-            except AirflowAPIError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        client.wait_for_dag()
         yield AirflowServer(client, ArtifactStore(store_root), port, env, home)
     finally:
         subprocess.run([script, "down"], env=env, capture_output=True, timeout=120)

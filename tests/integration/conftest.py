@@ -101,7 +101,7 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster(local_s3):
-    from include.airflow_client import AirflowAPIError, AirflowClient
+    from include.airflow_client import AirflowClient
     from include.storage import ArtifactStore
 
     _ensure_services()
@@ -134,15 +134,7 @@ def cluster(local_s3):
         up = subprocess.run([CLUSTER, "up"], env=env, capture_output=True, text=True, timeout=400)
         assert up.returncode == 0, up.stdout + up.stderr
         client = AirflowClient(f"http://127.0.0.1:{PORT}").login()
-        deadline = time.monotonic() + 120  # the dag-processor parses the DAG file after start
-        while True:
-            try:
-                client._call("GET", "/dags/video_pipeline")
-                break
-            except AirflowAPIError:
-                assert time.monotonic() < deadline, (
-                    f"video_pipeline was not parsed in 120 s: {client._call('GET', '/importErrors')}")
-                time.sleep(1)
+        client.wait_for_dag()
         REPORT["cluster start (migrate + 6 components + DAG parsed)"] = f"{time.monotonic() - started:.0f} s"
         cluster = Cluster(client, ArtifactStore(store_root), env, home)
         yield cluster
