@@ -461,6 +461,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--moviepy-seconds", type=float, default=20.0)
     ap.add_argument("--rss-minutes", type=int, default=10)
+    ap.add_argument("--only", nargs="+", choices=["analyze", "render", "moviepy", "rss"],
+                    help="re-measure only these steps; other figures stay from results.json")
     args = ap.parse_args(argv)
     if args.stage:
         name, work, source = args.stage
@@ -479,12 +481,18 @@ def main(argv: list[str] | None = None) -> None:
             "moviepy_job": f"the same job on the first {args.moviepy_seconds:.0f} s",
             "rounds": args.rounds,
         }}
-        for step in (lambda: bench_analyze(inputs, args.rounds),
-                     lambda: bench_render(inputs["screen"]["path"], work, args.rounds),
-                     lambda: bench_moviepy(inputs["screen"]["path"], work, args.moviepy_seconds),
-                     lambda: bench_rss(work, args.rss_minutes)):
-            results.update(step())
-            print(json.dumps(results, indent=1), flush=True)
+        steps = {
+            "analyze": lambda: bench_analyze(inputs, args.rounds),
+            "render": lambda: bench_render(inputs["screen"]["path"], work, args.rounds),
+            "moviepy": lambda: bench_moviepy(inputs["screen"]["path"], work, args.moviepy_seconds),
+            "rss": lambda: bench_rss(work, args.rss_minutes),
+        }
+        if args.only:  # re-measure some steps, keep the other figures of the last full run
+            results = {**json.loads((HERE / "results.json").read_text()), **results}
+        for name, step in steps.items():
+            if not args.only or name in args.only:
+                results.update(step())
+                print(json.dumps(results, indent=1), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
