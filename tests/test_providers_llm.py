@@ -37,9 +37,7 @@ def cloud():
 
 @pytest.fixture(autouse=True)
 def _fresh(cloud):
-    cloud.requests.clear()
-    cloud.faults.clear()
-    cloud.chat_replies.clear()
+    cloud.reset()
 
 
 @pytest.fixture

@@ -27,9 +27,7 @@ def cloud():
 
 @pytest.fixture(autouse=True)
 def _fresh(cloud):
-    cloud.requests.clear()
-    cloud.faults.clear()
-    cloud.delay, cloud.max_inflight = 0.0, 0
+    cloud.reset()
 
 
 def write_script(path, texts=TEXTS):

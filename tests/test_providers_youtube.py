@@ -38,12 +38,7 @@ def cloud(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh(cloud, monkeypatch):
-    cloud.requests.clear()
-    cloud.faults.clear()
-    cloud.uploads.clear()
-    cloud.thumbnails.clear()
-    cloud.captions.clear()
-    cloud.returned_privacy = None
+    cloud.reset()
     monkeypatch.setattr(youtube, "RESUME_BACKOFF", 0.1)
 
 

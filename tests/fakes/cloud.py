@@ -109,6 +109,18 @@ class FakeCloud:
         self.server.shutdown()
         self.server.server_close()
 
+    def reset(self) -> None:
+        """Forget every request, fault, upload and canned answer (between tests)."""
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+            self.uploads.clear()
+            self.thumbnails.clear()
+            self.captions.clear()
+            self.chat_replies.clear()
+            self.returned_privacy = None
+            self.delay, self.max_inflight = 0.0, 0
+
     def fail(self, route: str, status: int | str, times: int = 1, *, after: int = 0,
              headers: dict | None = None, body: dict | None = None) -> None:
         """Answer ``times`` requests on ``route`` with ``status`` (or ``"drop"``), after letting
