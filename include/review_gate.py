@@ -80,10 +80,6 @@ class ReviewGateSensor(BaseSensorOperator):
     def _ids(self) -> tuple[str, str]:
         return self.scripted["tenant"], self.scripted["video_id"]
 
-    def poke(self, context: Any) -> bool:
-        tenant, video_id = self._ids()
-        return read_decision(ArtifactStore(), tenant, video_id) is not None
-
     def execute(self, context: Any) -> dict:
         tenant, video_id = self._ids()
         if self.script_mode == "autopilot":

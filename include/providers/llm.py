@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from include.providers.chat import ChatClient, chat_client
 from include.providers.cloud import ProviderConfig, installed
-from include.stages.errors import FatalError, RetryableError
+from include.providers.registry import available, lookup
+from include.stages.errors import RetryableError
 from include.stages.usage import Usage
 
 # Feature thresholds (analysis features are ratios in [0, 1]).
@@ -396,22 +397,11 @@ SCRIPT_WRITERS: dict[str, type[ScriptWriter]] = {
     AnthropicScriptWriter.name: AnthropicScriptWriter,
 }
 
-AVAILABLE_SCRIPT_WRITERS: dict[str, type[ScriptWriter]] = {
-    name: cls for name, cls in SCRIPT_WRITERS.items() if cls.available()
-}
+AVAILABLE_SCRIPT_WRITERS: dict[str, type[ScriptWriter]] = available(SCRIPT_WRITERS)
 
 
 def get_script_writer(
     name: str, config: ProviderConfig | None = None, usage: Usage | None = None
 ) -> ScriptWriter:
     """The script writer registered as ``name``; unknown or not installed is a FatalError."""
-    cls = SCRIPT_WRITERS.get(name)
-    if cls is None:
-        raise FatalError(
-            f"unknown script writer {name!r}; choose one of: {', '.join(SCRIPT_WRITERS)}."
-        )
-    if not cls.available():
-        raise FatalError(
-            f"script writer {name!r} is not available on this worker: it needs {cls.requirement}."
-        )
-    return cls(config, usage)
+    return lookup(SCRIPT_WRITERS, name, "script writer")(config, usage)

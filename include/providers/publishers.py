@@ -23,6 +23,7 @@ from typing import ClassVar
 
 from include.providers import youtube as youtube_api
 from include.providers.cloud import ProviderConfig, installed
+from include.providers.registry import available, lookup
 from include.stages.errors import FatalError
 from include.stages.jsonio import write_json_atomic
 from include.stages.media import atomic_output
@@ -175,20 +176,9 @@ PUBLISHERS: dict[str, type[Publisher]] = {
     YouTubePublisher.name: YouTubePublisher,
 }
 
-AVAILABLE_PUBLISHERS: dict[str, type[Publisher]] = {
-    name: cls for name, cls in PUBLISHERS.items() if cls.available()
-}
+AVAILABLE_PUBLISHERS: dict[str, type[Publisher]] = available(PUBLISHERS)
 
 
 def get_publisher(name: str, config: PublisherConfig) -> Publisher:
     """The publisher ``name`` built from ``config``; unknown or not installed is a FatalError."""
-    cls = PUBLISHERS.get(name)
-    if cls is None:
-        raise FatalError(
-            f"unknown publisher {name!r}; choose one of: {', '.join(PUBLISHERS)}."
-        )
-    if not cls.available():
-        raise FatalError(
-            f"publisher {name!r} is not available on this worker: it needs {cls.requirement}."
-        )
-    return cls(config)
+    return lookup(PUBLISHERS, name, "publisher")(config)

@@ -28,6 +28,7 @@ from typing import ClassVar, Iterator, Protocol
 
 from include.providers.cloud import ProviderConfig, installed, raise_for_status, sdk_errors
 from include.stages import media
+from include.providers.registry import available, lookup
 from include.stages.errors import FatalError
 
 
@@ -338,20 +339,9 @@ TTS_PROVIDERS: dict[str, type[TTS]] = {
     ElevenLabsTTS.name: ElevenLabsTTS,
 }
 
-AVAILABLE_TTS: dict[str, type[TTS]] = {
-    name: cls for name, cls in TTS_PROVIDERS.items() if cls.available()
-}
+AVAILABLE_TTS: dict[str, type[TTS]] = available(TTS_PROVIDERS)
 
 
 def get_tts(name: str, config: ProviderConfig | None = None) -> TTS:
     """The TTS provider registered as ``name``; unknown or not installed is a FatalError."""
-    cls = TTS_PROVIDERS.get(name)
-    if cls is None:
-        raise FatalError(
-            f"unknown TTS provider {name!r}; choose one of: {', '.join(TTS_PROVIDERS)}."
-        )
-    if not cls.available():
-        raise FatalError(
-            f"TTS provider {name!r} is not available on this worker: it needs {cls.requirement}."
-        )
-    return cls(config)
+    return lookup(TTS_PROVIDERS, name, "TTS provider")(config)
