@@ -29,11 +29,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from include.core.media import FFMPEG, duration_of  # noqa: E402
 from include.sample_media import make_sample  # noqa: E402
 from include.stages import (  # noqa: E402
-    analyze, edit, ingest, metadata, publish, render, script, sidecar, thumbnail, voiceover,
+    analyze,
+    edit,
+    ingest,
+    metadata,
+    publish,
+    render,
+    script,
+    sidecar,
+    thumbnail,
+    voiceover,
 )
-from include.stages.media import FFMPEG, duration_of  # noqa: E402
 from include.stages.settings import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -290,8 +299,14 @@ def hand_written_command(work: Path, output: Path) -> list[str]:
 def moviepy_composite(work: Path, output: Path) -> None:
     """The same job as a MoviePy 2 composite: subclips, a frozen last frame, TextClip captions,
     the voice at the planned gain, the same encoder settings, threads=2."""
-    from moviepy import (AudioFileClip, CompositeAudioClip, CompositeVideoClip, TextClip,
-                         VideoFileClip, concatenate_videoclips)
+    from moviepy import (
+        AudioFileClip,
+        CompositeAudioClip,
+        CompositeVideoClip,
+        TextClip,
+        VideoFileClip,
+        concatenate_videoclips,
+    )
     from moviepy.audio.fx import MultiplyVolume
 
     edl = json.loads((work / "edit" / "edl.json").read_text())

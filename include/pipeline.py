@@ -28,11 +28,11 @@ from typing import Any, Iterator
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.core.errors import FatalError, RetryableError
+from include.core.files import write_json
+from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
-from include.stages.errors import FatalError, RetryableError
-from include.stages.jsonio import write_json_atomic
 from include.stages.settings import Settings
-from include.stages.usage import summarize
 from include.storage import ArtifactStore, artifact_key
 
 log = logging.getLogger(__name__)
@@ -237,5 +237,5 @@ def run_usage(out_dir: Path) -> dict:
         stage: (payload or {}).get("result") for stage, payload in zip(USAGE_STAGES, pulled or [])
     })
     log.info("provider usage of this run: %s", summary["total"] or "none (all offline)")
-    write_json_atomic(Path(out_dir) / "usage.json", summary)
+    write_json(Path(out_dir) / "usage.json", summary)
     return summary

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from include.stages.errors import FatalError
+from include.core.errors import FatalError
 from include.stages.script import validate_review
 from include.stages.settings import Settings
 from include.storage import ArtifactStore, artifact_key

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from airflow.sdk import ObjectStoragePath
 
-from include.stages.errors import FatalError
+from include.core.errors import FatalError
 
 log = logging.getLogger(__name__)
 

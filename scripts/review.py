@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from include.core.errors import StageError  # noqa: E402
 from include.review import original_script_key, reviewed_script_key, submit_review  # noqa: E402
-from include.stages.errors import StageError  # noqa: E402
 from include.storage import ArtifactStore  # noqa: E402
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from include.core.errors import FatalError, RetryableError
 from include.stages import analyze, ingest
-from include.stages.errors import FatalError, RetryableError
 from include.stages.settings import Settings
 
 FRAME = 1 / 30  # the generated clips are 30 fps

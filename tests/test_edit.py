@@ -11,8 +11,8 @@ from pathlib import Path
 import pysubs2
 import pytest
 
+from include.core.errors import FatalError
 from include.stages import captions, edit
-from include.stages.errors import FatalError
 from include.stages.settings import Settings
 
 # Five 4 s shots like the sample clip; s02/s03 lose their frozen, silent middles.

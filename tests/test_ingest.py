@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from include.core.errors import FatalError
 from include.stages import ingest
-from include.stages.errors import FatalError
 from include.stages.settings import Settings
 
 ACME = Settings(tenant="acme")

@@ -10,8 +10,8 @@ import time
 import pysubs2
 import pytest
 
+from include.core.media import ffprobe
 from include.stages.ingest import video_id_for
-from include.stages.media import ffprobe
 from include.storage import ArtifactStore, artifact_key
 
 pytestmark = pytest.mark.usefixtures("airflow_db")

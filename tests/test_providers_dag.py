@@ -13,7 +13,13 @@ import pytest
 
 from include.stages.ingest import video_id_for
 from include.storage import ArtifactStore, artifact_key
-from tests.fakes.cloud import API_KEY, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, FakeCloud
+from tests.fakes.cloud import (
+    API_KEY,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    FakeCloud,
+)
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

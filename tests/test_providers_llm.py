@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from include.core.errors import FatalError, RetryableError
+from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.vision import describe_keyframes
 from include.stages import metadata, script
-from include.stages.errors import FatalError, RetryableError
 from include.stages.settings import Settings
-from include.stages.usage import Usage
 from tests.fakes.cloud import API_KEY, FakeCloud
 
 SEGMENTS = {

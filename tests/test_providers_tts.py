@@ -8,10 +8,10 @@ import wave
 
 import pytest
 
+from include.core.errors import FatalError, RetryableError
 from include.providers import tts
 from include.providers.cloud import ProviderConfig
 from include.stages import voiceover
-from include.stages.errors import FatalError, RetryableError
 from include.stages.settings import Settings
 from tests.fakes.cloud import API_KEY, SECONDS_PER_WORD, FakeCloud
 

@@ -12,10 +12,10 @@ import os
 
 import pytest
 
+from include.core.errors import FatalError
 from include.providers import youtube
 from include.providers.cloud import ProviderConfig
 from include.stages import publish
-from include.stages.errors import FatalError
 from include.stages.settings import Settings
 from tests.fakes.cloud import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, FakeCloud
 

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from include.core.errors import FatalError
 from include.providers import publishers
 from include.providers.publishers import PublisherConfig, get_publisher
 from include.stages import publish
-from include.stages.errors import FatalError
 from include.stages.settings import Settings
 
 VIDEO_ID = "acme-3f2a0b1c4d5e6f70"

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from include.core.errors import FatalError, RetryableError
+from include.core.media import ffprobe
 from include.stages import captions, edit, loudness, render
-from include.stages.errors import FatalError, RetryableError
-from include.stages.media import ffprobe
 from include.stages.settings import Settings
 
 WIDTH, HEIGHT = 640, 360

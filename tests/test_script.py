@@ -6,10 +6,15 @@ import json
 
 import pytest
 
+from include.core.errors import FatalError
 from include.providers import llm
 from include.stages import script
-from include.stages.errors import FatalError
-from include.stages.script import clean_for_speech, fit_to_budget, validate_review, word_budget
+from include.stages.script import (
+    clean_for_speech,
+    fit_to_budget,
+    validate_review,
+    word_budget,
+)
 from include.stages.settings import Settings
 
 

@@ -7,8 +7,8 @@ import json
 import pysubs2
 import pytest
 
+from include.core.errors import FatalError
 from include.stages import sidecar
-from include.stages.errors import FatalError
 from include.stages.settings import Settings
 
 EVENTS = [

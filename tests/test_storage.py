@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from include.stages.errors import FatalError
+from include.core.errors import FatalError
 from include.storage import ArtifactStore, artifact_key
 
 

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from include.core.errors import FatalError
+from include.core.media import ffprobe
 from include.stages import thumbnail
-from include.stages.errors import FatalError
-from include.stages.media import ffprobe
 from include.stages.settings import Settings
 
 # The sample clip: s04 is a soft, low-contrast mandelbrot zoom, s01 testsrc2 (busy, sharp).

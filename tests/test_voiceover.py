@@ -8,9 +8,9 @@ import wave
 import numpy as np
 import pytest
 
+from include.core.errors import FatalError
 from include.providers import tts
 from include.stages import voiceover
-from include.stages.errors import FatalError
 from include.stages.script import validate_review
 from include.stages.settings import Settings
 

@@ -19,9 +19,9 @@ from typing import ClassVar, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from include.core.errors import FatalError, RetryableError
+from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig, installed, sdk_errors
-from include.stages.errors import FatalError, RetryableError
-from include.stages.usage import Usage
 
 M = TypeVar("M", bound=BaseModel)
 MAX_OUTPUT_TOKENS = 4096

@@ -18,7 +18,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Iterator, NoReturn
 
-from include.stages.errors import FatalError, RetryableError
+from include.core.errors import FatalError, RetryableError
 
 DEFAULT_TIMEOUT = 120.0  # seconds per request
 DEFAULT_MAX_RETRIES = 2  # SDK-level retries (they honour Retry-After) before Airflow's own

@@ -21,11 +21,11 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
+from include.core.errors import RetryableError
+from include.core.usage import Usage
 from include.providers.chat import ChatClient, chat_client
 from include.providers.cloud import ProviderConfig, installed
 from include.providers.registry import available, lookup
-from include.stages.errors import RetryableError
-from include.stages.usage import Usage
 
 # Feature thresholds (analysis features are ratios in [0, 1]).
 STILL_RATIO = 0.6  # static_ratio above which the screen counts as a still

@@ -12,21 +12,18 @@ installed, so adding one is one class plus one registry line (plus any config fi
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
+from include.core.errors import FatalError
+from include.core.files import copy_file, write_json
 from include.providers import youtube as youtube_api
 from include.providers.cloud import ProviderConfig, installed
 from include.providers.registry import available, lookup
-from include.stages.errors import FatalError
-from include.stages.jsonio import write_json_atomic
-from include.stages.media import atomic_output
 from include.stages.settings import Settings
 
 _VIDEO_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
@@ -91,7 +88,7 @@ class OutboxPublisher(Publisher):
         folder.mkdir(parents=True, exist_ok=True)
         files = ["final.mp4", "metadata.json"]
         _copy_atomic(final_path, folder / "final.mp4")
-        write_json_atomic(folder / "metadata.json", metadata)
+        write_json(folder / "metadata.json", metadata)
         for extra in (thumbnail, captions):
             if extra is not None:
                 _copy_atomic(extra, folder / Path(extra).name)
@@ -106,9 +103,7 @@ class OutboxPublisher(Publisher):
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = atomic_output(target)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    copy_file(source, target)
 
 
 class YouTubePublisher(Publisher):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from include.stages.errors import FatalError
+from include.core.errors import FatalError
 
 P = TypeVar("P")
 

@@ -26,10 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator, Protocol
 
-from include.providers.cloud import ProviderConfig, installed, raise_for_status, sdk_errors
-from include.stages import media
+from include.core import media
+from include.core.errors import FatalError
+from include.core.files import copy_file
+from include.providers.cloud import (
+    ProviderConfig,
+    installed,
+    raise_for_status,
+    sdk_errors,
+)
 from include.providers.registry import available, lookup
-from include.stages.errors import FatalError
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,7 @@ class DirCache:
 
     def store(self, name: str, path: Path) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = media.atomic_output(self.folder / name)
-        shutil.copyfile(path, tmp)
-        tmp.replace(self.folder / name)
+        copy_file(path, self.folder / name)
 
 
 class TTS(ABC):

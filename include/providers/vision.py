@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 from pydantic import BaseModel
 
+from include.core.errors import FatalError
+from include.core.usage import Usage
 from include.providers.chat import chat_client
 from include.providers.cloud import ProviderConfig
-from include.stages.errors import FatalError
-from include.stages.usage import Usage
 
 MAX_SIDE = 512
 JPEG_QUALITY = 80

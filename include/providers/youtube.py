@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from include.core.errors import FatalError, RetryableError
 from include.providers.cloud import ProviderConfig, raise_for_status
-from include.stages.errors import FatalError, RetryableError
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,7 @@ ends, reported once), frozen spans and per-segment looks. The outputs are ``segm
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -32,12 +30,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from include.core import media
+from include.core.errors import FatalError, RetryableError
+from include.core.files import copy_file, write_json
+from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.vision import describe_keyframes
-from include.stages import media
-from include.stages.errors import FatalError, RetryableError
 from include.stages.settings import Settings
-from include.stages.usage import Usage
 
 Span = tuple[float, float]
 
@@ -185,7 +184,7 @@ def run(
         for seg in segments:
             seg["description"] = descriptions[seg["id"]]
 
-    _write_json_atomically(out_dir / "segments.json", {
+    write_json(out_dir / "segments.json", {
         "duration": _r(duration),
         "fps": _r(facts["fps"] or rate),
         "width": facts["width"],
@@ -773,15 +772,4 @@ def _write_keyframes(segments: list[dict], samples_dir: Path, keyframes_dir: Pat
         last = max(first, math.ceil(segment["end"] * per_second) - 1)
         index = min(max(round((a + b) / 2 * per_second), first), last, len(samples) - 1)
         target = keyframes_dir / f"{segment['id']}.jpg"
-        tmp = media.atomic_output(target)
-        shutil.copyfile(samples[index], tmp)
-        os.replace(tmp, target)
-
-
-def _write_json_atomically(path: Path, data: dict) -> None:
-    tmp = media.atomic_output(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        copy_file(samples[index], target)

@@ -8,13 +8,12 @@ final time, :func:`write_ass` renders them with one of the three style presets (
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pysubs2
 
-from include.stages.errors import FatalError
-from include.stages.media import atomic_output
+from include.core.errors import FatalError
+from include.core.files import write_text
 
 MIN_WORDS = 2
 MAX_WORDS = 8
@@ -96,9 +95,7 @@ def write_ass(events: list[dict], path: Path, style: str, width: int, height: in
             text = _ass_escape(event["text"])
         subs.append(pysubs2.SSAEvent(start=start_cs * 10, end=end_cs * 10, text=text))
     path = Path(path)
-    tmp = atomic_output(path)
-    tmp.write_text(subs.to_string("ass"), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, subs.to_string("ass"))
 
 
 def _karaoke_durations(words: list[dict], start_cs: int, end_cs: int) -> list[int]:

@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from include.core.errors import FatalError
+from include.core.files import read_json, write_json
 from include.stages import analyze, captions
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
 
 MAX_SPEEDUP = 1.25
@@ -118,7 +118,7 @@ def run(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     captions.write_ass(events, out_dir / "captions.ass", settings.caption_style, width, height)
-    write_json_atomic(out_dir / "edl.json", edl)
+    write_json(out_dir / "edl.json", edl)
     return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
 
 

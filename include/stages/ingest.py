@@ -16,15 +16,15 @@ rejected upload leaves nothing behind in ``out_dir``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from include.stages import media
-from include.stages.errors import FatalError
+from include.core import media
+from include.core.errors import FatalError
+from include.core.files import write_json
 from include.stages.settings import Settings
 
 CHUNK_BYTES = 2**20
@@ -232,7 +232,7 @@ def run(
         }
         info_path = out_dir / "source.json"
         written.append(info_path)
-        _write_json_atomically(info_path, info)
+        write_json(info_path, info)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -384,10 +384,4 @@ def _extension_for(original_name: str, probe: dict) -> str:
     return EXTENSION_BY_FORMAT.get(format_name.split(",", 1)[0], ".bin")
 
 
-def _write_json_atomically(path: Path, data: dict) -> None:
-    tmp = media.atomic_output(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from include.stages import media
-from include.stages.errors import FatalError
+from include.core import media
+from include.core.errors import FatalError
 
 TARGET_LUFS = -14.0
 CEILING_DBFS = -2.0  # the limiter's sample-peak ceiling

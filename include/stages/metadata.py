@@ -13,13 +13,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from include.core.errors import FatalError
+from include.core.files import read_json, write_json
+from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.llm import get_script_writer
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.script import clean_for_speech
 from include.stages.settings import Settings
-from include.stages.usage import Usage
 
 CATEGORY_SCIENCE_TECH = "28"
 MAX_TITLE_CHARS = 100
@@ -99,7 +99,7 @@ def run(
         "privacy": settings.privacy,
         "chapters": chapters,
     }
-    write_json_atomic(Path(out_dir) / "metadata.json", metadata)
+    write_json(Path(out_dir) / "metadata.json", metadata)
     return {
         "title": title,
         "chapters": len(chapters),

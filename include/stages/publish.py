@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from include.core.errors import FatalError
+from include.core.files import read_json, write_json
 from include.providers.cloud import ProviderConfig
 from include.providers.publishers import PublisherConfig, get_publisher
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
 
 
@@ -44,5 +44,5 @@ def run(
     )
     receipt = publisher.publish(final_path, metadata, settings, video_id,
                                 thumbnail=thumbnail_path, captions=captions_path)
-    write_json_atomic(Path(out_dir) / "receipt.json", receipt)
+    write_json(Path(out_dir) / "receipt.json", receipt)
     return receipt

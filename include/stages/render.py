@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from include.core.errors import FatalError, RetryableError
+from include.core.files import read_json, temp_sibling
+from include.core.media import FFMPEG, ffprobe, last_error_line, require_binary
 from include.stages import loudness
-from include.stages.errors import FatalError, RetryableError
-from include.stages.jsonio import read_json
-from include.stages.media import FFMPEG, atomic_output, ffprobe, last_error_line, require_binary
 from include.stages.settings import Settings
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
@@ -94,7 +94,7 @@ def run(
         music_path = None
     duration = float(edl["output"]["duration"])
     final = Path(out_dir) / "final.mp4"
-    partial = atomic_output(final)
+    partial = temp_sibling(final)
     video = _video_stream(source_path)
     seek = len(_timed_clips(edl["clips"], edl["output"]["fps"])) <= seek_limit(video)
     mix = _plan_mix(edl, source_path, voiceover_path, music_path, seek)

@@ -13,12 +13,12 @@ import re
 import unicodedata
 from pathlib import Path
 
+from include.core.errors import FatalError
+from include.core.files import read_json, write_json
+from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.llm import get_script_writer, word_count
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
-from include.stages.usage import Usage
 
 LANGUAGE = "en"
 MAX_REVIEW_CHARS = 1000
@@ -138,7 +138,7 @@ def run(
         "writer": writer,
         "segments": script_segments,
     }
-    write_json_atomic(Path(out_dir) / "script.json", script)
+    write_json(Path(out_dir) / "script.json", script)
     words = sum(word_count(seg["text"]) for seg in script_segments)
     return {
         "segments": len(script_segments),

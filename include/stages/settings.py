@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
-from include.stages.errors import FatalError
+from include.core.errors import FatalError
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 VOICE_RE = re.compile(r"^[A-Za-z0-9_+.-]{1,64}$")

@@ -8,12 +8,10 @@ as tags) become look-alike angle brackets.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json
-from include.stages.media import atomic_output
+from include.core.errors import FatalError
+from include.core.files import read_json, write_text
 from include.stages.settings import Settings
 
 
@@ -37,10 +35,7 @@ def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
         ) from exc
     files = {"captions.srt": to_srt(cues), "captions.vtt": to_vtt(cues)}
     for name, text in files.items():
-        target = Path(out_dir) / name
-        tmp = atomic_output(target)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text(Path(out_dir) / name, text)
     return {"events": len(cues), "files": sorted(files)}
 
 

@@ -10,16 +10,15 @@ the title drawn over a dark band, and written as a JPEG under 2 MB.
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from include.stages import media
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json
+from include.core import media
+from include.core.errors import FatalError
+from include.core.files import atomic_write, read_json
 from include.stages.settings import Settings
 
 WIDTH, HEIGHT = 1280, 720
@@ -49,12 +48,11 @@ def run(source_path: Path, edl_path: Path, settings: Settings, out_dir: Path, *,
     title = " ".join(title.split())[:MAX_TITLE_CHARS] if settings.thumbnail_title else ""
 
     target = Path(out_dir) / "thumbnail.jpg"
-    tmp = media.atomic_output(target)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as title_file:
+    with atomic_write(target) as tmp, tempfile.NamedTemporaryFile(
+            "w", suffix=".txt", encoding="utf-8") as title_file:
         title_file.write(title)
         title_file.flush()
         _write_jpeg(source_path, best, _picture_filters(title, title_file.name), tmp)
-    os.replace(tmp, target)
     return {"source_time": round(best, 3), "score": round(score, 3), "width": WIDTH,
             "height": HEIGHT, "bytes": target.stat().st_size, "title": title}
 

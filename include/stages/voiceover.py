@@ -13,7 +13,6 @@ is cached per (provider, model, voice, text): a rerun after editing one segment 
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 import wave
@@ -22,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from include.core import media
+from include.core.errors import FatalError
+from include.core.files import atomic_write, read_json, write_json
+from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.tts import TTS, FileCache, SynthResult, get_tts
-from include.stages import media
-from include.stages.errors import FatalError
-from include.stages.jsonio import read_json, write_json_atomic
 from include.stages.settings import Settings
-from include.stages.usage import Usage
 
 EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
 SPEECH_LEVEL = 0.02  # fraction of the segment's peak that counts as speech, not silence
@@ -68,7 +67,7 @@ def run(
     out_dir = Path(out_dir)
     write_wav_atomic(out_dir / "voiceover.wav", audio, rate)
     duration = round(len(audio) / rate, 3)
-    write_json_atomic(
+    write_json(
         out_dir / "voiceover.json",
         {
             "provider": provider,
@@ -130,7 +129,7 @@ def _billed(
     samples = load_pcm(raw, tts.sample_rate)
     usage.add(requests=1, characters=len(text), audio_seconds=len(samples) / tts.sample_rate)
     if cache is not None:
-        write_json_atomic(words_file, {"words": result.words})
+        write_json(words_file, {"words": result.words})
         cache.store(f"{key}.wav", raw)
         cache.store(f"{key}.json", words_file)
     return samples, result
@@ -221,13 +220,11 @@ def _read_pcm16(path: Path, rate: int) -> np.ndarray | None:
 
 def write_wav_atomic(path: Path, samples: np.ndarray, rate: int) -> None:
     """Write mono 16-bit PCM ``samples`` to ``path`` via a temp sibling and ``os.replace``."""
-    tmp = media.atomic_output(path)
-    with wave.open(str(tmp), "wb") as wav:
+    with atomic_write(path) as tmp, wave.open(str(tmp), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)
         wav.writeframes(samples.astype("<i2").tobytes())
-    os.replace(tmp, path)
 
 
 def speech_span(samples: np.ndarray) -> tuple[int, int]:

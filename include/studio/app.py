@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from include.airflow_client import AirflowAPIError
-from include.stages.errors import FatalError
+from include.core.errors import FatalError
 from include.stages.script import MAX_REVIEW_CHARS
 from include.storage import ArtifactStore
 from include.studio import uploads

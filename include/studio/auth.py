@@ -64,8 +64,12 @@ async def studio_user(
 ) -> StudioUser:
     """The authenticated Airflow user and their tenant; 401 without valid credentials."""
     from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
-    from airflow.api_fastapi.auth.managers.models.resource_details import VariableDetails
+    from airflow.api_fastapi.auth.managers.base_auth_manager import (
+        COOKIE_NAME_JWT_TOKEN,
+    )
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        VariableDetails,
+    )
     from airflow.api_fastapi.core_api.security import get_user
 
     try:

@@ -31,7 +31,13 @@ from pydantic import BaseModel, Field
 
 from include.airflow_client import AirflowClient
 from include.stages.ingest import VIDEO_EXTENSIONS, video_id_for
-from include.stages.settings import CAPTION_STYLES, PRIVACY, PUBLISH_TARGETS, SCRIPT_MODES, Settings
+from include.stages.settings import (
+    CAPTION_STYLES,
+    PRIVACY,
+    PUBLISH_TARGETS,
+    SCRIPT_MODES,
+    Settings,
+)
 from include.storage import CHUNK, ArtifactStore
 from include.studio.auth import StudioUser, refuse
 from include.studio.presign import is_s3, presigned_url

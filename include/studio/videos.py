@@ -17,6 +17,7 @@ import requests
 from fastapi import HTTPException
 
 from include.airflow_client import DAG_ID, AirflowAPIError, AirflowClient
+from include.core.errors import FatalError
 from include.review import (
     clear_decision,
     original_script_key,
@@ -24,7 +25,6 @@ from include.review import (
     reviewed_script_key,
     submit_review,
 )
-from include.stages.errors import FatalError
 from include.stages.script import validate_review, word_budget
 from include.stages.settings import Settings
 from include.storage import ArtifactStore, check_key, video_prefix

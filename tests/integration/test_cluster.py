@@ -16,8 +16,8 @@ import psutil
 import pytest
 import requests
 
+from include.core.media import ffprobe
 from include.stages.ingest import video_id_for
-from include.stages.media import ffprobe
 from include.storage import artifact_key, video_prefix
 from tests.integration.conftest import REPORT
 

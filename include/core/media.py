@@ -1,6 +1,6 @@
 """Thin, shared wrappers around the ffmpeg / ffprobe binaries.
 
-Every stage that touches media goes through :func:`run` so that timeouts become
+Every stage and provider that runs ffmpeg or ffprobe goes through :func:`run` so that timeouts become
 ``RetryableError`` and a missing binary becomes one clear ``FatalError``.
 """
 
@@ -10,10 +10,9 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Sequence
 
-from include.stages.errors import FatalError, RetryableError
+from include.core.errors import FatalError, RetryableError
 
 FFMPEG = os.environ.get("FFMPEG_BIN", "ffmpeg")
 FFPROBE = os.environ.get("FFPROBE_BIN", "ffprobe")
@@ -88,9 +87,3 @@ def duration_of(path: str | os.PathLike) -> float:
         return float(info.get("format", {}).get("duration") or 0.0)
     except ValueError:
         return 0.0
-
-
-def atomic_output(path: Path) -> Path:
-    """A temp sibling for ``path``; write there, then ``os.replace(tmp, path)``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.partial{path.suffix}")
