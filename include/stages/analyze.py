@@ -30,15 +30,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from include.core import media
+from include.core import media, spans
 from include.core.errors import FatalError, RetryableError
 from include.core.files import copy_file, write_json
+from include.core.spans import Span
 from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.vision import describe_keyframes
 from include.stages.settings import Settings
-
-Span = tuple[float, float]
 
 # ---- the analysis picture
 WIDTH, HEIGHT = 192, 108
@@ -76,9 +75,7 @@ MIN_STATIC_SECONDS = 1.0
 
 # ---- audio and dead air
 SILENCE_FILTER = "silencedetect=n=-40dB:d=0.5"
-DEAD_AIR_MIN_SECONDS = 1.0
-DEAD_AIR_MARGIN = 0.25
-MIN_KEPT_SECONDS = 1.0
+MIN_KEPT_SECONDS = spans.MIN_KEPT_SECONDS
 
 # ---- segments
 MAX_SEGMENT_SECONDS = 20.0
@@ -356,16 +353,16 @@ class _StderrReader:
 
     def silences(self) -> list[Span]:
         """``(start, end)`` pairs; a silence open at the end runs to infinity (clipped later)."""
-        spans, start = [], None
+        found, start = [], None
         for kind, value in self._events:
             if kind == b"start":
                 start = max(0.0, value)
             elif start is not None:
-                spans.append((start, value))
+                found.append((start, value))
                 start = None
         if start is not None:
-            spans.append((start, math.inf))
-        return spans
+            found.append((start, math.inf))
+        return found
 
 
 # --------------------------------------------------------------------------- frame signals
@@ -643,21 +640,17 @@ def find_static_spans(signals: Signals, cut_times: list[float]) -> list[Span]:
     fps = signals.fps
     still = signals.still.copy()
     still[[i for i in (round(t * fps) for t in cut_times) if i < len(still)]] = False
-    spans = []
+    found = []
     for first, last in _runs(still):
         start, end = (first - 1) / fps, (last + 1) / fps  # a still frame repeats the one before it
         if end - start >= MIN_STATIC_SECONDS:
-            spans.append((start, end))
-    return spans
+            found.append((start, end))
+    return found
 
 
 def find_dead_air(static_spans: list[Span], silences: list[Span]) -> list[Span]:
     """Stretches both frozen and silent for longer than 1 s, minus a 0.25 s margin each side."""
-    return [
-        (start + DEAD_AIR_MARGIN, end - DEAD_AIR_MARGIN)
-        for start, end in _intersect(static_spans, silences)
-        if end - start > DEAD_AIR_MIN_SECONDS
-    ]
+    return spans.dead_air(static_spans, silences)
 
 
 # --------------------------------------------------------------------------- segments
@@ -696,10 +689,7 @@ def describe_segment(
     """One ``segments[]`` entry of segments.json."""
     start, end = span
     length = end - start
-    kept = _subtract(span, dead_air)
-    if sum(b - a for a, b in kept) < MIN_KEPT_SECONDS:
-        kept = [(start, min(end, start + MIN_KEPT_SECONDS))]
-    kept = [(_r(a), _r(b)) for a, b in kept]
+    kept = [(_r(a), _r(b)) for a, b in spans.keep(span, dead_air)]
 
     first, last = (math.ceil(t * signals.fps - 1e-6) for t in span)
     motion = signals.motion[first + 1:last]  # the first frame's change is the cut itself
@@ -712,8 +702,8 @@ def describe_segment(
         "start": _r(start),
         "end": _r(end),
         "keyframe": f"keyframes/{segment_id}.jpg",
-        "static_ratio": _r(_overlap(static_spans, span) / length),
-        "silent_ratio": _r(_overlap(silences, span) / length if has_audio else 1.0),
+        "static_ratio": _r(spans.overlap(static_spans, span) / length),
+        "silent_ratio": _r(spans.overlap(silences, span) / length if has_audio else 1.0),
         "motion": _r(motion.mean() if len(motion) else 0.0),
         "brightness": _r(signals.brightness[lo:hi].mean()),
         "colorfulness": _r(signals.colorfulness[lo:hi].mean()),
@@ -722,38 +712,6 @@ def describe_segment(
         "kept": [list(piece) for piece in kept],
         "kept_duration": _r(sum(b - a for a, b in kept)),
     }
-
-
-def _intersect(a: list[Span], b: list[Span]) -> list[Span]:
-    """Intersection of two lists of sorted, non-overlapping spans."""
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if start < end:
-            out.append((start, end))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _subtract(span: Span, holes: list[Span]) -> list[Span]:
-    """``span`` minus the sorted ``holes``."""
-    pieces, cursor = [], span[0]
-    for start, end in holes:
-        if end <= cursor or start >= span[1]:
-            continue
-        if start > cursor:
-            pieces.append((cursor, start))
-        cursor = max(cursor, end)
-    if cursor < span[1]:
-        pieces.append((cursor, span[1]))
-    return pieces
-
-
-def _overlap(spans: list[Span], span: Span) -> float:
-    return sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in spans)
 
 
 # --------------------------------------------------------------------------- outputs

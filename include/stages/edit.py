@@ -21,9 +21,10 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from include.core import spans
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
-from include.stages import analyze, captions
+from include.stages import captions
 from include.stages.settings import Settings
 
 MAX_SPEEDUP = 1.25
@@ -206,28 +207,20 @@ def _dead_air(analysis: dict, source_duration: float, settings: Settings) -> lis
     than ``settings.dead_air_min_seconds``, less ``settings.dead_air_margin_seconds`` each side;
     ``None`` when segments.json does not say where its frozen and silent stretches are.
 
-    The same rule as analyze's ``find_dead_air`` (whose span helpers it shares), with the limits
-    from the settings instead of analyze's defaults.
+    The same rule as analyze's (:func:`include.core.spans.dead_air`), with the limits from the
+    settings instead of the defaults.
     """
     frozen, silences = analysis.get("static_spans"), analysis.get("silences")
     if frozen is None or silences is None:
         return None
     quiet = silences if analysis.get("has_audio", True) else [(0.0, source_duration)]
-    margin = settings.dead_air_margin_seconds
-    return [
-        (a + margin, b - margin)
-        for a, b in analyze._intersect([tuple(x) for x in frozen], [tuple(x) for x in quiet])
-        if b - a > settings.dead_air_min_seconds
-    ]
+    return spans.dead_air(frozen, quiet, min_seconds=settings.dead_air_min_seconds,
+                          margin=settings.dead_air_margin_seconds)
 
 
 def _keep(segment: dict, dead_air: list) -> list:
-    """The segment less the dead air; its first ``MIN_KEPT_SECONDS`` if that leaves too little."""
-    start, end = float(segment["start"]), float(segment["end"])
-    pieces = analyze._subtract((start, end), dead_air)
-    if sum(b - a for a, b in pieces) < analyze.MIN_KEPT_SECONDS:
-        pieces = [(start, min(end, start + analyze.MIN_KEPT_SECONDS))]
-    return pieces
+    """The segment less the dead air (see :func:`include.core.spans.keep`)."""
+    return spans.keep((float(segment["start"]), float(segment["end"])), dead_air)
 
 
 def _narration(voiceover: dict, duration: float, script: dict, kept: dict) -> list[dict]:
