@@ -81,13 +81,14 @@ def run_stage(name: str, work: Path, source: Path | None = None) -> dict:
                         work / "voiceover" / "voiceover.json", work / "ingest" / "source.json",
                         SETTINGS, out)
     if name == "render":
-        return render.run(source_file, work / "edit" / "edl.json", work / "edit" / "captions.ass",
-                          work / "voiceover" / "voiceover.wav", SETTINGS, out)
+        return render.run(source_file, work / "edit" / "edl.json", out, files={
+            "captions.ass": work / "edit" / "captions.ass",
+            "voiceover.wav": work / "voiceover" / "voiceover.wav"}, preset=SETTINGS.video_preset)
     if name == "thumbnail":
         title = json.loads((work / "script" / "script.json").read_text()).get("title", "")
         return thumbnail.run(source_file, work / "edit" / "edl.json", SETTINGS, out, title=title)
     if name == "captions":
-        return sidecar.run(work / "edit" / "edl.json", SETTINGS, out)
+        return sidecar.run(work / "edit" / "edl.json", out)
     if name == "metadata":
         return metadata.run(work / "script" / "script.json", work / "edit" / "edl.json",
                             SETTINGS, out)

@@ -246,14 +246,16 @@ def video_pipeline():
     @task(execution_timeout=timedelta(hours=2), **RETRIES, **MEDIA)
     def render_video(ingested: dict, edited: dict, voiced: dict) -> dict:
         with stage_io("render", ingested) as io:
+            files = {"captions.ass": io.fetch(edited["artifacts"]["captions.ass"]),
+                     "voiceover.wav": io.fetch(voiced["artifacts"]["voiceover.wav"])}
+            if io.settings.music:
+                files[io.settings.music] = _music(io)
             return io.publish(render.run(
                 io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
                 io.fetch(edited["artifacts"]["edl.json"]),
-                io.fetch(edited["artifacts"]["captions.ass"]),
-                io.fetch(voiced["artifacts"]["voiceover.wav"]),
-                io.settings,
                 io.out_dir,
-                music_path=_music(io),
+                files=files,
+                preset=io.settings.video_preset,
                 progress=_log_progress(io),
             ))
 
@@ -272,8 +274,7 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=15), **RETRIES)
     def export_captions(edited: dict) -> dict:
         with stage_io("captions", edited) as io:
-            return io.publish(sidecar.run(
-                io.fetch(edited["artifacts"]["edl.json"]), io.settings, io.out_dir))
+            return io.publish(sidecar.run(io.fetch(edited["artifacts"]["edl.json"]), io.out_dir))
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **LLM)
     def write_metadata(reviewed: dict, edited: dict) -> dict:

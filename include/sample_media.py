@@ -77,7 +77,7 @@ def make_sample(
             truth.silences.append((round(a, 3), round(b, 3)))
             silent_expr.append(f"between(t,{a:.3f},{b:.3f})")
         vol = f"volume='if({'+'.join(silent_expr)},0,0.5)':eval=frame"
-        inputs += ["-f", "lavfi", "-t", f"{seconds:.3f}", "-i", f"sine=f=440:sample_rate=48000"]
+        inputs += ["-f", "lavfi", "-t", f"{seconds:.3f}", "-i", "sine=f=440:sample_rate=48000"]
         filters.append(f"[{n}:a]{vol},aformat=channel_layouts=stereo[a]")
         maps += ["-map", "[a]"]
     cmd = [

@@ -11,6 +11,7 @@ from pathlib import Path
 import pysubs2
 import pytest
 
+from include.core.edl import Edl
 from include.core.errors import FatalError
 from include.stages import captions, edit
 from include.stages.settings import Settings
@@ -103,7 +104,7 @@ def clips_of(edl: dict, segment_id: str) -> list[dict]:
 @pytest.mark.parametrize("sync_mode", ["fit", "trim", "pad"])
 def test_edl_invariants_hold_in_every_mode(tmp_path, sync_mode):
     edl = run_edit(tmp_path, sync_mode)
-    edit.check_edl(edl)
+    Edl.from_dict(edl).check()
     assert edl["version"] == 1 and edl["sync_mode"] == sync_mode
     assert edl["output"] == {"width": 640, "height": 360, "fps": 30, "aspect": "16:9",
                              "framing": "pad", "duration": edl["output"]["duration"]}
@@ -220,8 +221,8 @@ def test_malformed_inputs_are_fatal(tmp_path):
 def test_check_edl_rejects_a_gap(tmp_path):
     edl = run_edit(tmp_path, "fit")
     edl["clips"][1]["out_start"] += 0.05
-    with pytest.raises(AssertionError, match="starts at"):
-        edit.check_edl(edl)
+    with pytest.raises(FatalError, match="starts at"):
+        Edl.from_dict(edl)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -243,7 +244,7 @@ def test_invariants_hold_for_random_layouts(tmp_path, seed):
     for sync_mode in ("fit", "trim", "pad"):
         edl = run_edit(tmp_path / sync_mode, sync_mode, voice=voice,
                        voice_duration=round(voice[-1][2], 3), segments=segments)
-        edit.check_edl(edl)
+        Edl.from_dict(edl).check()
 
 
 def test_slivers_of_footage_become_holds(tmp_path):

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from include.core.edl import Edl
 from include.stages import metadata
 from include.stages.metadata import chapter_title, chapters_for, timestamp
 from include.stages.settings import Settings
+from tests.fakes.edl import edl_document
 
 TEXTS = [
     "Welcome to this quick tour of the Acme dashboard.",
@@ -53,11 +55,7 @@ def _edl(duration: float, starts: list[float]) -> dict:
         }
         for n, (start, end) in enumerate(zip(starts, ends), 1)
     ]
-    return {
-        "version": 1,
-        "output": {"width": 1280, "height": 720, "fps": 30, "duration": duration},
-        "narration": narration,
-    }
+    return edl_document(duration=duration, narration=narration)
 
 
 def _run(tmp_path, script, edl, **settings):
@@ -130,7 +128,7 @@ def test_short_video_has_no_chapters(tmp_path):
 def test_chapters_are_valid_for_youtube(duration, starts):
     texts = {f"s{n:02d}": TEXTS[n % len(TEXTS)] for n in range(1, len(starts) + 1)}
     _assert_valid_chapters(
-        chapters_for(_edl(duration, starts)["narration"], texts, duration), duration
+        chapters_for(Edl.from_dict(_edl(duration, starts)).narration, texts, duration), duration
     )
 
 

@@ -36,7 +36,11 @@ def spread_words(start: float, end: float) -> list[dict]:
     words = TEXT.split()
     step = (end - start) / len(words)
     return [
-        {"word": w, "start": round(start + i * step, 3), "end": round(start + (i + 1) * step, 3)}
+        {
+            "word": w,
+            "start": round(start + i * step, 3),
+            "end": round(start + (i + 1) * step, 3),
+        }
         for i, w in enumerate(words)
     ]
 
@@ -46,14 +50,35 @@ def inputs(tmp_path_factory, sample_clip) -> dict[str, Path]:
     """The sample clip plus hand-written analyze/script/voiceover/ingest outputs and a voice wav."""
     folder = tmp_path_factory.mktemp("render_inputs")
     docs = {
-        "segments": {"duration": 20.0, "segments": [
-            {"id": sid, "start": a, "end": b, "kept": kept} for sid, a, b, kept in SEGMENTS]},
+        "segments": {
+            "duration": 20.0,
+            "segments": [
+                {"id": sid, "start": a, "end": b, "kept": kept}
+                for sid, a, b, kept in SEGMENTS
+            ],
+        },
         "script": {"segments": [{"id": sid, "text": TEXT} for sid, _, _ in VOICE]},
-        "voiceover": {"duration": VOICE_DURATION, "gap": 0.4, "segments": [
-            {"id": sid, "text": TEXT, "start": a, "end": b, "words": spread_words(a, b)}
-            for sid, a, b in VOICE]},
-        "source": {"duration": 20.0, "width": WIDTH, "height": HEIGHT, "fps": 30.0,
-                   "has_audio": True},
+        "voiceover": {
+            "duration": VOICE_DURATION,
+            "gap": 0.4,
+            "segments": [
+                {
+                    "id": sid,
+                    "text": TEXT,
+                    "start": a,
+                    "end": b,
+                    "words": spread_words(a, b),
+                }
+                for sid, a, b in VOICE
+            ],
+        },
+        "source": {
+            "duration": 20.0,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "fps": 30.0,
+            "has_audio": True,
+        },
     }
     paths = {"video": sample_clip[0]}
     for name, doc in docs.items():
@@ -61,28 +86,77 @@ def inputs(tmp_path_factory, sample_clip) -> dict[str, Path]:
         paths[name].write_text(json.dumps(doc))
     # Real (peaky) speech, padded with silence to the voiceover's duration.
     speech = folder / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(speech), TEXT + " " + TEXT], check=True)
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-w", str(speech), TEXT + " " + TEXT], check=True
+    )
     paths["voice"] = folder / "voiceover.wav"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-af", "apad",
-         "-t", str(VOICE_DURATION), "-ar", "22050", "-ac", "1", "-c:a", "pcm_s16le",
-         str(paths["voice"])],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(speech),
+            "-af",
+            "apad",
+            "-t",
+            str(VOICE_DURATION),
+            "-ar",
+            "22050",
+            "-ac",
+            "1",
+            "-c:a",
+            "pcm_s16le",
+            str(paths["voice"]),
+        ],
         check=True,
     )
     return paths
 
 
-def edit_and_render(inputs: dict, folder: Path, sync_mode: str, *, settings: dict | None = None,
-                    **render_kwargs) -> dict:
+def media(captions: Path, voice: Path, music: Path | None = None) -> dict:
+    """The files the EDL names, as render.run takes them."""
+    return {
+        "captions.ass": captions,
+        "voiceover.wav": voice,
+        **({str(music): music} if music else {}),
+    }
+
+
+def edit_and_render(
+    inputs: dict,
+    folder: Path,
+    sync_mode: str,
+    *,
+    settings: dict | None = None,
+    **render_kwargs,
+) -> dict:
     """edit.run then render.run into ``folder``; returns the EDL, the result and the paths."""
-    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode=sync_mode, **(settings or {}))
-    edit.run(inputs["segments"], inputs["script"], inputs["voiceover"], inputs["source"],
-             settings, folder / "edit")
-    result = render.run(inputs["video"], folder / "edit" / "edl.json",
-                        folder / "edit" / "captions.ass", inputs["voice"], settings,
-                        folder / "render", **render_kwargs)
-    return {"edl": json.loads((folder / "edit" / "edl.json").read_text()), "result": result,
-            "final": folder / "render" / "final.mp4", "folder": folder}
+    settings = Settings(
+        width=WIDTH, height=HEIGHT, sync_mode=sync_mode, **(settings or {})
+    )
+    edit.run(
+        inputs["segments"],
+        inputs["script"],
+        inputs["voiceover"],
+        inputs["source"],
+        settings,
+        folder / "edit",
+    )
+    result = render.run(
+        inputs["video"],
+        folder / "edit" / "edl.json",
+        folder / "render",
+        files=media(folder / "edit" / "captions.ass", inputs["voice"]),
+        **render_kwargs,
+    )
+    return {
+        "edl": json.loads((folder / "edit" / "edl.json").read_text()),
+        "result": result,
+        "final": folder / "render" / "final.mp4",
+        "folder": folder,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +166,12 @@ def rendered(inputs, tmp_path_factory) -> dict[str, dict]:
     for sync_mode in ("fit", "trim", "pad"):
         reports: list[tuple[float, str]] = []
         renders[sync_mode] = edit_and_render(
-            inputs, tmp_path_factory.mktemp(sync_mode), sync_mode,
-            progress=lambda percent, speed, reports=reports: reports.append((percent, speed)),
+            inputs,
+            tmp_path_factory.mktemp(sync_mode),
+            sync_mode,
+            progress=lambda percent, speed, reports=reports: reports.append(
+                (percent, speed)
+            ),
         )
         renders[sync_mode]["progress"] = reports
     return renders
@@ -102,9 +180,24 @@ def rendered(inputs, tmp_path_factory) -> dict[str, dict]:
 def frame(path: Path, seconds: float) -> np.ndarray:
     """The grey-level frame at ``seconds`` as a (height, width) float array."""
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-ss", f"{seconds:.3f}", "-i", str(path), "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-ss",
+            f"{seconds:.3f}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(raw, np.uint8).reshape(HEIGHT, WIDTH).astype(float)
 
@@ -130,21 +223,42 @@ BOTTOM = slice(int(HEIGHT * 0.75), int(HEIGHT * 0.95))  # the caption band
 def test_final_mp4_matches_the_delivery_spec(rendered, sync_mode):
     run = rendered[sync_mode]
     duration = run["edl"]["output"]["duration"]
-    assert duration == {"fit": VOICE_DURATION, "trim": VOICE_DURATION, "pad": KEPT_TOTAL}[sync_mode]
+    assert (
+        duration
+        == {"fit": VOICE_DURATION, "trim": VOICE_DURATION, "pad": KEPT_TOTAL}[sync_mode]
+    )
     info = ffprobe(run["final"])
     (video,) = [s for s in info["streams"] if s["codec_type"] == "video"]
     (audio,) = [s for s in info["streams"] if s["codec_type"] == "audio"]
     assert (video["codec_name"], video["pix_fmt"], video["width"], video["height"]) == (
-        "h264", "yuv420p", WIDTH, HEIGHT)
-    assert video.get("color_space") == "bt709" and video.get("color_primaries") == "bt709"
-    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == ("aac", "48000", 2)
+        "h264",
+        "yuv420p",
+        WIDTH,
+        HEIGHT,
+    )
+    assert (
+        video.get("color_space") == "bt709" and video.get("color_primaries") == "bt709"
+    )
+    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == (
+        "aac",
+        "48000",
+        2,
+    )
     assert abs(float(info["format"]["duration"]) - duration) <= 0.25
     boxes = top_level_boxes(run["final"])
-    assert boxes.index("moov") < boxes.index("mdat"), "faststart: moov must come before mdat"
+    assert boxes.index("moov") < boxes.index("mdat"), (
+        "faststart: moov must come before mdat"
+    )
     assert run["result"] == {
-        "duration": pytest.approx(duration, abs=0.25), "width": WIDTH, "height": HEIGHT,
-        "bytes": run["final"].stat().st_size, "video_codec": "h264", "audio_codec": "aac",
-        "original_audio": "drop", "music": False, "loudness": run["result"]["loudness"],
+        "duration": pytest.approx(duration, abs=0.25),
+        "width": WIDTH,
+        "height": HEIGHT,
+        "bytes": run["final"].stat().st_size,
+        "video_codec": "h264",
+        "audio_codec": "aac",
+        "original_audio": "drop",
+        "music": False,
+        "loudness": run["result"]["loudness"],
     }
     assert [p.name for p in run["final"].parent.iterdir()] == ["final.mp4"]
 
@@ -161,9 +275,25 @@ def test_final_loudness_is_minus_14_lufs_with_headroom(rendered, sync_mode):
 def audio_level(path: Path, start: float, end: float) -> float:
     """RMS level (dBFS) of ``path``'s audio between ``start`` and ``end`` seconds."""
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-ss", str(start), "-to", str(end), "-i", str(path), "-vn",
-         "-ac", "1", "-f", "f32le", "-"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-ss",
+            str(start),
+            "-to",
+            str(end),
+            "-i",
+            str(path),
+            "-vn",
+            "-ac",
+            "1",
+            "-f",
+            "f32le",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     samples = np.frombuffer(raw, np.float32)
     return 10 * np.log10(np.mean(samples.astype(float) ** 2) + 1e-12)
@@ -175,7 +305,9 @@ def test_ducked_original_audio_plays_under_the_voice(inputs, rendered, tmp_path)
     assert run["edl"]["audio"]["original"] == "duck"
     assert run["result"]["original_audio"] == "duck"
     measured = loudness.measure(run["final"])
-    assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, measured
+    assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, (
+        measured
+    )
     assert audio_level(rendered["pad"]["final"], 11.8, 14.6) < -80  # dropped: silence
     bed = audio_level(run["final"], 11.8, 14.6)
     assert -40 < bed < -20, bed  # the source's tone, about 12 LU under the voice
@@ -184,22 +316,50 @@ def test_ducked_original_audio_plays_under_the_voice(inputs, rendered, tmp_path)
 
 def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
     music = tmp_path / "music.m4a"  # 3 s of chords, looped over the 11.2 s video
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-                    "sine=f=330:duration=3,aformat=channel_layouts=stereo", "-c:a", "aac",
-                    str(music)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=330:duration=3,aformat=channel_layouts=stereo",
+            "-c:a",
+            "aac",
+            str(music),
+        ],
+        check=True,
+    )
     settings = Settings(width=WIDTH, height=HEIGHT, sync_mode="fit", music=str(music))
-    edit.run(inputs["segments"], inputs["script"], inputs["voiceover"], inputs["source"],
-             settings, tmp_path / "edit")
+    edit.run(
+        inputs["segments"],
+        inputs["script"],
+        inputs["voiceover"],
+        inputs["source"],
+        settings,
+        tmp_path / "edit",
+    )
     edl = tmp_path / "edit" / "edl.json"
     with pytest.raises(FatalError, match="music"):
-        render.run(inputs["video"], edl, tmp_path / "edit" / "captions.ass", inputs["voice"],
-                   settings, tmp_path / "render")
-    result = render.run(inputs["video"], edl, tmp_path / "edit" / "captions.ass",
-                        inputs["voice"], settings, tmp_path / "render", music_path=music)
+        render.run(
+            inputs["video"],
+            edl,
+            tmp_path / "render",
+            files=media(tmp_path / "edit" / "captions.ass", inputs["voice"]),
+        )
+    result = render.run(
+        inputs["video"],
+        edl,
+        tmp_path / "render",
+        files=media(tmp_path / "edit" / "captions.ass", inputs["voice"], music),
+    )
     final = tmp_path / "render" / "final.mp4"
     assert result["music"] and result["original_audio"] == "drop"
     measured = loudness.measure(final)
-    assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, measured
+    assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, (
+        measured
+    )
     # the voice (speech, then padding) ends well before 11.2 s; the music goes on to the end
     assert audio_level(rendered["fit"]["final"], 10.0, 11.0) < -80
     assert -45 < audio_level(final, 10.0, 11.0) < -20
@@ -208,9 +368,16 @@ def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
 def test_vertical_short_from_the_same_edl(inputs, tmp_path):
     run = edit_and_render(inputs, tmp_path, "fit", settings={"aspect": "9:16"})
     assert run["edl"]["output"] | {"duration": 0} == {
-        "width": HEIGHT, "height": WIDTH, "fps": 30, "duration": 0, "aspect": "9:16",
-        "framing": "crop"}
-    (video,) = [s for s in ffprobe(run["final"])["streams"] if s["codec_type"] == "video"]
+        "width": HEIGHT,
+        "height": WIDTH,
+        "fps": 30,
+        "duration": 0,
+        "aspect": "9:16",
+        "framing": "crop",
+    }
+    (video,) = [
+        s for s in ffprobe(run["final"])["streams"] if s["codec_type"] == "video"
+    ]
     assert (video["width"], video["height"]) == (HEIGHT, WIDTH)
     assert abs(run["result"]["duration"] - VOICE_DURATION) <= 0.25
 
@@ -222,16 +389,22 @@ def test_fit_holds_and_speed_ups_show_in_edl_and_video(rendered):
     assert clips["s04"]["speed"] == 1.25 and clips["s04"]["src_end"] == 15.0
     assert clips["s05"]["speed"] == pytest.approx(4.0 / 3.4, abs=1e-4)
     # testsrc2 moves while it plays and freezes during the hold (2.0-3.0 s)
-    assert np.abs(frame(run["final"], 0.5)[TOP] - frame(run["final"], 1.5)[TOP]).mean() > 2
-    assert np.abs(frame(run["final"], 2.2)[TOP] - frame(run["final"], 2.9)[TOP]).mean() < 0.5
+    assert (
+        np.abs(frame(run["final"], 0.5)[TOP] - frame(run["final"], 1.5)[TOP]).mean() > 2
+    )
+    assert (
+        np.abs(frame(run["final"], 2.2)[TOP] - frame(run["final"], 2.9)[TOP]).mean()
+        < 0.5
+    )
 
 
 def test_trim_and_pad_play_the_footage_at_normal_speed(rendered):
     for sync_mode in ("trim", "pad"):
         clips = rendered[sync_mode]["edl"]["clips"]
         assert all(c["speed"] == 1.0 and c["hold"] == 0 for c in clips)
-    assert sum(c["src_end"] - c["src_start"] for c in rendered["pad"]["edl"]["clips"]) == (
-        pytest.approx(KEPT_TOTAL))
+    assert sum(
+        c["src_end"] - c["src_start"] for c in rendered["pad"]["edl"]["clips"]
+    ) == (pytest.approx(KEPT_TOTAL))
 
 
 def test_progress_is_reported_up_to_100_percent(rendered):
@@ -247,23 +420,33 @@ def test_captions_are_burned_in(rendered, inputs, tmp_path):
     t = (events[0]["start"] + events[0]["end"]) / 2
     empty = tmp_path / "empty.ass"
     captions.write_ass([], empty, "karaoke", WIDTH, HEIGHT)
-    render.run(inputs["video"], with_captions["folder"] / "edit" / "edl.json", empty,
-               inputs["voice"], Settings(width=WIDTH, height=HEIGHT), tmp_path)
+    render.run(
+        inputs["video"],
+        with_captions["folder"] / "edit" / "edl.json",
+        tmp_path,
+        files=media(empty, inputs["voice"]),
+    )
     burned, plain = frame(with_captions["final"], t), frame(tmp_path / "final.mp4", t)
     assert np.abs(burned[BOTTOM] - plain[BOTTOM]).mean() > 5
     assert np.abs(burned[TOP] - plain[TOP]).mean() < 2
 
 
-def test_split_fallback_for_many_clips_renders_the_same_picture(rendered, inputs, tmp_path,
-                                                                monkeypatch):
+def test_split_fallback_for_many_clips_renders_the_same_picture(
+    rendered, inputs, tmp_path, monkeypatch
+):
     monkeypatch.setattr(render, "MAX_SEEK_INPUTS", 1)
     seeked = rendered["fit"]
-    result = render.run(inputs["video"], seeked["folder"] / "edit" / "edl.json",
-                        seeked["folder"] / "edit" / "captions.ass", inputs["voice"],
-                        Settings(width=WIDTH, height=HEIGHT), tmp_path)
+    result = render.run(
+        inputs["video"],
+        seeked["folder"] / "edit" / "edl.json",
+        tmp_path,
+        files=media(seeked["folder"] / "edit" / "captions.ass", inputs["voice"]),
+    )
     assert abs(result["duration"] - VOICE_DURATION) <= 0.25
     for t in (1.0, 2.5, 4.0, 6.0, 9.0):
-        difference = np.abs(frame(tmp_path / "final.mp4", t) - frame(seeked["final"], t))
+        difference = np.abs(
+            frame(tmp_path / "final.mp4", t) - frame(seeked["final"], t)
+        )
         assert difference[TOP].mean() < 2, f"pictures differ at {t} s"
 
 
@@ -277,14 +460,19 @@ def test_large_sources_get_fewer_seeked_inputs():
 def test_awkward_captions_path_and_cjk_text(rendered, inputs, tmp_path):
     folder = tmp_path / "it's a: [odd], dir; 字幕"
     folder.mkdir()
-    words = [{"word": w, "start": i * 0.5, "end": i * 0.5 + 0.4}
-             for i, w in enumerate(["这是", "我们的", "仪表板", "概览。"])]
+    words = [
+        {"word": w, "start": i * 0.5, "end": i * 0.5 + 0.4}
+        for i, w in enumerate(["这是", "我们的", "仪表板", "概览。"])
+    ]
     events = captions.build_events({"segments": [{"words": words}]}, VOICE_DURATION)
     captions.write_ass(events, folder / "captions.ass", "bold", WIDTH, HEIGHT)
     fit = rendered["fit"]
-    result = render.run(inputs["video"], fit["folder"] / "edit" / "edl.json",
-                        folder / "captions.ass", inputs["voice"],
-                        Settings(width=WIDTH, height=HEIGHT), tmp_path / "out")
+    result = render.run(
+        inputs["video"],
+        fit["folder"] / "edit" / "edl.json",
+        tmp_path / "out",
+        files=media(folder / "captions.ass", inputs["voice"]),
+    )
     assert abs(result["duration"] - VOICE_DURATION) <= 0.25
     cjk, karaoke = frame(tmp_path / "out" / "final.mp4", 1.0), frame(fit["final"], 1.0)
     assert np.abs(cjk[BOTTOM] - karaoke[BOTTOM]).mean() > 5, "the CJK caption is drawn"
@@ -293,20 +481,30 @@ def test_awkward_captions_path_and_cjk_text(rendered, inputs, tmp_path):
 def test_a_missing_source_fails_without_leaving_files(rendered, inputs, tmp_path):
     fit = rendered["fit"]["folder"] / "edit"
     with pytest.raises(FatalError, match="missing"):
-        render.run(tmp_path / "nope.mp4", fit / "edl.json", fit / "captions.ass",
-                   inputs["voice"], Settings(width=WIDTH, height=HEIGHT), tmp_path / "out")
+        render.run(
+            tmp_path / "nope.mp4",
+            fit / "edl.json",
+            tmp_path / "out",
+            files=media(fit / "captions.ass", inputs["voice"]),
+        )
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 @pytest.mark.parametrize("broken_input", ["video", "voice"])
-def test_a_broken_input_is_fatal_and_leaves_no_files(rendered, inputs, tmp_path, broken_input):
+def test_a_broken_input_is_fatal_and_leaves_no_files(
+    rendered, inputs, tmp_path, broken_input
+):
     fit = rendered["fit"]["folder"] / "edit"
     broken = tmp_path / "broken.bin"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not really media" * 100)
     paths = {**inputs, broken_input: broken}
     with pytest.raises(FatalError, match="failed"):
-        render.run(paths["video"], fit / "edl.json", fit / "captions.ass", paths["voice"],
-                   Settings(width=WIDTH, height=HEIGHT), tmp_path / "out")
+        render.run(
+            paths["video"],
+            fit / "edl.json",
+            tmp_path / "out",
+            files=media(fit / "captions.ass", paths["voice"]),
+        )
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
@@ -322,16 +520,26 @@ def test_an_interrupted_render_removes_its_partial_file(rendered, inputs, tmp_pa
             raise Stop
 
     with pytest.raises(Stop):
-        render.run(inputs["video"], fit / "edl.json", fit / "captions.ass", inputs["voice"],
-                   Settings(width=WIDTH, height=HEIGHT), out, progress=stop_once_writing)
+        render.run(
+            inputs["video"],
+            fit / "edl.json",
+            out,
+            files=media(fit / "captions.ass", inputs["voice"]),
+            progress=stop_once_writing,
+        )
     assert list(out.iterdir()) == []
 
 
 def test_a_timeout_is_retryable_and_leaves_no_partial_file(rendered, inputs, tmp_path):
     fit = rendered["fit"]["folder"] / "edit"
     with pytest.raises(RetryableError):
-        render.run(inputs["video"], fit / "edl.json", fit / "captions.ass", inputs["voice"],
-                   Settings(width=WIDTH, height=HEIGHT), tmp_path / "out", timeout=0.05)
+        render.run(
+            inputs["video"],
+            fit / "edl.json",
+            tmp_path / "out",
+            files=media(fit / "captions.ass", inputs["voice"]),
+            timeout=0.05,
+        )
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -345,21 +553,58 @@ def test_filter_values_are_escaped_for_the_graph():
 @pytest.mark.parametrize("size", [(WIDTH, HEIGHT), (HEIGHT, WIDTH)])
 def test_captions_stay_inside_the_safe_area(tmp_path, style, size):
     width, height = size
-    words = ("Internationalization dashboards summarise extraordinarily complicated numbers "
-             "quickly").split()
-    events = captions.build_events({"segments": [{"words": [
-        {"word": w, "start": i * 0.1, "end": i * 0.1 + 0.1} for i, w in enumerate(words)]}]}, 2.0)
+    words = (
+        "Internationalization dashboards summarise extraordinarily complicated numbers "
+        "quickly"
+    ).split()
+    events = captions.build_events(
+        {
+            "segments": [
+                {
+                    "words": [
+                        {"word": w, "start": i * 0.1, "end": i * 0.1 + 0.1}
+                        for i, w in enumerate(words)
+                    ]
+                }
+            ]
+        },
+        2.0,
+    )
     ass = tmp_path / "long.ass"
     captions.write_ass(events, ass, style, width, height)
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=black:s={width}x{height}:d=1",
-         "-vf", f"subtitles={ass}:fontsdir={render.FONTS_DIR}", "-ss", "0.95", "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=black:s={width}x{height}:d=1",
+            "-vf",
+            f"subtitles={ass}:fontsdir={render.FONTS_DIR}",
+            "-ss",
+            "0.95",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     picture = np.frombuffer(raw, np.uint8).reshape(height, width)
     rows, cols = np.nonzero(picture > 40)
     assert len(rows), "the caption is drawn"
     margin_x, margin_y = 0.04 * width, 0.04 * height
-    assert margin_x <= cols.min() and cols.max() <= width - margin_x, (cols.min(), cols.max())
-    assert rows.max() <= height - margin_y and rows.min() >= height / 2, (rows.min(), rows.max())
+    assert margin_x <= cols.min() and cols.max() <= width - margin_x, (
+        cols.min(),
+        cols.max(),
+    )
+    assert rows.max() <= height - margin_y and rows.min() >= height / 2, (
+        rows.min(),
+        rows.max(),
+    )

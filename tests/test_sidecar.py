@@ -9,7 +9,7 @@ import pytest
 
 from include.core.errors import FatalError
 from include.stages import sidecar
-from include.stages.settings import Settings
+from tests.fakes.edl import edl_document
 
 EVENTS = [
     {"start": 0.0, "end": 1.234, "text": "Here is the dashboard"},
@@ -20,13 +20,12 @@ EVENTS = [
 
 def write_edl(folder, events):
     path = folder / "edl.json"
-    path.write_text(json.dumps({"captions": {"file": "captions.ass", "events": events}}),
-                    encoding="utf-8")
+    path.write_text(json.dumps(edl_document(duration=3700.0, events=events)), encoding="utf-8")
     return path
 
 
 def test_srt_and_vtt_parse_and_match_the_events(tmp_path):
-    result = sidecar.run(write_edl(tmp_path, EVENTS), Settings(), tmp_path / "out")
+    result = sidecar.run(write_edl(tmp_path, EVENTS), tmp_path / "out")
     assert result == {"events": 3, "files": ["captions.srt", "captions.vtt"]}
     vtt = (tmp_path / "out" / "captions.vtt").read_text(encoding="utf-8")
     srt = (tmp_path / "out" / "captions.srt").read_text(encoding="utf-8")
@@ -41,12 +40,12 @@ def test_srt_and_vtt_parse_and_match_the_events(tmp_path):
 
 
 def test_no_events_gives_valid_empty_files(tmp_path):
-    sidecar.run(write_edl(tmp_path, []), Settings(), tmp_path / "out")
+    sidecar.run(write_edl(tmp_path, []), tmp_path / "out")
     assert (tmp_path / "out" / "captions.vtt").read_text() == "WEBVTT\n"
     assert len(pysubs2.load(str(tmp_path / "out" / "captions.vtt"))) == 0
     assert (tmp_path / "out" / "captions.srt").read_text() == ""
 
 
 def test_malformed_events_are_fatal(tmp_path):
-    with pytest.raises(FatalError, match="malformed caption event"):
-        sidecar.run(write_edl(tmp_path, [{"start": 0.0}]), Settings(), tmp_path / "out")
+    with pytest.raises(FatalError, match="not a valid edit decision list"):
+        sidecar.run(write_edl(tmp_path, [{"start": 0.0}]), tmp_path / "out")

@@ -8,24 +8,21 @@ import cv2
 import numpy as np
 import pytest
 
+from include.core.edl import Edl
 from include.core.errors import FatalError
 from include.core.media import ffprobe
 from include.stages import thumbnail
 from include.stages.settings import Settings
+from tests.fakes.edl import clip, edl_document
 
 # The sample clip: s04 is a soft, low-contrast mandelbrot zoom, s01 testsrc2 (busy, sharp).
-CLIPS = [
-    {"segment_id": "s04", "src_start": 13.0, "src_end": 15.0, "speed": 1.0, "hold": 0.0,
-     "out_start": 0.0, "out_end": 2.0},
-    {"segment_id": "s01", "src_start": 1.0, "src_end": 3.0, "speed": 1.0, "hold": 0.0,
-     "out_start": 2.0, "out_end": 4.0},
-]
+CLIPS = [clip("s04", 13.0, 15.0, 0.0), clip("s01", 1.0, 3.0, 2.0)]
 
 
 @pytest.fixture
 def edl_path(tmp_path):
     path = tmp_path / "edl.json"
-    path.write_text(json.dumps({"clips": CLIPS}))
+    path.write_text(json.dumps(edl_document(CLIPS, source_duration=20.0)))
     return path
 
 
@@ -68,12 +65,12 @@ def test_dark_and_flat_frames_score_low():
 
 
 def test_candidates_are_spread_over_many_clips():
-    clips = [{"src_start": i, "src_end": i + 1} for i in range(100)]
-    times = thumbnail.candidate_times(clips)
+    clips = [clip("s01", i, i + 1, i) for i in range(100)]
+    times = thumbnail.candidate_times(Edl.from_dict(edl_document(clips)).clips)
     assert len(times) == thumbnail.MAX_CANDIDATES and times[0] == 0.5 and times[-1] > 90
 
 
 def test_an_edl_without_clips_is_fatal(sample_clip, tmp_path):
-    (tmp_path / "edl.json").write_text(json.dumps({"clips": []}))
+    (tmp_path / "edl.json").write_text(json.dumps(edl_document([], duration=5.0)))
     with pytest.raises(FatalError, match="no clips"):
         thumbnail.run(sample_clip[0], tmp_path / "edl.json", Settings(), tmp_path / "out")

@@ -22,14 +22,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from include.core import spans
+from include.core.edl import (
+    TOLERANCE,
+    AudioPlan,
+    CaptionTrack,
+    Clip,
+    Edl,
+    Narration,
+    Output,
+    Source,
+)
 from include.core.errors import FatalError
-from include.core.files import read_json, write_json
+from include.core.files import read_json
 from include.stages import captions
 from include.stages.settings import Settings
 
 MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
-TOLERANCE = 0.001  # seconds; EDL times are rounded to milliseconds
 VOICE_OFFSET = 0.0
 
 
@@ -91,76 +100,36 @@ def run(
     events = captions.build_events(voiceover, duration, VOICE_OFFSET)
     width, height = settings.output_size
     has_audio = bool(source.get("has_audio"))
-    edl = {
-        "version": 1,
-        "sync_mode": settings.sync_mode,
-        "output": {"width": width, "height": height, "fps": settings.fps, "duration": duration,
-                   "aspect": settings.aspect,
-                   "framing": "crop" if settings.aspect == "9:16" else "pad"},
-        "source": {"duration": source_duration, "has_audio": has_audio},
-        "clips": clips,
-        "narration": [
-            {
-                "segment_id": n["id"],
-                "voice_start": n["start"],
-                "voice_end": n["end"],
-                "out_start": round(min(n["start"] + VOICE_OFFSET, duration), 3),
-                "out_end": round(min(n["end"] + VOICE_OFFSET, duration), 3),
-            }
+    edl = Edl(
+        sync_mode=settings.sync_mode,
+        output=Output(width=width, height=height, fps=settings.fps, duration=duration,
+                      aspect=settings.aspect,
+                      framing="crop" if settings.aspect == "9:16" else "pad"),
+        source=Source(duration=source_duration, has_audio=has_audio),
+        clips=tuple(clips),
+        narration=tuple(
+            Narration(
+                segment_id=n["id"],
+                voice_start=n["start"],
+                voice_end=n["end"],
+                out_start=round(min(n["start"] + VOICE_OFFSET, duration), 3),
+                out_end=round(min(n["end"] + VOICE_OFFSET, duration), 3),
+            )
             for n in narration
-        ],
-        "audio": {"voiceover": "voiceover.wav", "voice_offset": VOICE_OFFSET,
-                  "original": settings.original_audio if has_audio else "drop",
-                  "music": settings.music},
-        "captions": {"file": "captions.ass", "style": settings.caption_style, "events": events},
-    }
-    check_edl(edl)
+        ),
+        audio=AudioPlan(voiceover="voiceover.wav", voice_offset=VOICE_OFFSET,
+                        original=settings.original_audio if has_audio else "drop",
+                        music=settings.music),
+        captions=CaptionTrack(file="captions.ass", style=settings.caption_style,
+                              events=tuple(events)),
+    )
+    edl.check()
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions.write_ass(events, out_dir / "captions.ass", settings.caption_style, width, height)
-    write_json(out_dir / "edl.json", edl)
+    captions.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
+    edl.write(out_dir / "edl.json")
     return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
-
-
-def check_edl(edl: dict) -> None:
-    """Raise ``AssertionError`` if the EDL breaks an invariant (that is a bug, not bad input).
-
-    Clips tile ``[0, duration]`` without gaps or overlaps, each clip's length is
-    ``(src_end - src_start) / speed + hold``, source spans lie inside the source, narration and
-    caption events lie inside the video and the events are ordered and non-overlapping.
-    """
-    duration = edl["output"]["duration"]
-    source_duration = edl["source"]["duration"]
-    clips = edl["clips"]
-    _require(duration > 0 and clips, "the EDL has no clips or a zero duration")
-    position = 0.0
-    for i, clip in enumerate(clips):
-        _require(abs(clip["out_start"] - position) <= TOLERANCE,
-                 f"clip {i} starts at {clip['out_start']} instead of {position}")
-        _require(0.0 <= clip["src_start"] < clip["src_end"] <= source_duration + TOLERANCE,
-                 f"clip {i} source span is outside [0, {source_duration}]")
-        _require(clip["speed"] > 0 and clip["hold"] >= 0, f"clip {i} has a bad speed or hold")
-        expected = (clip["src_end"] - clip["src_start"]) / clip["speed"] + clip["hold"]
-        _require(abs(clip["out_end"] - clip["out_start"] - expected) <= TOLERANCE + 1e-9,
-                 f"clip {i} lasts {clip['out_end'] - clip['out_start']:.3f} s, expected "
-                 f"{expected:.3f} s")
-        position = clip["out_end"]
-    _require(abs(position - duration) <= TOLERANCE,
-             f"clips end at {position} instead of {duration}")
-    for n in edl["narration"]:
-        _require(0.0 <= n["out_start"] <= n["out_end"] <= duration,
-                 f"narration {n['segment_id']} is outside the video")
-    previous_end = 0.0
-    for event in edl["captions"]["events"]:
-        _require(previous_end <= event["start"] < event["end"] <= duration,
-                 f"caption event at {event['start']} overlaps or is outside the video")
-        previous_end = event["end"]
-
-
-def _require(condition: object, message: str) -> None:
-    if not condition:
-        raise AssertionError(f"EDL invariant broken: {message}")
 
 
 def _positive(value: object, what: str) -> float:
@@ -321,7 +290,7 @@ def _merge(pieces: list[_Piece]) -> list[_Piece]:
     return result
 
 
-def _quantize(pieces: list[_Piece], duration: float, source_duration: float) -> list[dict]:
+def _quantize(pieces: list[_Piece], duration: float, source_duration: float) -> list[Clip]:
     """Round the pieces to milliseconds, keeping them tiled over ``[0, duration]``.
 
     Final-time boundaries are rounded from the exact running total (so rounding never drifts and
@@ -339,16 +308,14 @@ def _quantize(pieces: list[_Piece], duration: float, source_duration: float) -> 
         play = max(0.0, out_length - piece.hold)
         src_end = min(round(src_start + play * piece.speed, 3), source_duration)
         hold = max(0.0, round(out_length - (src_end - src_start) / piece.speed, 3))
-        clips.append(
-            {
-                "segment_id": piece.segment_id,
-                "src_start": src_start,
-                "src_end": src_end,
-                "speed": piece.speed,
-                "hold": hold,
-                "out_start": round(out_start, 3),
-                "out_end": round(out_end, 3),
-            }
-        )
+        clips.append(Clip(
+            segment_id=piece.segment_id,
+            src_start=src_start,
+            src_end=src_end,
+            speed=piece.speed,
+            hold=hold,
+            out_start=round(out_start, 3),
+            out_end=round(out_end, 3),
+        ))
         out_start = out_end
     return clips

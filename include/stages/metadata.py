@@ -12,8 +12,9 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
-from include.core.errors import FatalError
+from include.core.edl import Edl, Narration
 from include.core.files import read_json, write_json
 from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
@@ -69,11 +70,8 @@ def run(
     paid.
     """
     script = read_json(script_path, "script.json")
-    edl = read_json(edl_path, "edl.json")
-    try:
-        duration = float(edl["output"]["duration"])
-    except (KeyError, TypeError, ValueError):
-        raise FatalError("edl.json has no output duration; re-run the edit stage.") from None
+    edl = Edl.load(edl_path)
+    duration = edl.output.duration
     texts = {seg["id"]: seg.get("text", "") for seg in script.get("segments", [])}
     language = script.get("language") or "en"
     usage = Usage(writer, config.model if config else "")
@@ -81,7 +79,7 @@ def run(
         script, {"title_hint": settings.title_hint, "language": language}
     )
 
-    chapters = chapters_for(edl.get("narration") or [], texts, duration)
+    chapters = chapters_for(edl.narration, texts, duration)
     if copy:
         title = clean_title(copy["title"] or script.get("title") or settings.title_hint)
         description = build_description(title, [copy["summary"]], chapters)
@@ -141,7 +139,7 @@ def timestamp(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def chapters_for(narration: list[dict], texts: dict[str, str], duration: float) -> list[dict]:
+def chapters_for(narration: Sequence[Narration], texts: dict[str, str], duration: float) -> list[dict]:
     """Chapters in final time: ``[{"start", "title"}]``, first at 0, each >= 10 s, all < duration.
 
     Boundaries are narration starts (floored to whole seconds), merged greedily so every chapter
@@ -151,11 +149,7 @@ def chapters_for(narration: list[dict], texts: dict[str, str], duration: float) 
     """
     if duration < MIN_CHAPTER * MIN_CHAPTERS:
         return []
-    starts = sorted(
-        (float(item["out_start"]), str(item["segment_id"]))
-        for item in narration
-        if 0 <= float(item.get("out_start", -1)) < duration
-    )
+    starts = sorted((n.out_start, n.segment_id) for n in narration if 0 <= n.out_start < duration)
     candidates = sorted({math.floor(start) for start, _ in starts} | {0})
     bounds = [0]
     for time in candidates[1:]:

@@ -16,7 +16,7 @@ trimmed to the output duration. With ``audio.original = "duck"`` the source's ow
 the clips (``atempo`` for speed, silence for holds), sits 12 LU under the voice and is pushed
 down further by ``sidechaincompress`` while the voice speaks; a music bed (``audio.music``) is
 looped and ducked the same way. 48 kHz stereo AAC.
-Output: H.264 (x264 preset from the settings) with BT.709 tags and ``+faststart``, written to a
+Output: H.264 (the x264 preset the run chose) with BT.709 tags and ``+faststart``, written to a
 temp name and renamed.
 """
 
@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from include.core.edl import Clip, Edl
 from include.core.errors import FatalError, RetryableError
-from include.core.files import read_json, temp_sibling
+from include.core.files import temp_sibling
 from include.core.media import FFMPEG, ffprobe, last_error_line, require_binary
 from include.stages import loudness
-from include.stages.settings import Settings
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
 DECODER_BUDGET_BYTES = 200 * 2**20  # memory the seeked inputs' decoders may take together
@@ -52,23 +52,23 @@ ProgressCallback = Callable[[float, str], None]
 def run(
     source_path: Path,
     edl_path: Path,
-    captions_path: Path,
-    voiceover_path: Path,
-    settings: Settings,
     out_dir: Path,
     *,
+    files: dict[str, Path],
+    preset: str = "veryfast",
     crf: int = 23,
-    music_path: Path | None = None,
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
 ) -> dict:
     """Render ``out_dir/final.mp4`` from the EDL; return its probed properties.
 
-    ``music_path`` is the music bed the EDL's ``audio.music`` names (looped, ducked under the
-    voice); an EDL that names music without a file is a ``FatalError``.
+    ``files`` maps the names the EDL gives its files to local paths: its captions file
+    (``captions.file``), voiceover (``audio.voiceover``) and, when it asks for one, the music bed
+    (``audio.music``, looped and ducked under the voice); a named file that is missing is a
+    ``FatalError``.
 
-    The output geometry comes from the EDL's ``output`` block (which the edit stage wrote from the
-    same ``settings``); the x264 preset is ``settings.video_preset``. ``progress(percent, speed)``
+    The output geometry comes from the EDL's ``output`` block; ``preset`` is the x264 preset.
+    ``progress(percent, speed)``
     is called as ffmpeg reports progress. ``timeout`` defaults to ``max(600, 10 x duration)``
     seconds; exceeding it is a ``RetryableError``, an ffmpeg failure a ``FatalError``. No partial
     file is left behind.
@@ -76,31 +76,23 @@ def run(
     Returns ``{"duration", "width", "height", "bytes", "video_codec", "audio_codec",
     "original_audio", "music", "loudness"}`` (the last: the :class:`MixPlan`).
     """
-    for path, what in (
-        (source_path, "source video"),
-        (edl_path, "edl.json"),
-        (captions_path, "captions file"),
-        (voiceover_path, "voiceover audio"),
-    ):
+    for path, what in ((source_path, "source video"), (edl_path, "edl.json")):
         if not Path(path).is_file():
             raise FatalError(f"The {what} {path} is missing; re-run the stage that writes it.")
-    edl = _load_edl(edl_path)
-    if edl.get("audio", {}).get("music"):
-        if music_path is None or not Path(music_path).is_file():
-            raise FatalError(
-                f"edl.json asks for the music {edl['audio']['music']!r} but the file is missing."
-            )
-    else:
-        music_path = None
-    duration = float(edl["output"]["duration"])
+    edl = Edl.load(edl_path)
+    captions_path = _named_file(files, edl.captions.file, "captions file")
+    voiceover_path = _named_file(files, edl.audio.voiceover, "voiceover audio")
+    music_path = _named_file(files, edl.audio.music, "music bed") if edl.audio.music else None
+    duration = edl.output.duration
     final = Path(out_dir) / "final.mp4"
+    final.parent.mkdir(parents=True, exist_ok=True)
     partial = temp_sibling(final)
     video = _video_stream(source_path)
-    seek = len(_timed_clips(edl["clips"], edl["output"]["fps"])) <= seek_limit(video)
+    seek = len(_timed_clips(edl.clips, edl.output.fps)) <= seek_limit(video)
     mix = _plan_mix(edl, source_path, voiceover_path, music_path, seek)
     cmd = build_command(
         edl, source_path, captions_path, voiceover_path, partial, mix=mix, seek_inputs=seek,
-        matrix=video.get("color_space"), music_path=music_path, preset=settings.video_preset,
+        matrix=video.get("color_space"), music_path=music_path, preset=preset,
         crf=crf,
     )
     try:
@@ -144,7 +136,15 @@ class MixPlan:
         return asdict(self)
 
 
-def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path,
+def _named_file(files: dict[str, Path], name: str, what: str) -> Path:
+    path = files.get(name)
+    if path is None or not Path(path).is_file():
+        raise FatalError(f"edl.json names the {what} {name!r} but the file is missing; re-run "
+                         "the stage that writes it.")
+    return Path(path)
+
+
+def _plan_mix(edl: Edl, source_path: Path, voiceover_path: Path,
               music_path: Path | None, seek_inputs: bool) -> MixPlan:
     """Measure the voice (and the mix with its ducked beds, audio only) before the video pass."""
     voice = loudness.plan_voice(voiceover_path)
@@ -152,7 +152,7 @@ def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path,
     music = loudness.bed_gain(music_path) if music_path else None
     if bed is None and music is None:
         return MixPlan(voice)
-    clips = _timed_clips(edl["clips"], edl["output"]["fps"])
+    clips = _timed_clips(edl.clips, edl.output.fps)
     inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
 
     def measure_mix(gain: float) -> loudness.Measurement:
@@ -169,7 +169,7 @@ def _plan_mix(edl: dict, source_path: Path, voiceover_path: Path,
 
 
 def build_command(
-    edl: dict,
+    edl: Edl,
     source_path: Path,
     captions_path: Path,
     voiceover_path: Path,
@@ -188,10 +188,9 @@ def build_command(
     seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
     (see :func:`_to_bt709`).
     """
-    out = edl["output"]
-    width, height, fps = int(out["width"]), int(out["height"]), out["fps"]
-    duration = float(out["duration"])
-    clips = _timed_clips(edl["clips"], fps)
+    out = edl.output
+    width, height, fps, duration = out.width, out.height, out.fps, out.duration
+    clips = _timed_clips(edl.clips, fps)
     inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
     graph: list[str] = []
     if not seek_inputs:
@@ -200,18 +199,18 @@ def build_command(
         if seek_inputs:
             head = f"[{k}:v]"
         else:
-            head = f"[s{k}]trim=start={_num(clip['src_start'])}:end={_num(clip['src_end'])},"
+            head = f"[s{k}]trim=start={_num(clip.src_start)}:end={_num(clip.src_end)},"
         # tpad clones two spare frames beyond the hold so that trim can always cut the exact
         # frame count, whatever the rounding of the source span to frames.
         graph.append(
-            f"{head}setpts=(PTS-STARTPTS)/{_num(clip['speed'])},fps={fps},"
-            f"tpad=stop_mode=clone:stop_duration={_num(clip['hold'] + 2 / fps)},"
-            f"trim=end_frame={clip['frames']}[v{k}]"
+            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},"
+            f"tpad=stop_mode=clone:stop_duration={_num(clip.hold + 2 / fps)},"
+            f"trim=end_frame={clip.frames}[v{k}]"
         )
     subtitles = (
         f"subtitles=filename={_filter_value(captions_path)}:fontsdir={_filter_value(FONTS_DIR)}"
     )
-    if out.get("framing") == "crop":  # fill the frame, cut the sides (a 9:16 short)
+    if out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
         frame = (f"scale={width}:{height}:force_original_aspect_ratio=increase"
                  f"{_to_bt709(matrix)},crop={width}:{height}")
     else:  # the whole picture, letterboxed
@@ -250,7 +249,7 @@ def _video_stream(source_path: Path) -> dict:
     return next((s for s in streams if s.get("codec_type") == "video"), {})
 
 
-def _inputs(clips: list[dict], seek_inputs: bool, source_path: Path, voiceover_path: Path,
+def _inputs(clips: list[TimedClip], seek_inputs: bool, source_path: Path, voiceover_path: Path,
             music_path: Path | None = None) -> tuple[list[str], int]:
     """Input options and the voice's input index: one seeked input per clip (or the whole
     source), the voice, then the music (looped) if any, right after the voice."""
@@ -259,8 +258,8 @@ def _inputs(clips: list[dict], seek_inputs: bool, source_path: Path, voiceover_p
         inputs = ["-i", str(source_path)]
     else:
         for clip in clips:
-            inputs += ["-ss", _num(clip["src_start"]),
-                       "-t", _num(clip["src_end"] - clip["src_start"]), "-i", str(source_path)]
+            inputs += ["-ss", _num(clip.src_start),
+                       "-t", _num(clip.src_end - clip.src_start), "-i", str(source_path)]
     voice_index = inputs.count("-i")
     inputs += ["-i", str(voiceover_path)]
     if music_path:
@@ -268,11 +267,11 @@ def _inputs(clips: list[dict], seek_inputs: bool, source_path: Path, voiceover_p
     return inputs, voice_index
 
 
-def _audio_graph(edl: dict, clips: list[dict], seek_inputs: bool, voice_index: int,
+def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_index: int,
                  mix: MixPlan) -> list[str]:
     """Filter-graph chains ending in ``[a]``: the voice, over the planned beds (the source's
     audio following the clips, the music looped), both ducked under the voice."""
-    duration = float(edl["output"]["duration"])
+    duration = edl.output.duration
     voice = (f"[{voice_index}:a]{loudness.stereo_chain()},"
              f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)},"
              f"apad,atrim=end={_num(duration)}")
@@ -280,7 +279,7 @@ def _audio_graph(edl: dict, clips: list[dict], seek_inputs: bool, voice_index: i
         return [f"{voice}[a]"]
     graph, beds = [], []
     if mix.bed_gain_db is not None:
-        fps = edl["output"]["fps"]
+        fps = edl.output.fps
         if not seek_inputs:
             graph.append(
                 f"[0:a]asplit={len(clips)}" + "".join(f"[t{k}]" for k in range(len(clips))))
@@ -303,33 +302,18 @@ def _audio_graph(edl: dict, clips: list[dict], seek_inputs: bool, voice_index: i
     return graph
 
 
-def _ducks(edl: dict) -> bool:
+def _ducks(edl: Edl) -> bool:
     """Whether the EDL asks for the source's audio under the voice (and the source has some)."""
-    return edl.get("audio", {}).get("original") == "duck" and bool(
-        edl.get("source", {}).get("has_audio"))
+    return edl.audio.original == "duck" and edl.source.has_audio
 
 
-def _clip_audio(k: int, clip: dict, fps: float, seek_inputs: bool) -> str:
+def _clip_audio(k: int, clip: TimedClip, fps: float, seek_inputs: bool) -> str:
     """Clip ``k``'s source audio, retimed like its picture and exactly as long (holds silent)."""
     head = f"[{k}:a]" if seek_inputs else (
-        f"[t{k}]atrim=start={_num(clip['src_start'])}:end={_num(clip['src_end'])},")
-    tempo = f"atempo={_num(clip['speed'])}," if clip["speed"] != 1 else ""
+        f"[t{k}]atrim=start={_num(clip.src_start)}:end={_num(clip.src_end)},")
+    tempo = f"atempo={_num(clip.speed)}," if clip.speed != 1 else ""
     return (f"{head}asetpts=PTS-STARTPTS,{tempo}{loudness.stereo_chain()},"
-            f"apad,atrim=end={_num(clip['frames'] / fps)}[a{k}]")
-
-
-def _load_edl(edl_path: Path) -> dict:
-    edl = read_json(edl_path, "edl.json")
-    try:
-        output = edl["output"]
-        if not (edl["clips"] and float(output["duration"]) > 0):
-            raise ValueError("no clips or zero duration")
-        int(output["width"]), int(output["height"]), float(output["fps"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FatalError(
-            f"edl.json is not a valid edit decision list ({exc}); re-run the edit stage."
-        ) from exc
-    return edl
+            f"apad,atrim=end={_num(clip.frames / fps)}[a{k}]")
 
 
 def _to_bt709(matrix: str | None) -> str:
@@ -343,7 +327,14 @@ def _to_bt709(matrix: str | None) -> str:
     return ""
 
 
-def _timed_clips(clips: list[dict], fps: float) -> list[dict]:
+@dataclass(frozen=True)
+class TimedClip(Clip):
+    """An EDL clip with its exact number of output frames."""
+
+    frames: int = 0
+
+
+def _timed_clips(clips: tuple[Clip, ...], fps: float) -> list[TimedClip]:
     """The clips with their exact output frame count; clips shorter than half a frame vanish.
 
     Frame boundaries are rounded from the final-time boundaries, so the counts add up to
@@ -351,9 +342,9 @@ def _timed_clips(clips: list[dict], fps: float) -> list[dict]:
     """
     timed = []
     for clip in clips:
-        frames = round(clip["out_end"] * fps) - round(clip["out_start"] * fps)
+        frames = round(clip.out_end * fps) - round(clip.out_start * fps)
         if frames > 0:
-            timed.append({**clip, "frames": frames})
+            timed.append(TimedClip(**asdict(clip), frames=frames))
     return timed
 
 

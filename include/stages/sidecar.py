@@ -10,29 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from include.core.errors import FatalError
-from include.core.files import read_json, write_text
-from include.stages.settings import Settings
+from include.core.edl import Edl
+from include.core.files import write_text
 
 
-def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
+def run(edl_path: Path, out_dir: Path) -> dict:
     """Write ``out_dir/captions.srt`` and ``out_dir/captions.vtt``; return the event count.
 
-    ``settings`` is accepted for the uniform stage signature. An EDL without caption events
-    writes valid, empty files; a malformed event list is a ``FatalError``.
+    An EDL without caption events writes valid, empty files; a malformed EDL is a
+    ``FatalError``.
     Returns ``{"events": n, "files": ["captions.srt", "captions.vtt"]}``.
     """
-    edl = read_json(edl_path, "edl.json")
-    try:
-        cues = [
-            (round(float(e["start"]) * 1000), round(float(e["end"]) * 1000),
-             " ".join(str(e["text"]).split()))
-            for e in (edl.get("captions") or {}).get("events") or []
-        ]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FatalError(
-            f"edl.json has a malformed caption event (bad or missing {exc}); re-run the edit stage."
-        ) from exc
+    cues = [
+        (round(e["start"] * 1000), round(e["end"] * 1000), " ".join(e["text"].split()))
+        for e in Edl.load(edl_path).captions.events
+    ]
     files = {"captions.srt": to_srt(cues), "captions.vtt": to_vtt(cues)}
     for name, text in files.items():
         write_text(Path(out_dir) / name, text)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from include.core import media
+from include.core.edl import Clip, Edl
 from include.core.errors import FatalError
-from include.core.files import atomic_write, read_json
+from include.core.files import atomic_write
 from include.stages.settings import Settings
 
 WIDTH, HEIGHT = 1280, 720
@@ -40,8 +42,7 @@ def run(source_path: Path, edl_path: Path, settings: Settings, out_dir: Path, *,
     ``title`` is drawn over the picture when ``settings.thumbnail_title`` is on and it is not
     empty. Returns ``{"source_time", "score", "width", "height", "bytes", "title"}``.
     """
-    edl = read_json(edl_path, "edl.json")
-    times = candidate_times(edl.get("clips") or [])
+    times = candidate_times(Edl.load(edl_path).clips)
     if not times:
         raise FatalError("edl.json has no clips to take a thumbnail from; re-run the edit stage.")
     score, best = max((score_frame(_small_frame(source_path, t)), t) for t in times)
@@ -76,9 +77,9 @@ def _write_jpeg(source_path: Path, seconds: float, filters: str, path: Path) -> 
         raise
 
 
-def candidate_times(clips: list[dict]) -> list[float]:
+def candidate_times(clips: Sequence[Clip]) -> list[float]:
     """Source times in the middle of the EDL's clips, at most ``MAX_CANDIDATES`` spread evenly."""
-    times = [(float(c["src_start"]) + float(c["src_end"])) / 2 for c in clips]
+    times = [(c.src_start + c.src_end) / 2 for c in clips]
     if len(times) > MAX_CANDIDATES:
         step = len(times) / MAX_CANDIDATES
         times = [times[math.floor(i * step)] for i in range(MAX_CANDIDATES)]

@@ -1,0 +1,212 @@
+"""The edit decision list: what the edit stage decided and every consumer reads.
+
+``edit`` builds an :class:`Edl` and writes ``edl.json`` with :meth:`Edl.as_dict`; render,
+thumbnail, the captions sidecar and metadata load it with :meth:`Edl.load`, which checks the
+document's shape (a malformed file is a ``FatalError`` naming the edit stage) and its invariants
+(:meth:`Edl.check`: clips tile the output, speeds and holds add up, spans lie inside the source,
+narration and captions inside the video). The format is described in docs/ARTIFACTS.md.
+
+Files the EDL names (``captions.file``, ``audio.voiceover``, ``audio.music``) are names, not
+paths: whoever runs a consumer hands it the matching local files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from include.core.errors import FatalError
+from include.core.files import read_json, write_json
+
+VERSION = 1
+TOLERANCE = 0.001  # seconds; EDL times are rounded to milliseconds
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Source ``[src_start, src_end)`` played at ``speed``, its last frame held ``hold`` s,
+    filling final time ``[out_start, out_end)``."""
+
+    segment_id: str
+    src_start: float
+    src_end: float
+    speed: float
+    hold: float
+    out_start: float
+    out_end: float
+
+    @property
+    def out_length(self) -> float:
+        return self.out_end - self.out_start
+
+
+@dataclass(frozen=True)
+class Narration:
+    """Where segment ``segment_id``'s narration plays, in voice time and in final time."""
+
+    segment_id: str
+    voice_start: float
+    voice_end: float
+    out_start: float
+    out_end: float
+
+
+@dataclass(frozen=True)
+class Output:
+    width: int
+    height: int
+    fps: int
+    duration: float
+    aspect: str = "16:9"
+    framing: str = "pad"  # pad: letterbox the whole picture; crop: fill the frame (9:16)
+
+
+@dataclass(frozen=True)
+class Source:
+    duration: float
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class AudioPlan:
+    voiceover: str = "voiceover.wav"
+    voice_offset: float = 0.0
+    original: str = "drop"  # drop | duck: the source's own sound under the voice
+    music: str = ""  # the music bed the run asked for ("" = none)
+
+
+@dataclass(frozen=True)
+class CaptionTrack:
+    file: str = "captions.ass"
+    style: str = "karaoke"
+    events: tuple[dict, ...] = ()  # {"start", "end", "text", "words": [{"word", "start", "end"}]}
+
+
+@dataclass(frozen=True)
+class Edl:
+    sync_mode: str
+    output: Output
+    source: Source
+    clips: tuple[Clip, ...]
+    narration: tuple[Narration, ...]
+    audio: AudioPlan = field(default_factory=AudioPlan)
+    captions: CaptionTrack = field(default_factory=CaptionTrack)
+    version: int = VERSION
+
+    # ---- (de)serialisation
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``edl.json`` document (keys in the documented order)."""
+        return {
+            "version": self.version,
+            "sync_mode": self.sync_mode,
+            "output": _plain(self.output),
+            "source": _plain(self.source),
+            "clips": [_plain(c) for c in self.clips],
+            "narration": [_plain(n) for n in self.narration],
+            "audio": _plain(self.audio),
+            "captions": {"file": self.captions.file, "style": self.captions.style,
+                         "events": list(self.captions.events)},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Edl":
+        """Parse and check an ``edl.json`` document; anything wrong is a ``FatalError``."""
+        try:
+            captions = data.get("captions") or {}
+            edl = cls(
+                version=int(data.get("version", VERSION)),
+                sync_mode=str(data["sync_mode"]),
+                output=_build(Output, data["output"]),
+                source=_build(Source, data["source"]),
+                clips=tuple(_build(Clip, c) for c in data["clips"]),
+                narration=tuple(_build(Narration, n) for n in data.get("narration") or []),
+                audio=_build(AudioPlan, data.get("audio") or {}),
+                captions=CaptionTrack(
+                    file=str(captions.get("file", "captions.ass")),
+                    style=str(captions.get("style", "karaoke")),
+                    events=tuple(_event(e) for e in captions.get("events") or []),
+                ),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FatalError(
+                f"edl.json is not a valid edit decision list (bad or missing {exc}); "
+                "re-run the edit stage."
+            ) from None
+        if edl.version != VERSION:
+            raise FatalError(f"edl.json has version {edl.version}, this worker reads {VERSION}; "
+                             "re-run the edit stage.")
+        edl.check()
+        return edl
+
+    @classmethod
+    def load(cls, path: Path) -> "Edl":
+        return cls.from_dict(read_json(path, "edl.json"))
+
+    def write(self, path: Path) -> Path:
+        self.check()
+        return write_json(path, self.as_dict())
+
+    # ---- invariants
+
+    def check(self) -> None:
+        """Raise ``FatalError`` if the EDL breaks an invariant.
+
+        Clips tile ``[0, duration]`` without gaps or overlaps, each clip's length is
+        ``(src_end - src_start) / speed + hold``, source spans lie inside the source, narration
+        and caption events lie inside the video and the events are ordered and non-overlapping.
+        """
+        duration = self.output.duration
+        _require(duration > 0 and self.clips, "the EDL has no clips or a zero duration")
+        _require(self.output.width > 0 and self.output.height > 0 and self.output.fps > 0,
+                 "the output size or frame rate is not positive")
+        position = 0.0
+        for i, clip in enumerate(self.clips):
+            _require(abs(clip.out_start - position) <= TOLERANCE,
+                     f"clip {i} starts at {clip.out_start} instead of {position}")
+            _require(0.0 <= clip.src_start < clip.src_end <= self.source.duration + TOLERANCE,
+                     f"clip {i} source span is outside [0, {self.source.duration}]")
+            _require(clip.speed > 0 and clip.hold >= 0, f"clip {i} has a bad speed or hold")
+            expected = (clip.src_end - clip.src_start) / clip.speed + clip.hold
+            _require(abs(clip.out_length - expected) <= TOLERANCE + 1e-9,
+                     f"clip {i} lasts {clip.out_length:.3f} s, expected {expected:.3f} s")
+            position = clip.out_end
+        _require(abs(position - duration) <= TOLERANCE,
+                 f"clips end at {position} instead of {duration}")
+        for n in self.narration:
+            _require(0.0 <= n.out_start <= n.out_end <= duration,
+                     f"narration {n.segment_id} is outside the video")
+        previous_end = 0.0
+        for event in self.captions.events:
+            _require(previous_end <= event["start"] < event["end"] <= duration,
+                     f"caption event at {event['start']} overlaps or is outside the video")
+            previous_end = event["end"]
+
+
+def _require(condition: object, message: str) -> None:
+    if not condition:
+        raise FatalError(f"edl.json breaks an invariant: {message}; re-run the edit stage.")
+
+
+def _plain(obj) -> dict:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _build(cls, data: dict):
+    """``cls`` from the document's mapping, each field converted to its declared type."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__.lower()} block")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            convert = {"float": float, "int": int, "str": str, "bool": bool}.get(str(f.type))
+            kwargs[f.name] = convert(data[f.name]) if convert else data[f.name]
+    return cls(**kwargs)
+
+
+def _event(event: dict) -> dict:
+    start, end = float(event["start"]), float(event["end"])
+    words = [{"word": str(w["word"]), "start": float(w["start"]), "end": float(w["end"])}
+             for w in event.get("words") or []]
+    return {"start": start, "end": end, "text": str(event["text"]), "words": words}
