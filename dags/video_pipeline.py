@@ -20,9 +20,12 @@ from include.pipeline import (
     CONNECTIONS,
     StageIO,
     StoreFileCache,
+    aligner,
     connection_config,
     provider_for,
     run_usage,
+    script_writer,
+    speech,
     stage_io,
 )
 from include.review_gate import ReviewGateSensor
@@ -218,18 +221,17 @@ def video_pipeline():
     def write_script(analyzed: dict) -> dict:
         with stage_io("script", analyzed) as io:
             segments = io.fetch(analyzed["artifacts"]["segments.json"])
-            writer, config = provider_for(io.settings, "llm")
-            return io.publish(script.run(segments, io.settings, io.out_dir, writer=writer,
-                                         config=config))
+            return io.publish(script.run(
+                segments, io.out_dir, writer=script_writer(io.settings),
+                title_hint=io.settings.title_hint, words_per_minute=io.settings.words_per_minute))
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
         with stage_io("voiceover", reviewed) as io:
             script_path = io.fetch(io.script_key(reviewed))
-            provider, config = provider_for(io.settings, "tts")
-            return io.publish(voiceover.run(script_path, io.settings, io.out_dir,
-                                            provider=provider, config=config,
-                                            cache=StoreFileCache(io.store, io.tenant)))
+            return io.publish(voiceover.run(
+                script_path, io.out_dir, tts=speech(io.settings), voice=io.settings.voice,
+                cache=StoreFileCache(io.store, io.tenant), aligner=aligner(io.settings)))
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
@@ -277,16 +279,16 @@ def video_pipeline():
             return io.publish(sidecar.run(io.fetch(edited["artifacts"]["edl.json"]), io.out_dir))
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **LLM)
-    def write_metadata(reviewed: dict, edited: dict) -> dict:
+    def write_metadata(analyzed: dict, reviewed: dict, edited: dict) -> dict:
         with stage_io("metadata", reviewed) as io:
-            writer, config = provider_for(io.settings, "llm")
             return io.publish(metadata.run(
                 io.fetch(io.script_key(reviewed)),
                 io.fetch(edited["artifacts"]["edl.json"]),
-                io.settings,
+                io.fetch(analyzed["artifacts"]["segments.json"]),
                 io.out_dir,
-                writer=writer,
-                config=config,
+                writer=script_writer(io.settings),
+                title_hint=io.settings.title_hint,
+                privacy=io.settings.privacy,
             ))
 
     @task(execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
@@ -314,7 +316,7 @@ def video_pipeline():
     voiced = make_voiceover.override(task_id="voiceover")(reviewed.output)
     edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
     rendered = render_video.override(task_id="render")(ingested, edited, voiced)
-    described = write_metadata.override(task_id="metadata")(reviewed.output, edited)
+    described = write_metadata.override(task_id="metadata")(analyzed, reviewed.output, edited)
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)
     publish_video.override(task_id="publish")(rendered, described, thumbnailed, captioned)

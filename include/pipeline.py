@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.core.errors import FatalError, RetryableError
 from include.core.files import write_json
+from include.core.ports import ScriptWriter, SpeechSynthesizer, Transcriber
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
 from include.stages.settings import Settings
@@ -169,6 +170,41 @@ def provider_for(settings: Settings, kind: str) -> tuple[str, ProviderConfig | N
     if provider not in CONNECTIONS:
         return provider, ProviderConfig(model=model, voice=voice)
     return provider, connection_config(CONNECTIONS[provider], model=model, voice=voice)
+
+
+def script_writer(settings: Settings) -> ScriptWriter:
+    """The script writer the run chose (``llm_provider``), built from its connection."""
+    from include.providers.llm import get_script_writer
+
+    provider, config = provider_for(settings, "llm")
+    return get_script_writer(provider, config)
+
+
+def speech(settings: Settings) -> SpeechSynthesizer:
+    """The narration voice the run chose (``tts_provider``), built from its connection."""
+    from include.providers.tts import get_tts
+
+    provider, config = provider_for(settings, "tts")
+    return get_tts(provider, config)
+
+
+def aligner(settings: Settings) -> Transcriber | None:
+    """Speech recognition that aligns narration text to its audio (for voices without word
+    timings); ``None`` where it is not installed (timings are then estimated)."""
+    from include.providers.asr import WhisperTranscriber
+
+    if not WhisperTranscriber.available():
+        log.warning("faster-whisper or its model is not installed: caption timings are estimated")
+        return None
+    return WhisperTranscriber(_asr_model_dir(settings))
+
+
+def _asr_model_dir(settings: Settings) -> str | None:
+    """A local faster-whisper model directory (the asr_model param or Variable), else the
+    model shipped in a Python package."""
+    from airflow.sdk import Variable
+
+    return getattr(settings, "asr_model", "") or Variable.get("asr_model", default="") or None
 
 
 def _choice(settings: Settings, name: str) -> str:

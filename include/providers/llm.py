@@ -5,8 +5,9 @@ A provider is a :class:`ScriptWriter` subclass registered in :data:`SCRIPT_WRITE
 import it when built and report whether it is installed from :meth:`ScriptWriter.available`, so
 adding one is one class plus one registry line.
 
-The built-in ``offline`` writer needs nothing: it describes each segment from its analysis
-features with deterministic, varied English sentences. The ``openai`` and ``anthropic`` writers
+The built-in ``offline`` writer (:mod:`include.providers.narrator`) needs nothing: it narrates
+what each segment shows and says (text read off the screen, the presenter's words). The
+``openai`` and ``anthropic`` writers get the same text in their prompt and
 ask a chat model (:mod:`include.providers.chat`) for JSON, re-ask once when a text overruns its
 word budget, and also write the metadata copy (:meth:`ScriptWriter.describe`).
 """
@@ -14,27 +15,24 @@ word budget, and also write the metadata copy (:meth:`ScriptWriter.describe`).
 from __future__ import annotations
 
 import json
-import re
-import zlib
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from pydantic import BaseModel
 
 from include.core.errors import RetryableError
+from include.core.text import word_count
 from include.core.usage import Usage
 from include.providers.chat import ChatClient, chat_client
 from include.providers.cloud import ProviderConfig, installed
+from include.providers.narrator import OfflineScriptWriter
 from include.providers.registry import available, lookup
 
 # Feature thresholds (analysis features are ratios in [0, 1]).
 STILL_RATIO = 0.6  # static_ratio above which the screen counts as a still
 TEXT_EDGES = 0.12  # edge_density above which the screen counts as text-heavy
 MOTION_HIGH = 0.3
-MOTION_SOME = 0.1
 QUIET_RATIO = 0.6  # silent_ratio above which the segment counts as quiet
-DARK, BRIGHT = 0.3, 0.7  # brightness bounds
-LONG_SHOT, SHORT_SHOT = 12.0, 3.0  # seconds
 
 
 class ScriptWriter(ABC):
@@ -68,183 +66,6 @@ class ScriptWriter(ABC):
         """
 
 
-def word_count(text: str) -> int:
-    """Words as the word budget counts them: whitespace-separated tokens."""
-    return len(text.split())
-
-
-class OfflineScriptWriter(ScriptWriter):
-    """Deterministic narration built from each segment's analysis features and the title hint.
-
-    Each segment gets a lead sentence for its place in the video (intro, middle, outro) and then
-    as many observations (still or moving screen, text, color, pace, sound) as its word budget
-    holds. Sentences are never cut: a sentence that does not fit is replaced by a shorter variant
-    or left out, and every lead has a two-word fallback. Variants rotate with the segment index and
-    a checksum of the title, so neighbouring segments differ and the same input reads the same.
-    """
-
-    name = "offline"
-
-    def write(self, segments: list[dict], context: dict) -> list[str]:
-        title = str(context.get("title_hint") or "").strip().rstrip(".!?;:,")
-        seed = zlib.crc32(title.encode("utf-8"))
-        last = len(segments) - 1
-        return [
-            self._narrate(segment, _role(index, last), title, seed + index)
-            for index, segment in enumerate(segments)
-        ]
-
-    def _narrate(self, segment: dict, role: str, title: str, turn: int) -> str:
-        budget = int(segment["word_budget"])
-        observations = _observations(segment, role)
-        # The intro lead introduces the title; other leads leave room for the shortest first
-        # observation when they can stay >= 2 words.
-        room = 0 if role == "intro" else min(word_count(option) for option in observations[0])
-        lead_budget = budget - room if budget - room >= 2 else budget
-        sentences = [_first_fitting(
-            _rotate(_leads(role, title), turn) + _rotate(_TERSE[role], turn), lead_budget)]
-        left = budget - word_count(sentences[0])
-        for options in observations:
-            sentence = _first_fitting(_rotate(options, turn), left)
-            if sentence:
-                sentences.append(sentence)
-                left -= word_count(sentence)
-        return " ".join(sentences)
-
-
-def _role(index: int, last: int) -> str:
-    if index == 0:
-        return "intro"
-    return "outro" if index == last else "middle"
-
-
-def _rotate(options: list[str], turn: int) -> list[str]:
-    """The options starting at variant ``turn`` (mod their count), wrapping around."""
-    if not options:
-        return []
-    start = turn % len(options)
-    return options[start:] + options[:start]
-
-
-def _first_fitting(options: list[str], budget: int) -> str:
-    """The first option with at most ``budget`` words, or ``""``."""
-    return next((option for option in options if word_count(option) <= budget), "")
-
-
-# Two-word fallbacks so that every segment (budget >= 2) has a lead.
-_TERSE = {
-    "intro": ["Let's begin."],
-    "middle": ["Moving on.", "Next up.", "Here's more."],
-    "outro": ["That's all."],
-}
-
-
-def _in_sentence(title: str) -> str:
-    """The title as it reads inside a sentence: "A tour of X" → "a tour of X"."""
-    first, _, rest = title.partition(" ")
-    if first in ("A", "An", "The") and rest:
-        return f"{first.lower()} {rest}"
-    return title
-
-
-def _leads(role: str, title: str) -> list[str]:
-    title = _in_sentence(title)
-    if role == "intro":
-        if title:
-            return [
-                f"This walkthrough of {title} starts with an overview of the main screen.",
-                f"Welcome to this quick tour of {title}.",
-                f"Welcome to {title}.",
-                f"Let's take a look at {title}, starting with the first screen.",
-            ]
-        return [
-            "This walkthrough starts with an overview of the main screen.",
-            "Welcome to this quick tour.",
-            "Let's start with the first screen.",
-        ]
-    if role == "middle":
-        named = [f"Next, we move on to another part of {title}."] if title else []
-        return named + [
-            "Here is the next view.",
-            "Now let's look at the next section.",
-            "Moving on, this part shows a different screen.",
-            "The next step brings up a new view.",
-        ]
-    named = [f"To wrap up, here is the final view of {title}."] if title else []
-    return named + [
-        "That brings us to the end of this walkthrough.",
-        "Finally, one last look before we finish.",
-    ]
-
-
-def _observations(segment: dict, role: str) -> list[list[str]]:
-    """Sentence slots for a segment, most telling first; each slot lists variants.
-
-    The first slot (what the screen shows) is never empty.
-    """
-    slots = [_screen_sentences(segment)]
-    if role == "outro":
-        slots.append(["Thanks for watching, and see you next time.", "Thanks for watching."])
-    slots += [_look_sentences(segment), _pace_sentences(segment)]
-    if float(segment.get("silent_ratio") or 0.0) >= QUIET_RATIO:
-        slots.append(
-            ["This part is quiet, so the pictures speak for themselves.", "There is no sound here."]
-        )
-    return [slot for slot in slots if slot]
-
-
-def _screen_sentences(segment: dict) -> list[str]:
-    still = float(segment.get("static_ratio") or 0.0) >= STILL_RATIO
-    texty = float(segment.get("edge_density") or 0.0) >= TEXT_EDGES
-    motion = float(segment.get("motion") or 0.0)
-    if still and texty:
-        return [
-            "This screen is full of text, so take a moment to read it.",
-            "Take a moment to read the text on this screen.",
-            "Pause here and read the details.",
-        ]
-    if still:
-        return [
-            "The picture holds still here, so take a moment to read the details.",
-            "Take a moment to look at what is on screen.",
-            "Take a moment to look.",
-            "Look closely at this screen.",
-            "Study this view.",
-        ]
-    if motion >= MOTION_HIGH:
-        return [
-            "There is a lot of movement here, so watch closely as things change.",
-            "Watch closely, the view changes quickly.",
-            "Things move quickly here.",
-        ]
-    if texty:
-        return ["This view is packed with detail and text.", "Notice the detailed layout."]
-    if motion >= MOTION_SOME:
-        return ["The view shifts gently as we go.", "Watch how the screen changes."]
-    return ["Notice how the layout is arranged.", "Notice the layout.", "See how it is laid out."]
-
-
-def _look_sentences(segment: dict) -> list[str]:
-    color = str(segment.get("dominant_color") or "").strip().lower()
-    if not re.fullmatch(r"[a-z]+(?: [a-z]+)?", color):
-        return []
-    brightness = float(segment.get("brightness") or 0.5)
-    tone = "dark " if brightness < DARK else "bright " if brightness > BRIGHT else ""
-    return [
-        f"The {tone}design here is dominated by {color}.",
-        f"Notice the {tone}{color} color scheme.",
-        f"{color.capitalize()} tones stand out here.",
-    ]
-
-
-def _pace_sentences(segment: dict) -> list[str]:
-    length = float(segment.get("end", 0.0)) - float(segment.get("start", 0.0))
-    if length >= LONG_SHOT:
-        return ["We will stay on this part for a little while.", "Take your time with this one."]
-    if 0 < length <= SHORT_SHOT:
-        return ["This one goes by quickly.", "Keep an eye out, this is brief."]
-    return []
-
 
 class SegmentText(BaseModel):
     id: str
@@ -265,7 +86,10 @@ SCRIPT_SYSTEM = (
     "You write voice-over narration for screen recordings and product videos. Plain spoken "
     "English sentences only: no markup, emoji, URLs, stage directions or speaker labels. Every "
     "segment's narration must be speakable within its footage, so it must not exceed its word "
-    "budget; say what is on screen and why it matters, and keep the segments flowing as one story."
+    "budget; say what is on screen and why it matters, and keep the segments flowing as one story. "
+    "Name what the segment shows (its headline, the figures and labels read off the screen, what "
+    "the presenter says) and never invent anything that is not listed for it. No filler that could "
+    "narrate any video ('Here's more', 'Notice the layout', 'Moving on')."
 )
 METADATA_SYSTEM = (
     "You write YouTube metadata for a narrated video: a clear title of at most 90 characters "
@@ -338,6 +162,7 @@ def script_prompt(segments: list[dict], context: dict) -> str:
     ]
     return (
         f"Title hint: {context.get('title_hint') or '(none)'}\n"
+        f"Product: {context.get('product_name') or '(unknown)'}\n"
         f"Language: {context.get('language', 'en')}; speaking pace: "
         f"{context.get('words_per_minute', 150)} words per minute.\n"
         "Write one narration text per segment, in order, each within its word_budget.\n"
@@ -347,17 +172,30 @@ def script_prompt(segments: list[dict], context: dict) -> str:
 
 
 def on_screen_context(segment: dict) -> str:
-    """What the analysis knows about a segment's picture, as a short phrase for the model."""
-    facts = [str(segment["description"])] if segment.get("description") else []
+    """What the analysis knows about a segment, as a short text for the model: the text read off
+    the screen (headline, figures, labels, what is new), the presenter's words, and the look."""
+    screen = segment.get("screen") or {}
+    facts = []
+    if screen.get("headline"):
+        facts.append(f"headline: {screen['headline']}")
+    if screen.get("new"):
+        facts.append("new on screen: " + "; ".join(screen["new"][:6]))
+    if screen.get("terms"):
+        facts.append("on screen: " + "; ".join(screen["terms"][:12]))
+    if screen.get("numbers"):
+        facts.append("figures: " + "; ".join(screen["numbers"][:6]))
+    speech = (segment.get("speech") or {}).get("text")
+    if speech:
+        facts.append(f"the presenter says: {speech}")
+    if segment.get("description"):
+        facts.append(str(segment["description"]))
     if float(segment.get("static_ratio") or 0.0) >= STILL_RATIO:
         facts.append("mostly a still screen")
     elif float(segment.get("motion") or 0.0) >= MOTION_HIGH:
         facts.append("lots of movement")
-    if float(segment.get("edge_density") or 0.0) >= TEXT_EDGES:
+    if not screen and float(segment.get("edge_density") or 0.0) >= TEXT_EDGES:
         facts.append("text-heavy")
-    if segment.get("dominant_color"):
-        facts.append(f"mostly {segment['dominant_color']}")
-    if float(segment.get("silent_ratio") or 0.0) >= QUIET_RATIO:
+    if float(segment.get("silent_ratio") or 0.0) >= QUIET_RATIO and not speech:
         facts.append("no sound of its own")
     return "; ".join(facts)
 

@@ -22,13 +22,13 @@ import re
 import shutil
 import wave
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator, Protocol
+from typing import ClassVar, Iterator
 
 from include.core import media
 from include.core.errors import FatalError
 from include.core.files import copy_file
+from include.core.ports import FileCache, SynthResult  # noqa: F401  (re-exported)
 from include.providers.cloud import (
     ProviderConfig,
     installed,
@@ -36,27 +36,6 @@ from include.providers.cloud import (
     sdk_errors,
 )
 from include.providers.registry import available, lookup
-
-
-@dataclass(frozen=True)
-class SynthResult:
-    """What a provider knows about the audio it wrote.
-
-    ``words`` are exact word timings ``[{"word", "start", "end"}]`` in seconds from the start of
-    the file, or ``None`` when the provider cannot tell (the voiceover stage then estimates them).
-    """
-
-    words: list[dict] | None = None
-
-
-class FileCache(Protocol):
-    """Where billed audio is kept between runs: named files, fetched or stored whole."""
-
-    def fetch(self, name: str, dest: Path) -> bool:
-        """Copy the entry ``name`` to ``dest``; ``False`` when there is none."""
-
-    def store(self, name: str, path: Path) -> None:
-        """Keep ``path`` as the entry ``name``."""
 
 
 class DirCache:
@@ -87,6 +66,14 @@ class TTS(ABC):
 
     def __init__(self, config: ProviderConfig | None = None) -> None:
         self.config = config or ProviderConfig()
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def concurrency(self) -> int:
+        return max(1, self.config.concurrency)
 
     def voice_for(self, requested: str) -> str:
         """The voice to speak with: the config's, else ``requested`` (the run's ``voice``)."""

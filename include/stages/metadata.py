@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from include.core.edl import Edl, Narration
 from include.core.files import read_json, write_json
-from include.core.usage import Usage
-from include.providers.cloud import ProviderConfig
-from include.providers.llm import get_script_writer
+from include.core.keyphrases import keyphrases
+from include.core.ports import ScriptWriter
 from include.stages.script import clean_for_speech
-from include.stages.settings import Settings
 
 CATEGORY_SCIENCE_TECH = "28"
 MAX_TITLE_CHARS = 100
@@ -33,7 +31,7 @@ MIN_CHAPTER = 10  # seconds
 MIN_CHAPTERS = 3
 MAX_CHAPTER_WORDS = 6
 
-# English function words plus the stock phrases of narration ("take a moment", "moving on"),
+# English function words plus the words of stock narration ("take a moment", "moving on"),
 # which make neither chapter titles nor tags.
 STOPWORDS = frozenset(
     """
@@ -49,6 +47,7 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+FILLERS = frozenset("um uh erm er ah hmm mm uhm umm like closely layout view views finish".split())
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]+\s*")
 _TAG_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
@@ -56,45 +55,50 @@ _TAG_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 def run(
     script_path: Path,
     edl_path: Path,
-    settings: Settings,
+    segments_path: Path,
     out_dir: Path,
     *,
-    writer: str = "offline",
-    config: ProviderConfig | None = None,
+    writer: ScriptWriter,
+    title_hint: str = "",
+    privacy: str = "private",
 ) -> dict:
-    """Write ``metadata.json`` from the (reviewed) script and the EDL's final timeline.
+    """Write ``metadata.json`` from the (reviewed) script, the footage and the final timeline.
 
-    A cloud ``writer`` (with its ``config``) drafts the title, summary and tags; they pass the
-    same limits as the derived ones. Chapters always come from the timeline. Returns
-    ``{"title", "chapters", "tags", "description_bytes"}`` plus ``"usage"`` when a provider was
-    paid.
+    The title is the script's (the title hint, else built from the product and its pages); the
+    description walks through the pages in order; tags are the product, the pages and the key
+    phrases of the text on screen, the presenter's words and the title; chapters start on the
+    pages' headlines in final time. A cloud ``writer`` may draft the title, summary and tags
+    instead; they pass the same limits. Returns ``{"title", "chapters", "tags",
+    "description_bytes"}`` plus ``"usage"`` when a provider was paid.
     """
     script = read_json(script_path, "script.json")
+    analysis = read_json(segments_path, "segments.json")
     edl = Edl.load(edl_path)
     duration = edl.output.duration
     texts = {seg["id"]: seg.get("text", "") for seg in script.get("segments", [])}
     language = script.get("language") or "en"
-    usage = Usage(writer, config.model if config else "")
-    copy = get_script_writer(writer, config, usage).describe(
-        script, {"title_hint": settings.title_hint, "language": language}
-    )
+    footage = Footage.of(analysis)
+    copy = writer.describe(script, {"title_hint": title_hint, "language": language,
+                                    "product_name": footage.product})
 
-    chapters = chapters_for(edl.narration, texts, duration)
+    chapters = chapters_for(edl.narration, footage.chapter_titles(texts), duration)
     if copy:
-        title = clean_title(copy["title"] or script.get("title") or settings.title_hint)
+        title = clean_title(copy["title"] or script.get("title") or title_hint)
         description = build_description(title, [copy["summary"]], chapters)
         tags = limit_tags([_plain(tag.replace(",", " ")).lower() for tag in copy["tags"]])
     else:
-        title = clean_title(script.get("title") or settings.title_hint)
-        description = build_description(title, list(texts.values()), chapters)
-        tags = build_tags(title, list(texts.values()))
+        title = clean_title(script.get("title") or title_hint)
+        description = build_description(title, footage.walkthrough(texts) or list(texts.values()),
+                                         chapters)
+        tags = build_tags(title, footage.tag_texts() + list(texts.values()),
+                          first=footage.names())
     metadata = {
         "title": title,
         "description": description,
         "tags": tags,
         "category_id": CATEGORY_SCIENCE_TECH,
         "language": language,
-        "privacy": settings.privacy,
+        "privacy": privacy,
         "chapters": chapters,
     }
     write_json(Path(out_dir) / "metadata.json", metadata)
@@ -103,8 +107,82 @@ def run(
         "chapters": len(chapters),
         "tags": len(metadata["tags"]),
         "description_bytes": len(metadata["description"].encode("utf-8")),
-        **usage.entry(),
+        **writer.usage.entry(),
     }
+
+
+@dataclass(frozen=True)
+class Footage:
+    """What segments.json says the video shows: the product, each segment's headline and the
+    text and speech the description and tags are built from."""
+
+    product: str
+    headlines: dict[str, str]  # segment id -> headline ("" when it has none)
+    order: tuple[str, ...]  # segment ids in source order
+    terms: tuple[str, ...]
+    speech: tuple[str, ...]
+
+    @classmethod
+    def of(cls, analysis: dict) -> "Footage":
+        segments = analysis.get("segments") or []
+        headlines, terms, speech = {}, [], []
+        for seg in segments:
+            screen = seg.get("screen") or {}
+            headlines[str(seg.get("id"))] = " ".join(str(screen.get("headline") or "").split())
+            terms += [str(t) for t in screen.get("terms") or []]
+            said = (seg.get("speech") or {}).get("text")
+            if said:
+                speech.append(str(said))
+        return cls(str(analysis.get("product_name") or "").strip(), headlines,
+                   tuple(str(seg.get("id")) for seg in segments), tuple(terms), tuple(speech))
+
+    def pages(self) -> list[tuple[str, list[str]]]:
+        """``(headline, segment ids)`` for each run of segments on the same page, in order."""
+        pages: list[tuple[str, list[str]]] = []
+        for seg_id in self.order:
+            headline = self.headlines.get(seg_id, "")
+            if not headline:
+                if pages:
+                    pages[-1][1].append(seg_id)
+                continue
+            if pages and pages[-1][0].lower() == headline.lower():
+                pages[-1][1].append(seg_id)
+            else:
+                pages.append((headline, [seg_id]))
+        return pages
+
+    def chapter_titles(self, texts: dict[str, str]) -> dict[str, str]:
+        """A chapter title per segment id: its page's headline, else one from its narration."""
+        titles = {}
+        current = ""
+        for seg_id in self.order:
+            current = self.headlines.get(seg_id) or current
+            titles[seg_id] = _title_case(current) if current else chapter_title(
+                texts.get(seg_id, ""))
+        return titles
+
+    def walkthrough(self, texts: dict[str, str]) -> list[str]:
+        """The description's body: what the video walks through, page by page."""
+        pages = self.pages()
+        if not pages:
+            return []
+        names = [h for h, _ in pages]
+        lead = (f"A walkthrough of {self.product}: " if self.product else "A walkthrough: ")
+        lead += (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]) + "."
+        lines = [lead]
+        for headline, ids in pages:
+            said = " ".join(t for t in (texts.get(i, "") for i in ids) if t).strip()
+            if said:
+                lines.append(f"{headline}: {said}")
+        return lines
+
+    def names(self) -> list[str]:
+        """The product and its pages, the first tags."""
+        out = [self.product] if self.product else []
+        return out + [h for h, _ in self.pages()]
+
+    def tag_texts(self) -> list[str]:
+        return list(self.terms) + list(self.speech)
 
 
 def _plain(text: str) -> str:
@@ -139,17 +217,25 @@ def timestamp(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def chapters_for(narration: Sequence[Narration], texts: dict[str, str], duration: float) -> list[dict]:
+def chapters_for(narration: Sequence[Narration], titles: dict[str, str],
+                 duration: float) -> list[dict]:
     """Chapters in final time: ``[{"start", "title"}]``, first at 0, each >= 10 s, all < duration.
 
-    Boundaries are narration starts (floored to whole seconds), merged greedily so every chapter
-    lasts at least 10 s. When that leaves fewer than three on a video of 30 s or more, three
-    chapters are laid out near the thirds, snapped to narration starts where they fit. A video
-    under 30 s gets none.
+    ``titles`` names each segment's chapter (its page's headline, see :class:`Footage`).
+    Boundaries are the narration starts where the title changes (floored to whole seconds),
+    merged greedily so every chapter lasts at least 10 s. When that leaves fewer than three on a
+    video of 30 s or more, three chapters are laid out near the thirds, snapped to narration
+    starts where they fit — unless that would name two neighbours alike. Chapters are never
+    named "Part N": without enough distinct titles there are none, as below 30 s.
     """
     if duration < MIN_CHAPTER * MIN_CHAPTERS:
         return []
-    starts = sorted((n.out_start, n.segment_id) for n in narration if 0 <= n.out_start < duration)
+    starts, last_title = [], None
+    for n in sorted(narration, key=lambda n: n.out_start):
+        title = titles.get(n.segment_id, "")
+        if 0 <= n.out_start < duration and title and title != last_title:
+            starts.append((n.out_start, n.segment_id))
+            last_title = title
     candidates = sorted({math.floor(start) for start, _ in starts} | {0})
     bounds = [0]
     for time in candidates[1:]:
@@ -159,10 +245,12 @@ def chapters_for(narration: Sequence[Narration], texts: dict[str, str], duration
         bounds = _three_bounds(candidates, duration)
 
     chapters = []
-    for number, bound in enumerate(bounds, 1):
+    for bound in bounds:
         playing = [seg_id for start, seg_id in starts if math.floor(start) <= bound]
-        title = chapter_title(texts.get(playing[-1], "")) if playing else ""
-        chapters.append({"start": float(bound), "title": title or f"Part {number}"})
+        title = titles.get(playing[-1], "") if playing else ""
+        if not title or (chapters and chapters[-1]["title"] == title):
+            return []
+        chapters.append({"start": float(bound), "title": truncate_chars(title, MAX_TAG_CHARS * 3)})
     return chapters
 
 
@@ -203,9 +291,11 @@ def chapter_title(text: str) -> str:
     return ""
 
 
-def build_description(title: str, texts: list[str], chapters: list[dict]) -> str:
-    """Summary paragraph from the script, then the chapter list, within 5000 UTF-8 bytes."""
-    summary = truncate_chars(_plain(" ".join(texts)), MAX_SUMMARY_CHARS) or title
+def build_description(title: str, paragraphs: list[str], chapters: list[dict]) -> str:
+    """The paragraphs (each cleaned; a summary, then what each page shows), then the chapter
+    list, within 5000 UTF-8 bytes."""
+    body = "\n\n".join(p for p in (_plain(p) for p in paragraphs) if p)
+    summary = truncate_chars(body, MAX_SUMMARY_CHARS * 2) or title
     chapter_block = ""
     if chapters:
         lines = [f"{timestamp(ch['start'])} {ch['title']}" for ch in chapters]
@@ -216,17 +306,23 @@ def build_description(title: str, texts: list[str], chapters: list[dict]) -> str
     )
 
 
-def build_tags(title: str, texts: list[str]) -> list[str]:
-    """Keywords: the title, its words, then the script's most frequent content words.
+def build_tags(title: str, texts: list[str], *, first: Sequence[str] = ()) -> list[str]:
+    """Search tags: ``first`` (the product, its pages), then the key phrases of ``texts`` (the
+    text on screen, the presenter's words, the narration) and the title.
 
     At most 15, lower-case, deduplicated, each at most 30 characters and at most 500 characters
-    joined by commas (a tag containing a space counts two quote characters, as YouTube does).
+    joined by commas (a tag containing a space counts two quote characters, as YouTube does);
+    never a stop-word, a filler or a bare number.
     """
-    title_words = [w.lower() for w in _TAG_WORD.findall(_plain(title))]
-    script_words = [w.lower() for w in _TAG_WORD.findall(_plain(" ".join(texts)))]
-    counts = Counter(w for w in script_words if _is_keyword(w))
-    frequent = sorted(counts, key=lambda w: -counts[w])  # stable: ties keep first-seen order
-    return limit_tags([" ".join(title_words)] + [w for w in title_words if _is_keyword(w)] + frequent)
+    named = [_plain(name).lower() for name in first if _is_tag(_plain(name).lower())]
+    phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 2,
+                                              exclude=STOPWORDS | FILLERS)]
+    return limit_tags(named + [p for p in phrases if _is_tag(p)])
+
+
+def _is_tag(phrase: str) -> bool:
+    words = phrase.split()
+    return bool(words) and not all(w in STOPWORDS or w in FILLERS or w.isdigit() for w in words)
 
 
 def limit_tags(candidates: list[str]) -> list[str]:
@@ -246,5 +342,5 @@ def limit_tags(candidates: list[str]) -> list[str]:
     return tags
 
 
-def _is_keyword(word: str) -> bool:
-    return word not in STOPWORDS and not word.isdigit() and (len(word) >= 3 or not word.isascii())
+def _title_case(text: str) -> str:
+    return text[:1].upper() + text[1:]

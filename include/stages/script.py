@@ -15,13 +15,13 @@ from pathlib import Path
 
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
-from include.core.usage import Usage
-from include.providers.cloud import ProviderConfig
-from include.providers.llm import get_script_writer, word_count
+from include.core.ports import ScriptWriter
+from include.core.text import word_count
 from include.stages.settings import Settings
 
 LANGUAGE = "en"
 MAX_REVIEW_CHARS = 1000
+MAX_TITLE_CHARS = 90  # a derived title; YouTube allows 100
 
 _SCRIPT_BLOCK = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"</?[A-Za-z!][^>]*>")
@@ -93,32 +93,32 @@ def fit_to_budget(text: str, budget: int) -> str:
 
 def run(
     segments_path: Path,
-    settings: Settings,
     out_dir: Path,
     *,
-    writer: str = "offline",
-    config: ProviderConfig | None = None,
+    writer: ScriptWriter,
+    title_hint: str = "",
+    words_per_minute: int = 150,
 ) -> dict:
     """Write ``script.json`` for the analysed segments in ``segments_path``.
 
-    ``config`` carries the credentials and model of a cloud ``writer``. Returns
-    ``{"segments": n, "words": total, "writer": writer}`` plus ``"usage"`` when a provider
-    was paid.
+    ``writer`` is a ready script writer (:class:`include.core.ports.ScriptWriter`). Returns
+    ``{"segments": n, "words": total, "writer": name}`` plus ``"usage"`` when a provider was paid.
     """
     analysis = read_json(segments_path, "segments.json")
     segments = analysis.get("segments")
     if not isinstance(segments, list) or not segments:
         raise FatalError("segments.json has no segments; re-run the analyze stage.")
     _check_segments(segments)
-    wpm = int(settings.words_per_minute)
+    wpm = int(words_per_minute)
     budgeted = [dict(seg, word_budget=word_budget(seg["kept_duration"], wpm)) for seg in segments]
-    hint = clean_for_speech(settings.title_hint)
-    context = {"title_hint": hint, "words_per_minute": wpm, "language": LANGUAGE}
-    usage = Usage(writer, config.model if config else "")
-    texts = get_script_writer(writer, config, usage).write(budgeted, context)
+    hint = clean_for_speech(title_hint)
+    context = {"title_hint": hint, "words_per_minute": wpm, "language": LANGUAGE,
+               "product_name": analysis.get("product_name") or ""}
+    texts = writer.write(budgeted, context)
     if len(texts) != len(budgeted):
         raise FatalError(
-            f"script writer {writer!r} returned {len(texts)} texts for {len(budgeted)} segments."
+            f"script writer {writer.name!r} returned {len(texts)} texts for {len(budgeted)} "
+            "segments."
         )
     script_segments = [
         {
@@ -132,10 +132,10 @@ def run(
         for seg, text in zip(budgeted, texts)
     ]
     script = {
-        "title": hint or derived_title(float(analysis.get("duration") or 0.0)),
+        "title": hint or derived_title(analysis),
         "language": LANGUAGE,
         "words_per_minute": wpm,
-        "writer": writer,
+        "writer": writer.name,
         "segments": script_segments,
     }
     write_json(Path(out_dir) / "script.json", script)
@@ -143,8 +143,8 @@ def run(
     return {
         "segments": len(script_segments),
         "words": words,
-        "writer": writer,
-        **usage.entry(),
+        "writer": writer.name,
+        **writer.usage.entry(),
     }
 
 
@@ -162,8 +162,25 @@ def _check_segments(segments: list) -> None:
             )
 
 
-def derived_title(duration: float) -> str:
-    """A neutral title for a video without a title hint, e.g. ``"A 2-minute walkthrough"``."""
+def derived_title(analysis: dict) -> str:
+    """A title from the footage when there is no title hint: the product and the pages shown
+    ("Orbit: Sprint 14 board, Backlog and Velocity report"), else its length ("A 2-minute
+    walkthrough")."""
+    product = str(analysis.get("product_name") or "").strip()
+    pages: list[str] = []
+    for seg in analysis.get("segments") or []:
+        headline = " ".join(str((seg.get("screen") or {}).get("headline") or "").split())
+        if headline and headline.lower() not in {p.lower() for p in pages} | {product.lower()}:
+            pages.append(headline)
+    while pages:
+        listed = ", ".join(pages[:-1]) + (" and " if len(pages) > 1 else "") + pages[-1]
+        title = f"{product}: {listed}" if product else listed
+        if len(title) <= MAX_TITLE_CHARS:
+            return title
+        pages.pop()
+    if product:
+        return f"A tour of {product}"
+    duration = float(analysis.get("duration") or 0.0)
     if duration >= 90:
         return f"A {round(duration / 60)}-minute walkthrough"
     if duration > 0:
@@ -176,8 +193,9 @@ def validate_review(original: dict, edited: dict, settings: Settings) -> dict:
 
     ``edited`` must be an object with a ``segments`` list of ``{"id", "text"}``; every id must be
     in ``original``, segments left out keep their original text. A text must be a string of at most
-    1000 characters without control characters (newlines become spaces) that is not empty after
-    :func:`clean_for_speech`. Texts over their word budget (from ``settings.words_per_minute``)
+    1000 characters without control characters (newlines become spaces); an empty text leaves the
+    segment silent, but a text that :func:`clean_for_speech` empties (only markup, emoji or URLs)
+    is refused. Texts over their word budget (from ``settings.words_per_minute``)
     are kept and listed in ``warnings``. Other fields of ``edited`` are ignored.
     """
     if not isinstance(edited, dict) or not isinstance(edited.get("segments"), list):
@@ -226,6 +244,6 @@ def _reviewed_text(seg_id: str, text: object) -> str:
             f"segment {seg_id} text contains the control character U+{ord(bad):04X}; remove it."
         )
     cleaned = clean_for_speech(text)
-    if not cleaned:
+    if not cleaned and text.strip():  # an empty text is a silent segment; markup alone is not
         raise FatalError(f"segment {seg_id} text is empty once markup, emoji and URLs are removed.")
     return cleaned

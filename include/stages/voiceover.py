@@ -1,12 +1,14 @@
 """voiceover stage: speak the script, one segment at a time, into one WAV with word timings.
 
-Each segment is synthesised separately (:mod:`include.providers.tts`), normalised to mono 16-bit
-PCM at the provider's sample rate and concatenated with ``gap`` seconds of silence in between.
-Segment spans come from sample counts, so they are exact in voice time. Word timings are the
-provider's when it has them (``"exact"``), else spread over the segment's audible speech by
-syllable weight (``"estimated"``).
+Each segment is synthesised separately by a ready speech provider
+(:class:`include.core.ports.SpeechSynthesizer`), normalised to mono 16-bit PCM at the provider's
+sample rate and concatenated with ``gap`` seconds of silence in between. Segment spans come from
+sample counts, so they are exact in voice time. Word timings are the provider's when it has them
+(``"exact"``, ElevenLabs), else the text is aligned to the synthesised audio by speech
+recognition (``"aligned"``: espeak, Piper, OpenAI), else spread over the segment's audible speech
+by syllable weight (``"estimated"``).
 
-Billed (cloud) providers speak several segments at once (``config.concurrency``) and their audio
+Billed (cloud) providers speak several segments at once (``concurrency``) and their audio
 is cached per (provider, model, voice, text): a rerun after editing one segment pays only for it.
 """
 
@@ -24,10 +26,8 @@ import numpy as np
 from include.core import media
 from include.core.errors import FatalError
 from include.core.files import atomic_write, read_json, write_json
+from include.core.ports import FileCache, SpeechSynthesizer, SynthResult, Transcriber
 from include.core.usage import Usage
-from include.providers.cloud import ProviderConfig
-from include.providers.tts import TTS, FileCache, SynthResult, get_tts
-from include.stages.settings import Settings
 
 EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
 SPEECH_LEVEL = 0.02  # fraction of the segment's peak that counts as speech, not silence
@@ -39,29 +39,31 @@ _VOWEL_GROUPS = re.compile(r"[aeiouyàáâäèéêëìíîïòóôöùúûü]+",
 
 def run(
     script_path: Path,
-    settings: Settings,
     out_dir: Path,
     *,
-    provider: str = "espeak",
+    tts: SpeechSynthesizer,
+    voice: str = "",
     gap: float = 0.4,
-    config: ProviderConfig | None = None,
     cache: FileCache | None = None,
+    aligner: Transcriber | None = None,
 ) -> dict:
     """Write ``voiceover.wav`` and ``voiceover.json`` for the script at ``script_path``.
 
-    ``config`` carries the provider's credentials, model and voice (its voice wins over
-    ``settings.voice``); ``cache`` keeps billed audio between runs. Returns ``{"duration",
-    "segments", "provider", "voice", "characters"}`` plus ``"usage"`` for a billed provider.
+    ``tts`` is a ready speech provider; ``voice`` the run's voice (the provider's own configured
+    voice wins, see ``voice_for``); ``cache`` keeps billed audio between runs. Word timings are
+    the provider's when it knows them, else ``aligner`` (speech recognition) aligns each
+    segment's text to its audio, else they are estimated. Returns ``{"duration", "segments",
+    "provider", "voice", "characters", "timing"}`` plus ``"usage"`` for a billed provider.
     """
     segments = _script_segments(read_json(script_path, "script.json"))
     if gap < 0:
         raise FatalError(f"the gap between segments must not be negative (got {gap}).")
-    tts = get_tts(provider, config)
-    voice = tts.voice_for(settings.voice)
-    usage = Usage(provider, tts.config.model)
+    provider = tts.name
+    voice = tts.voice_for(voice)
+    usage = Usage(provider, tts.model)
     rate = tts.sample_rate
     audio, voice_segments = _assemble(
-        segments, _synthesize(segments, tts, voice, cache, usage), rate, gap
+        segments, _synthesize(segments, tts, voice, cache, usage, aligner), rate, gap
     )
 
     out_dir = Path(out_dir)
@@ -84,12 +86,14 @@ def run(
         "provider": provider,
         "voice": voice,
         "characters": sum(len(seg["text"]) for seg in segments),
+        "timing": sorted({seg["timing"] for seg in voice_segments}),
         **usage.entry(),
     }
 
 
 def _synthesize(
-    segments: list[dict], tts: TTS, voice: str, cache: FileCache | None, usage: Usage
+    segments: list[dict], tts: SpeechSynthesizer, voice: str, cache: FileCache | None,
+    usage: Usage, aligner: Transcriber | None = None,
 ) -> list[tuple[np.ndarray, SynthResult]]:
     """Each segment's samples (normalised to the provider's rate) and what the provider knew."""
     rate = tts.sample_rate
@@ -103,17 +107,36 @@ def _synthesize(
                 return silence, SynthResult()
             raw = Path(tmp) / f"{number:04d}.wav"
             if tts.billed:
-                return _billed(tts, text, voice, raw, cache, usage)
-            result = tts.synthesize(text, voice, raw)
-            return load_pcm(raw, rate), result
+                samples, result = _billed(tts, text, voice, raw, cache, usage)
+            else:
+                result = tts.synthesize(text, voice, raw)
+                samples = load_pcm(raw, rate)
+            if result.words is None and aligner is not None:
+                words = _aligned(aligner, samples, rate, text, raw)
+                result = SynthResult(words=words, aligned=words is not None)
+            return samples, result
 
-        workers = max(1, tts.config.concurrency) if tts.billed else 1
+        workers = tts.concurrency if tts.billed else 1
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts") as pool:
             return list(pool.map(speak, enumerate(segments)))
 
 
+def _aligned(aligner: Transcriber, samples: np.ndarray, rate: int, text: str,
+             raw: Path) -> list[dict] | None:
+    """Word timings of ``text`` aligned to its audio by speech recognition (``None`` when the
+    aligner returns nothing usable, so the words are estimated instead)."""
+    wav = raw.with_suffix(".aligned.wav")
+    write_wav_atomic(wav, samples, rate)
+    words = aligner.align(wav, text)
+    if not words or len(words) != len(text.split()):
+        return None
+    duration = len(samples) / rate
+    return [{"word": w["word"], "start": round(min(max(0.0, w["start"]), duration), 3),
+             "end": round(min(max(w["start"], w["end"]), duration), 3)} for w in words]
+
+
 def _billed(
-    tts: TTS, text: str, voice: str, raw: Path, cache: FileCache | None, usage: Usage
+    tts: SpeechSynthesizer, text: str, voice: str, raw: Path, cache: FileCache | None, usage: Usage
 ) -> tuple[np.ndarray, SynthResult]:
     """A billed segment from the cache, else from the provider (then cached); usage counted."""
     key = tts.cache_key(text, voice)
@@ -151,7 +174,8 @@ def _assemble(
         if result.words is None:
             words, timing = estimate_words(seg["text"], samples, rate, start), "estimated"
         else:
-            words, timing = _shift_words(result.words, start), "exact"
+            words = _shift_words(result.words, start)
+            timing = "aligned" if result.aligned else "exact"
         voice_segments.append(
             {
                 "id": seg["id"],
