@@ -10,8 +10,10 @@ One ffmpeg process decodes the source once and feeds three outputs:
 From the signals come hard cuts (a spike of the picture change over its local median, measured on
 the most-changed quarter of the picture or on the colour histogram, so a slide that changes only a
 region of a screen recording counts), dissolves (a window whose middle frame is a blend of its
-ends, reported once), frozen spans and per-segment looks. The outputs are ``segments.json`` and one
-``keyframes/<segment_id>.jpg`` per segment (see ``docs/ARTIFACTS.md``).
+ends, reported once), frozen spans and per-segment looks. Then each segment's text on screen is read (OCR) and the
+presenter's words heard (speech recognition) by :mod:`include.stages.footage_text`. The outputs
+are ``segments.json`` and one ``keyframes/<segment_id>.jpg`` per segment (see
+``docs/ARTIFACTS.md``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,11 +36,9 @@ import numpy as np
 from include.core import media, spans
 from include.core.errors import FatalError, RetryableError
 from include.core.files import copy_file, write_json
+from include.core.ports import KeyframeDescriber, TextReader, Transcriber
 from include.core.spans import Span
-from include.core.usage import Usage
-from include.providers.cloud import ProviderConfig
-from include.providers.vision import describe_keyframes
-from include.stages.settings import Settings
+from include.stages import footage_text
 
 # ---- the analysis picture
 WIDTH, HEIGHT = 192, 108
@@ -133,20 +134,22 @@ class Signals:
 
 def run(
     source_path: Path,
-    settings: Settings,
     out_dir: Path,
     *,
     source_info: dict | None = None,
-    vision: str = "none",
-    vision_config: ProviderConfig | None = None,
+    reader: TextReader | None = None,
+    transcriber: Transcriber | None = None,
+    describer: KeyframeDescriber | None = None,
 ) -> dict:
     """Analyse ``source_path``; write ``segments.json`` and ``keyframes/`` into ``out_dir``.
 
-    ``source_info`` is ingest's ``source.json`` (it saves a probe); ``settings`` is accepted for
-    the uniform stage signature, nothing in it changes the analysis. With a ``vision`` provider
-    (``openai`` or ``anthropic``, credentials in ``vision_config``) every segment also gets a
-    ``description`` of its keyframe. Returns ``{"segments", "cuts", "static_spans", "silences",
-    "duration"}`` (counts, and seconds) plus ``"usage"`` when a vision provider was paid.
+    ``source_info`` is ingest's ``source.json`` (it saves a probe). With a ``reader`` (OCR) every
+    segment gets the text on its screen (``screen``) and the video its product name; with a
+    ``transcriber`` (speech recognition) and an audio track, the presenter's words (``speech``);
+    with a ``describer`` (a vision model) a ``description`` of its keyframe. Returns
+    ``{"segments", "cuts", "static_spans", "silences", "duration", "read", "heard"}`` (counts,
+    seconds, and seconds spent reading and hearing) plus ``"usage"`` when a vision provider was
+    paid.
     """
     source_path, out_dir = Path(source_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,12 +175,18 @@ def run(
         _write_keyframes(segments, scratch, out_dir / "keyframes")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    usage = Usage(vision, vision_config.model if vision_config else "")
-    if vision != "none":
-        descriptions = describe_keyframes(
-            {seg["id"]: out_dir / seg["keyframe"] for seg in segments},
-            vision, vision_config or ProviderConfig(), usage,
-        )
+    footage, transcript, spent = {"product_name": "", "chrome": []}, "", {}
+    if reader is not None and facts["width"] and facts["height"]:
+        started = time.monotonic()
+        footage = footage_text.read_screens(source_path, segments,
+                                            (facts["width"], facts["height"]), reader)
+        spent["read"] = _r(time.monotonic() - started)
+    if transcriber is not None and has_audio:
+        started = time.monotonic()
+        transcript = footage_text.hear(source_path, segments, transcriber)
+        spent["heard"] = _r(time.monotonic() - started)
+    if describer is not None:
+        descriptions = describer.describe({seg["id"]: out_dir / seg["keyframe"] for seg in segments})
         for seg in segments:
             seg["description"] = descriptions[seg["id"]]
 
@@ -187,6 +196,9 @@ def run(
         "width": facts["width"],
         "height": facts["height"],
         "has_audio": has_audio,
+        "product_name": footage["product_name"],
+        "chrome": footage["chrome"],
+        "transcript": transcript,
         "cuts": cuts,
         "static_spans": [[_r(a), _r(b)] for a, b in static_spans],
         "silences": [[_r(a), _r(b)] for a, b in silences],
@@ -198,7 +210,8 @@ def run(
         "static_spans": len(static_spans),
         "silences": len(silences),
         "duration": _r(duration),
-        **usage.entry(),
+        **spent,
+        **(describer.usage.entry() if describer is not None else {}),
     }
 
 
