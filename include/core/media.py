@@ -135,15 +135,15 @@ def local_input(path: str | os.PathLike) -> str:
     return "file:" + os.path.abspath(text)
 
 
-def input_options(formats: str = USER_VIDEO_FORMATS) -> list[str]:
+def input_options(formats: str = USER_VIDEO_FORMATS, *, cap_pixels: bool = True) -> list[str]:
     """The options that go before every ``-i``: file protocol only, ``formats`` demuxers only,
-    pinned probe sizes and a per-frame pixel cap for the decoders."""
+    pinned probe sizes and (``cap_pixels``) a per-frame pixel cap for the decoders."""
     return [
         "-protocol_whitelist", "file",
         "-format_whitelist", formats,
         "-probesize", str(PROBE_BYTES),
         "-analyzeduration", str(ANALYZE_MICROSECONDS),
-        "-max_pixels", str(MAX_PIXELS),
+        *(["-max_pixels", str(MAX_PIXELS)] if cap_pixels else []),
     ]
 
 
@@ -210,15 +210,17 @@ def ffprobe(
 ) -> dict:
     """Return ffprobe's JSON (format + streams) for a local file, under the input policy.
 
-    ``decode=False`` reads the container headers only (no decoder is opened: nothing the size of
-    a frame is allocated), for checking a file's claims before it is decoded.
+    ``decode=False`` reads the container headers only (``-nofind_stream_info``: no frame is
+    decoded, nothing the size of a frame is allocated), for checking a file's claims before it is
+    decoded; it reports the sizes the container states, so it sets no pixel cap (with one,
+    ffprobe reports an oversized stream as 0x0). With ``decode`` the decoders are capped.
     """
     proc = run(
         [
             FFPROBE,
             "-v",
             "error",
-            *input_options(formats),
+            *input_options(formats, cap_pixels=decode),
             *([] if decode else ["-nofind_stream_info"]),
             "-print_format",
             "json",

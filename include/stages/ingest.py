@@ -324,6 +324,11 @@ def _ffprobe(path: Path, *, decode: bool) -> dict:
     except media.InputRefused as exc:
         raise FatalError(f"source refused: {exc}") from None
     except FatalError as exc:
+        if "max pixel count" in str(exc):  # the frames are larger than their container says
+            raise FatalError(
+                f"source video frames are larger than 7680x4320 ({MAX_PIXELS / 1e6:.1f} "
+                "megapixels); scale it down to 8K or less."
+            ) from None
         if "moov atom not found" in str(exc):
             raise FatalError(
                 "source is truncated or corrupt: the MP4 index (moov atom) is missing; upload the "
