@@ -203,8 +203,12 @@ def video_pipeline():
                 fileobj, name = io.store.open_uri(settings.source), settings.source.rsplit("/", 1)[-1]
             else:
                 fileobj, name = ingest.open_local_source(settings.source)
+            from airflow.sdk import get_current_context
+
+            hours = float(configured("VIDEO_MAX_SOURCE_HOURS", "video_max_source_hours", "4"))
             with fileobj:
-                result = ingest.run(fileobj, name, settings, io.out_dir)
+                result = ingest.run(fileobj, name, settings, io.out_dir, max_duration=hours * 3600,
+                                    run_id=get_current_context()["run_id"])
             io.video_id = result["video_id"]
             return io.publish(result)
 

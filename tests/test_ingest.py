@@ -39,6 +39,7 @@ def bad_media(tmp_path_factory, sample_clip) -> dict[str, Path]:
         "cover_art": d / "song.m4a",
         "short": d / "blink.mp4",
         "gif": d / "anim.gif",
+        "ffv1": d / "lossless.mkv",
     }
     files["zero"].write_bytes(b"")
     files["text"].write_text("This is a meeting transcript, not a video.\n" * 50)
@@ -52,6 +53,7 @@ def bad_media(tmp_path_factory, sample_clip) -> dict[str, Path]:
     _ffmpeg("-f", "lavfi", "-i", "testsrc=d=0.2:s=160x120:r=30", "-pix_fmt", "yuv420p",
             str(files["short"]))
     _ffmpeg("-f", "lavfi", "-i", "testsrc=d=2:s=160x120:r=10", "-f", "gif", str(files["gif"]))
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=d=2:s=160x120:r=10", "-c:v", "ffv1", str(files["ffv1"]))
     return files
 
 
@@ -113,7 +115,8 @@ def test_unknown_extension_is_derived_from_the_container(sample_clip, tmp_path):
         ("audio_only", r"audio-only"),
         ("cover_art", r"audio-only"),
         ("short", r"too short"),
-        ("gif", r"unsupported video codec 'gif'; re-encode to H\.264"),
+        ("gif", r"^source is a GIF image, not a video file: only MP4/MOV, Matroska/WebM and AVI"),
+        ("ffv1", r"unsupported video codec 'ffv1'; re-encode to H\.264"),
     ],
 )
 def test_bad_upload_is_fatal_and_leaves_nothing(bad_media, tmp_path, kind, message):

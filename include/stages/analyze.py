@@ -283,7 +283,7 @@ def scan(
         # B-frames skip the deblocking filter: a tenth less decode work, invisible at these sizes,
         # and I/P frames stay exact, so the small error cannot build up.
         "-skip_loop_filter", "bidir",
-        "-i", str(source_path),
+        *media.user_input_args(source_path),
         "-map", "0:v:0",
         "-vf", f"fps={rate},scale={WIDTH}:{HEIGHT}:flags=fast_bilinear,format=yuv420p",
         "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1",

@@ -6,8 +6,10 @@ Three steps, called by the DAG layer in this order:
    unsupported schemes) before anything is opened.
 2. :func:`open_local_source` opens a local path / ``file://`` URI, refusing anything that is not a
    regular file (directories, devices such as ``/dev/zero``, FIFOs, ``/proc`` files).
-3. :func:`run` streams the bytes into ``out_dir/source.<ext>`` while hashing them, probes the copy
-   with ffprobe and writes ``out_dir/source.json`` (see ``docs/ARTIFACTS.md``).
+3. :func:`run` streams the bytes into ``out_dir/source.<ext>`` while hashing them, sniffs its first
+   bytes (MP4/MOV, Matroska/WebM or AVI only), checks the container's claims against the decoder
+   limits (frame size, frame rate, stream count, duration) before any decoder is opened, probes
+   the copy with ffprobe and writes ``out_dir/source.json`` (see ``docs/ARTIFACTS.md``).
 
 Every rejection is a :class:`FatalError` whose message names the problem in one sentence; a
 rejected upload leaves nothing behind in ``out_dir``.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -31,6 +34,13 @@ CHUNK_BYTES = 2**20
 DEFAULT_MAX_BYTES = 20 * 2**30
 DEFAULT_MAX_DURATION = 4 * 3600.0
 MIN_DURATION = 0.5
+# Decoder-bomb limits: 8K UHD frames (either orientation), 120 fps, 16 streams (phone footage
+# carries a few metadata tracks beside its video and audio).
+MAX_PIXELS = media.MAX_PIXELS
+MAX_SIDE = 7680
+MAX_FPS = 120.0
+MAX_STREAMS = 16
+VIDEO_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}-[0-9a-f]{16}")
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 # First name in ffprobe's ``format_name`` -> extension, for uploads without a usable extension.
@@ -87,6 +97,11 @@ def check_source_reference(source: str, tenant: str) -> None:
     if ".." in PurePosixPath(decoded).parts or ".." in PurePosixPath(unquote(decoded)).parts:
         raise FatalError("source contains a '..' path component; give the file's real location.")
 
+    if _is_upload_part(decoded):
+        raise FatalError(
+            f"source {source!r} is one part of an unfinished upload, not a video: finalize the "
+            "upload and use the key it returns."
+        )
     if source.startswith("tenants/"):
         _check_store_key(source, tenant)
         return
@@ -102,6 +117,15 @@ def check_source_reference(source: str, tenant: str) -> None:
         )
     elif not source.startswith("/"):
         raise FatalError(f"source {source!r} is a relative path: give an absolute path.")
+
+
+def _is_upload_part(source: str) -> bool:
+    """``…/uploads/<upload id>/parts/<n>``: a raw 8 MB part of a file-store upload (only part 1's
+    first bytes were ever checked), in any form (key, path, URI)."""
+    parts = PurePosixPath(urlsplit(source).path).parts
+    return any(
+        parts[i] == "uploads" and parts[i + 2] == "parts" for i in range(len(parts) - 3)
+    )
 
 
 def _scheme_of(source: str) -> str:
@@ -196,8 +220,12 @@ def run(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_duration: float = DEFAULT_MAX_DURATION,
+    run_id: str | None = None,
 ) -> dict:
     """Copy, hash, probe and validate one upload; write ``source.<ext>`` and ``source.json``.
+
+    ``run_id`` is the DAG run's id: when it looks like a video id (``<tenant>-<16 hex>``, as the
+    studio makes them) it must equal the id of the bytes read, else the file changed under it.
 
     Returns ``{"video_id", "sha256", "bytes", "duration", "has_audio", "width", "height",
     "source_file", "notes"}``. On any error nothing is left in ``out_dir``.
@@ -210,7 +238,8 @@ def run(
         sha256, size = _copy_and_hash(fileobj, partial, max_bytes)
         if size == 0:
             raise FatalError("source file is empty (0 bytes).")
-        probe = _probe(partial)
+        _check_run_id(run_id, video_id_for(settings.tenant, sha256))
+        probe = _probe(partial, max_duration)
         facts = _validate(probe, partial, max_duration)
 
         source = out_dir / f"source{_extension_for(original_name, probe)}"
@@ -269,11 +298,37 @@ def _human_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def _probe(path: Path) -> dict:
-    """ffprobe JSON for the copied upload; a file ffprobe cannot parse is not a video."""
+def _check_run_id(run_id: str | None, video_id: str) -> None:
+    if run_id and VIDEO_ID_RE.fullmatch(run_id) and run_id != video_id:
+        raise FatalError(
+            f"source does not match run {run_id}: its content has video id {video_id}, so the file "
+            "changed after it was uploaded; upload it again as a new video."
+        )
+
+
+def _probe(path: Path, max_duration: float = DEFAULT_MAX_DURATION) -> dict:
+    """ffprobe JSON for the copied upload; a file ffprobe cannot parse is not a video.
+
+    First the first bytes (:func:`media.require_video_container`), then the container headers
+    alone (no decoder opened) against the limits, then the full probe.
+    """
+    media.require_video_container(path)
+    header = _ffprobe(path, decode=False)
+    _check_limits(header, max_duration, header_only=True)
+    return _ffprobe(path, decode=True)
+
+
+def _ffprobe(path: Path, *, decode: bool) -> dict:
     try:
-        return media.ffprobe(path)
+        return media.ffprobe(path, decode=decode)
+    except media.InputRefused as exc:
+        raise FatalError(f"source refused: {exc}") from None
     except FatalError as exc:
+        if "max pixel count" in str(exc):  # the frames are larger than their container says
+            raise FatalError(
+                f"source video frames are larger than 7680x4320 ({MAX_PIXELS / 1e6:.1f} "
+                "megapixels); scale it down to 8K or less."
+            ) from None
         if "moov atom not found" in str(exc):
             raise FatalError(
                 "source is truncated or corrupt: the MP4 index (moov atom) is missing; upload the "
@@ -284,8 +339,51 @@ def _probe(path: Path) -> dict:
         ) from None
 
 
+def _check_limits(probe: dict, max_duration: float, *, header_only: bool = False) -> None:
+    """Refuse what would make the decoders allocate or work without bound: too many streams,
+    frames beyond 8K, more than 120 fps, a duration beyond ``max_duration``.
+
+    ``header_only``: the probe read the container headers only, so a size it does not state (0)
+    is left to the full probe.
+    """
+    streams = probe.get("streams") or []
+    if len(streams) > MAX_STREAMS:
+        raise FatalError(
+            f"source has {len(streams)} streams; at most {MAX_STREAMS} are accepted, so export it "
+            "with just its video and audio."
+        )
+    for stream in streams:
+        if stream.get("codec_type") != "video":
+            continue
+        width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+        if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+            raise FatalError(
+                f"source video is {width}x{height} ({width * height / 1e6:.1f} megapixels); at "
+                f"most 7680x4320 ({MAX_PIXELS / 1e6:.1f} megapixels) is accepted, so scale it "
+                "down to 8K or less."
+            )
+        if not header_only and not (width and height):
+            raise FatalError(
+                "source video has no readable frame size (its frames may be larger than "
+                "7680x4320); re-encode it at 8K or less."
+            )
+        fps = 0.0 if (stream.get("disposition") or {}).get("attached_pic") else _frame_rate(stream)
+        if fps > MAX_FPS:
+            raise FatalError(
+                f"source video runs at {fps:.4g} fps; at most {MAX_FPS:g} fps is accepted, so "
+                "re-encode it at a lower frame rate."
+            )
+    duration = _float_or_none((probe.get("format") or {}).get("duration"))
+    if duration is not None and duration > max_duration:
+        raise FatalError(
+            f"source duration {duration / 3600:.2f} h is longer than the "
+            f"{max_duration / 3600:g} h limit."
+        )
+
+
 def _validate(probe: dict, path: Path, max_duration: float) -> dict:
     """Check streams, codec, duration and the tail of the file; return the source.json facts."""
+    _check_limits(probe, max_duration)
     streams = probe.get("streams") or []
     videos = [
         s for s in streams
@@ -359,7 +457,7 @@ def _check_tail_decodes(path: Path, duration: float) -> None:
         proc = media.run(
             [
                 media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-nostats",
-                "-ss", f"{start:.3f}", "-i", str(path), "-map", "0:v:0", "-t", "1",
+                "-ss", f"{start:.3f}", *media.user_input_args(path), "-map", "0:v:0", "-t", "1",
                 "-progress", "pipe:1", "-f", "null", "-",
             ],
             timeout=300,

@@ -76,15 +76,18 @@ def gain_filters(gain_db: float, ceiling_db: float = CEILING_DBFS) -> str:
     return f"volume={gain_db:.2f}dB,{limiter(ceiling_db)}"
 
 
-def measure(path: Path, filters: str = "", *, true_peak: bool = True) -> Measurement:
+def measure(path: Path, filters: str = "", *, true_peak: bool = True,
+            formats: str = media.MUSIC_FORMATS) -> Measurement:
     """Integrated loudness and true peak of ``path``'s first audio track after ``filters``.
 
     Without ``true_peak`` (which oversamples 4x: about half the cost) only the loudness is taken.
+    ``formats``: the demuxers ``path`` may be opened with (the voice: ``media.VOICE_FORMATS``).
     """
     meter = "ebur128=peak=true" if true_peak else "ebur128"
     chain = ",".join(part for part in (filters, meter) if part)
     return measure_command(
-        [media.FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-vn",
+        [media.FFMPEG, "-hide_banner", "-nostdin", "-nostats",
+         *media.user_input_args(path, formats), "-vn",
          "-map", "0:a:0", "-af", chain, "-f", "null", "-"]
     )
 
@@ -126,11 +129,12 @@ def plan_voice(voice_path: Path, target: float = TARGET_LUFS,
     voiceover gets no gain.
     """
     base = stereo_chain()
-    measured = measure(voice_path, base)
+    measured = measure(voice_path, base, formats=media.VOICE_FORMATS)
     if not measured.audible:
         return VoicePlan(0.0, ceiling_db, measured, measured)
     gain, result = fit_gain(
-        lambda g: measure(voice_path, f"{base},{gain_filters(g, ceiling_db)}", true_peak=False),
+        lambda g: measure(voice_path, f"{base},{gain_filters(g, ceiling_db)}", true_peak=False,
+                          formats=media.VOICE_FORMATS),
         target - measured.integrated, target,
     )
     return VoicePlan(gain, ceiling_db, measured, result)

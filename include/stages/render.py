@@ -33,7 +33,10 @@ from typing import Callable
 from include.core.edl import Clip, Edl
 from include.core.errors import FatalError, RetryableError
 from include.core.files import temp_sibling
-from include.core.media import FFMPEG, ffprobe, last_error_line, require_binary
+from include.core.media import (
+    FFMPEG, MUSIC_FORMATS, VOICE_FORMATS, ffprobe, last_error_line, require_binary,
+    user_input_args,
+)
 from include.stages import loudness
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
@@ -255,15 +258,15 @@ def _inputs(clips: list[TimedClip], seek_inputs: bool, source_path: Path, voiceo
     source), the voice, then the music (looped) if any, right after the voice."""
     inputs: list[str] = []
     if not seek_inputs:
-        inputs = ["-i", str(source_path)]
+        inputs = user_input_args(source_path)
     else:
         for clip in clips:
-            inputs += ["-ss", _num(clip.src_start),
-                       "-t", _num(clip.src_end - clip.src_start), "-i", str(source_path)]
+            inputs += ["-ss", _num(clip.src_start), "-t", _num(clip.src_end - clip.src_start),
+                       *user_input_args(source_path)]
     voice_index = inputs.count("-i")
-    inputs += ["-i", str(voiceover_path)]
+    inputs += user_input_args(voiceover_path, VOICE_FORMATS)
     if music_path:
-        inputs += ["-stream_loop", "-1", "-i", str(music_path)]
+        inputs += ["-stream_loop", "-1", *user_input_args(music_path, MUSIC_FORMATS)]
     return inputs, voice_index
 
 

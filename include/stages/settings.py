@@ -145,3 +145,5 @@ class Settings:
                 music.startswith("/") or music.startswith(f"tenants/{self.tenant}/"))):
             bad("music must be an absolute path on the workers or a key under "
                 f"tenants/{self.tenant}/.")
+        if re.search(r"(^|/)uploads/[^/]+/parts/", music):
+            bad("music must be a finished file, not one part of an unfinished upload.")

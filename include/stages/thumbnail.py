@@ -64,7 +64,7 @@ def _write_jpeg(source_path: Path, seconds: float, filters: str, path: Path) -> 
         for quality in JPEG_QUALITIES:
             media.run(
                 [media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y",
-                 "-ss", f"{seconds:.3f}", "-i", str(source_path), "-frames:v", "1",
+                 "-ss", f"{seconds:.3f}", *media.user_input_args(source_path), "-frames:v", "1",
                  "-vf", filters, "-q:v", str(quality), "-f", "image2", "-c:v", "mjpeg",
                  str(path)],
                 timeout=120, what="ffmpeg (thumbnail)",
@@ -102,7 +102,8 @@ def _small_frame(source_path: Path, seconds: float) -> np.ndarray:
     """The grey frame at ``seconds``, scaled to 320x180, as a (180, 320) array."""
     proc = media.run(
         [media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{seconds:.3f}",
-         "-i", str(source_path), "-frames:v", "1", "-vf", f"scale={PROBE_WIDTH}:{PROBE_HEIGHT}",
+         *media.user_input_args(source_path), "-frames:v", "1",
+         "-vf", f"scale={PROBE_WIDTH}:{PROBE_HEIGHT}",
          "-f", "rawvideo", "-pix_fmt", "gray", "-"],
         timeout=120, what="ffmpeg (thumbnail candidate)",
     )

@@ -30,6 +30,7 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field
 
 from include.airflow_client import AirflowClient
+from include.core.media import sniff_container
 from include.stages.ingest import VIDEO_EXTENSIONS, video_id_for
 from include.stages.settings import (
     CAPTION_STYLES,
@@ -108,10 +109,10 @@ def _size_text(n: int) -> str:
 
 
 def check_video_head(head: bytes) -> None:
-    """A quick content check on the first bytes: MP4/MOV, Matroska/WebM or AVI (ingest probes fully)."""
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return
-    if head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI "):
+    """A quick content check on the first bytes: MP4/MOV, Matroska/WebM or AVI (ingest sniffs the
+    finalized file again and probes it fully). Parts 2+ are never checked: a part is never a
+    source (see ``ingest.check_source_reference``), only the joined file is."""
+    if sniff_container(head):
         return
     raise HTTPException(
         415, "this file is not a video the pipeline can read (expected MP4, MOV, MKV, WebM or AVI)."
