@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from include.core.media import FFMPEG, duration_of  # noqa: E402
+from include.providers.asr import WhisperTranscriber  # noqa: E402
+from include.providers.llm import get_script_writer  # noqa: E402
+from include.providers.ocr import TesseractReader  # noqa: E402
+from include.providers.tts import get_tts  # noqa: E402
 from include.sample_media import make_sample  # noqa: E402
 from include.stages import (  # noqa: E402
     analyze,
@@ -71,11 +75,15 @@ def run_stage(name: str, work: Path, source: Path | None = None) -> dict:
             return ingest.run(fh, source.name, SETTINGS, out)
     if name == "analyze":
         info = json.loads((work / "ingest" / "source.json").read_text())
-        return analyze.run(source_file, SETTINGS, out, source_info=info)
+        return analyze.run(source_file, out, source_info=info, reader=TesseractReader(),
+                           transcriber=WhisperTranscriber())
     if name == "script":
-        return script.run(work / "analyze" / "segments.json", SETTINGS, out)
+        return script.run(work / "analyze" / "segments.json", out,
+                          writer=get_script_writer("offline"))
     if name == "voiceover":
-        return voiceover.run(work / "script" / "script.json", SETTINGS, out)
+        return voiceover.run(work / "script" / "script.json", out,
+                             tts=get_tts(SETTINGS.tts_provider), voice=SETTINGS.voice,
+                             aligner=WhisperTranscriber())
     if name == "edit":
         return edit.run(work / "analyze" / "segments.json", work / "script" / "script.json",
                         work / "voiceover" / "voiceover.json", work / "ingest" / "source.json",
@@ -91,7 +99,8 @@ def run_stage(name: str, work: Path, source: Path | None = None) -> dict:
         return sidecar.run(work / "edit" / "edl.json", out)
     if name == "metadata":
         return metadata.run(work / "script" / "script.json", work / "edit" / "edl.json",
-                            SETTINGS, out)
+                            work / "analyze" / "segments.json", out,
+                            writer=get_script_writer("offline"))
     if name == "publish":
         return publish.run(work / "render" / "final.mp4", work / "metadata" / "metadata.json",
                            SETTINGS, out, video_id="bench", outbox_root=work / "outbox")
@@ -180,7 +189,7 @@ def analyze_cuts(path: Path, fps: float) -> tuple[list[int], list[int], float]:
     """(hard-cut frames, dissolve frames, seconds) of one analyze run."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        analyze.run(path, SETTINGS, Path(tmp))
+        analyze.run(path, Path(tmp))
         seconds = time.perf_counter() - start
         cuts = json.loads((Path(tmp) / "segments.json").read_text())["cuts"]
     hard = [round(c["time"] * fps) for c in cuts if c["kind"] == "hard"]

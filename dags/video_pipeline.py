@@ -20,13 +20,14 @@ from include.pipeline import (
     CONNECTIONS,
     StageIO,
     StoreFileCache,
-    aligner,
     connection_config,
-    provider_for,
+    keyframe_describer,
     run_usage,
     script_writer,
     speech,
     stage_io,
+    text_reader,
+    transcriber,
 )
 from include.review_gate import ReviewGateSensor
 from include.stages import (
@@ -217,9 +218,10 @@ def video_pipeline():
         with stage_io("analyze", ingested) as io:
             src = io.fetch(ingested["artifacts"][ingested["result"]["source_file"]])
             info = io.store.get_json(ingested["artifacts"]["source.json"])
-            vision, vision_config = provider_for(io.settings, "vision")
-            return io.publish(analyze.run(src, io.settings, io.out_dir, source_info=info,
-                                          vision=vision, vision_config=vision_config))
+            return io.publish(analyze.run(
+                src, io.out_dir, source_info=info, reader=text_reader(),
+                transcriber=transcriber(io.settings),
+                describer=keyframe_describer(io.settings)))
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **LLM)
     def write_script(analyzed: dict) -> dict:
@@ -235,7 +237,7 @@ def video_pipeline():
             script_path = io.fetch(io.script_key(reviewed))
             return io.publish(voiceover.run(
                 script_path, io.out_dir, tts=speech(io.settings), voice=io.settings.voice,
-                cache=StoreFileCache(io.store, io.tenant), aligner=aligner(io.settings)))
+                cache=StoreFileCache(io.store, io.tenant), aligner=transcriber(io.settings)))
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:

@@ -30,7 +30,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.core.errors import FatalError, RetryableError
 from include.core.files import write_json
-from include.core.ports import ScriptWriter, SpeechSynthesizer, Transcriber
+from include.core.ports import (
+    KeyframeDescriber,
+    ScriptWriter,
+    SpeechSynthesizer,
+    TextReader,
+    Transcriber,
+)
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
 from include.stages.settings import Settings
@@ -180,6 +186,27 @@ def script_writer(settings: Settings) -> ScriptWriter:
     return get_script_writer(provider, config)
 
 
+def text_reader() -> TextReader | None:
+    """OCR for the text on screen (Tesseract); ``None`` where it is not installed."""
+    from include.providers.ocr import TesseractReader
+
+    if not TesseractReader.available():
+        log.warning("Tesseract is not installed: the script cannot name what is on screen (%s)",
+                    TesseractReader.requirement)
+        return None
+    return TesseractReader()
+
+
+def keyframe_describer(settings: Settings) -> KeyframeDescriber | None:
+    """The vision model the run chose (``vision_provider``), or ``None``."""
+    provider, config = provider_for(settings, "vision")
+    if provider == "none":
+        return None
+    from include.providers.vision import VisionDescriber
+
+    return VisionDescriber(provider, config or ProviderConfig())
+
+
 def speech(settings: Settings) -> SpeechSynthesizer:
     """The narration voice the run chose (``tts_provider``), built from its connection."""
     from include.providers.tts import get_tts
@@ -188,9 +215,11 @@ def speech(settings: Settings) -> SpeechSynthesizer:
     return get_tts(provider, config)
 
 
-def aligner(settings: Settings) -> Transcriber | None:
-    """Speech recognition that aligns narration text to its audio (for voices without word
-    timings); ``None`` where it is not installed (timings are then estimated)."""
+def transcriber(settings: Settings) -> Transcriber | None:
+    """Speech recognition (faster-whisper with a local model): it hears the presenter in the
+    source and aligns the narration text to its audio (for voices without word timings);
+    ``None`` where it is not installed (then the script has no transcript and caption timings
+    are estimated)."""
     from include.providers.asr import WhisperTranscriber
 
     if not WhisperTranscriber.available():

@@ -30,7 +30,7 @@ def _encode(out: Path, filtergraph: str) -> Path:
 
 
 def _analyze(source: Path, out_dir: Path, **kwargs) -> tuple[dict, dict]:
-    result = analyze.run(source, Settings(), out_dir, **kwargs)
+    result = analyze.run(source, out_dir, **kwargs)
     return result, json.loads((out_dir / "segments.json").read_text())
 
 
@@ -188,7 +188,7 @@ def test_source_info_from_ingest_is_used(sample_clip, analyzed_sample, tmp_path)
 def test_decode_timeout_is_retryable_and_leaves_nothing(sample_clip, tmp_path, monkeypatch):
     monkeypatch.setattr(analyze, "_decode_timeout", lambda duration: 0.05)
     with pytest.raises(RetryableError, match="did not finish"):
-        analyze.run(sample_clip[0], Settings(), tmp_path)
+        analyze.run(sample_clip[0], tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,7 +196,7 @@ def test_not_a_video_is_fatal(tmp_path):
     bogus = tmp_path / "bogus.mp4"
     bogus.write_text("not a video")
     with pytest.raises(FatalError):
-        analyze.run(bogus, Settings(), tmp_path / "out")
+        analyze.run(bogus, tmp_path / "out")
 
 
 @pytest.mark.parametrize(

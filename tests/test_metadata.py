@@ -7,9 +7,9 @@ import json
 import pytest
 
 from include.core.edl import Edl
+from include.providers.llm import get_script_writer
 from include.stages import metadata
 from include.stages.metadata import chapter_title, chapters_for, timestamp
-from include.stages.settings import Settings
 from tests.fakes.edl import edl_document
 
 TEXTS = [
@@ -58,12 +58,21 @@ def _edl(duration: float, starts: list[float]) -> dict:
     return edl_document(duration=duration, narration=narration)
 
 
-def _run(tmp_path, script, edl, **settings):
-    (tmp_path / "script.json").write_text(json.dumps(script))
-    (tmp_path / "edl.json").write_text(json.dumps(edl))
+def _segments(count: int, screens: dict | None = None, product: str = "") -> dict:
+    """segments.json for ``count`` segments; ``screens`` maps a segment number to its screen."""
+    return {"product_name": product, "segments": [
+        {"id": f"s{n:02d}", **({"screen": screens[n]} if screens and n in screens else {})}
+        for n in range(1, count + 1)]}
+
+
+def _run(tmp_path, script, edl, analysis=None, **options):
+    analysis = analysis or _segments(len(script["segments"]))
+    for name, doc in (("script", script), ("edl", edl), ("segments", analysis)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
     out = tmp_path / "out"
     result = metadata.run(
-        tmp_path / "script.json", tmp_path / "edl.json", Settings(**settings), out
+        tmp_path / "script.json", tmp_path / "edl.json", tmp_path / "segments.json", out,
+        writer=get_script_writer("offline"), **options
     )
     return result, json.loads((out / "metadata.json").read_text())
 
@@ -98,8 +107,10 @@ def test_metadata_for_a_normal_video(tmp_path):
     for chapter in meta["chapters"]:
         assert f"\n{timestamp(chapter['start'])} {chapter['title']}" in meta["description"]
     assert meta["description"].startswith("Welcome to this quick tour")
-    assert {"acme", "dashboard", "tour", "reports"} <= set(meta["tags"])
-    assert meta["tags"][0] == "acme dashboard tour"
+    assert {"acme dashboard tour", "monthly revenue charts", "team invitations"} <= set(
+        meta["tags"])
+    assert not {"moment", "closely", "layout", "finish", "view"} & set(
+        w for tag in meta["tags"] for w in tag.split())
     assert result == {
         "title": meta["title"],
         "chapters": len(meta["chapters"]),
@@ -115,26 +126,79 @@ def test_short_video_has_no_chapters(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("duration", "starts"),
+    ("duration", "starts", "some"),
     [
-        (65.0, [0.0, 5.0, 10.5, 15.0, 21.0, 26.0]),  # dense narration: merged
-        (65.0, [0.0, 60.0]),  # sparse narration: split to reach three chapters
-        (65.0, [0.0]),
-        (30.0, [0.0, 12.0, 25.0]),  # the shortest video with chapters
-        (31.7, [0.0, 4.0, 29.0]),
-        (3725.0, [float(t) for t in range(0, 3720, 7)]),
+        (65.0, [0.0, 5.0, 10.5, 15.0, 21.0, 26.0], True),  # dense narration: merged
+        (65.0, [0.0, 25.0, 45.0], True),
+        (65.0, [0.0, 25.0, 60.0], False),  # the third page is too short: two chapters, so none
+        (30.0, [0.0, 10.0, 20.0], True),  # the shortest video with chapters
+        (30.0, [0.0, 12.0, 25.0], False),  # 0:00 and 0:10 would both be the first page
+        (31.7, [0.0, 4.0, 29.0], False),  # only one page lasts 10 s
+        (3725.0, [float(t) for t in range(0, 3720, 7)], True),
     ],
 )
-def test_chapters_are_valid_for_youtube(duration, starts):
-    texts = {f"s{n:02d}": TEXTS[n % len(TEXTS)] for n in range(1, len(starts) + 1)}
-    _assert_valid_chapters(
-        chapters_for(Edl.from_dict(_edl(duration, starts)).narration, texts, duration), duration
-    )
+def test_chapters_are_valid_for_youtube(duration, starts, some):
+    texts = {f"s{n:02d}": chapter_title(TEXTS[n % len(TEXTS)]) or f"Page {n}"
+             for n in range(1, len(starts) + 1)}
+    chapters = chapters_for(Edl.from_dict(_edl(duration, starts)).narration, texts, duration)
+    if some:
+        _assert_valid_chapters(chapters, duration)
+    else:
+        assert chapters == []
+
+
+def test_chapters_are_never_named_part_n():
+    # one narrated segment: three chapters would all carry the same name, so there are none
+    edl = Edl.from_dict(_edl(65.0, [0.0]))
+    assert chapters_for(edl.narration, {"s01": "Invoices"}, 65.0) == []
+
+
+SCREENS = {
+    1: {"headline": "Sprint 14 board", "terms": ["To do", "In progress", "Two-factor login"]},
+    2: {"headline": "Sprint 14 board", "terms": ["Slack notifications"]},
+    3: {"headline": "Backlog", "terms": ["Move to sprint", "Sprint 15", "Story points"]},
+    4: {"headline": "Velocity report", "terms": ["Completed points", "Cycle time", "Open bugs"]},
+    5: {"headline": "Integrations", "terms": ["Google Calendar", "GitHub", "Slack"]},
+    6: {"headline": "Integrations", "terms": ["Google Calendar connected"]},
+}
+TOUR_TEXTS = [
+    "This is the Sprint 14 board in Orbit.",
+    "Slack notifications sit in the To do column.",
+    "In the backlog we filter for billing tickets.",
+    "Completed points are 86 and cycle time is 3.2 days.",
+    "Finally we connect Google Calendar on the integrations page.",
+    "Google Calendar is now connected.",
+]
+
+
+def test_metadata_comes_from_the_footage(tmp_path):
+    analysis = _segments(6, SCREENS, product="Orbit")
+    analysis["segments"][2]["speech"] = {"text": "In the backlog I filter for billing tickets."}
+    script = _script(TOUR_TEXTS, title="Orbit: Sprint 14 board, Backlog and Velocity report")
+    _, meta = _run(tmp_path, script, _edl(65.0, [0.0, 8.0, 14.0, 30.0, 44.0, 55.0]), analysis)
+
+    assert [c["title"] for c in meta["chapters"]] == [
+        "Sprint 14 board", "Backlog", "Velocity report", "Integrations"]
+    _assert_valid_chapters(meta["chapters"], 65.0)
+    body = meta["description"].split("\n\nChapters:")[0]
+    assert body.startswith(
+        "A walkthrough of Orbit: Sprint 14 board, Backlog, Velocity report and Integrations.")
+    positions = [body.index(f"\n\n{page}:") for page in
+                 ("Sprint 14 board", "Backlog", "Velocity report", "Integrations")]
+    assert positions == sorted(positions), "the description walks the pages in order"
+    assert meta["tags"][:5] == ["orbit", "sprint 14 board", "backlog", "velocity report",
+                                "integrations"]
+    footage = " ".join([*TOUR_TEXTS, *(t for sc in SCREENS.values() for t in sc["terms"]),
+                        "In the backlog I filter for billing tickets."]).lower()
+    found = [tag for tag in meta["tags"] if tag in footage]
+    assert len(found) >= 0.7 * len(meta["tags"]), meta["tags"]
+    _assert_youtube_limits(meta)
 
 
 def test_limits_hold_on_adversarial_input(tmp_path):
     hostile_title = "<script>alert('x')</script> " + "Ünïcödé <b>bold</b> title " * 12
-    huge = ["word " * 150 + "<i>markup</i> 🚀 https://spam.example/" for _ in range(200)]
+    huge = [f"Topic {i} " + "word " * 150 + "<i>markup</i> 🚀 https://spam.example/"
+            for i in range(200)]
     cjk = [
         "日本語のテキストを読み上げます。" * 60,
         "한국어 설명 텍스트 " * 80,

@@ -12,8 +12,14 @@ from include.core.errors import FatalError, RetryableError
 from include.providers import tts
 from include.providers.cloud import ProviderConfig
 from include.stages import voiceover
-from include.stages.settings import Settings
 from tests.fakes.cloud import API_KEY, SECONDS_PER_WORD, FakeCloud
+
+
+def speak(script_path, out_dir, *, provider="espeak", config=None, voice="en-us", **kwargs):
+    """voiceover.run with the provider built as the DAG builds it."""
+    return voiceover.run(script_path, out_dir, tts=tts.get_tts(provider, config), voice=voice,
+                         **kwargs)
+
 
 TEXTS = ["Here is the dashboard overview.", "Open the settings page now.", "That is all.",
          "One more thing.", "Thanks for watching."]
@@ -53,7 +59,7 @@ ROUTE = {"openai": "speech", "elevenlabs": "elevenlabs"}
 def test_cloud_voice_per_segment_with_cache(provider, cloud, tmp_path):
     script = write_script(tmp_path / "script.json")
     cache = tts.DirCache(tmp_path / "cache")
-    result = voiceover.run(script, Settings(), tmp_path / "a", provider=provider,
+    result = speak(script, tmp_path / "a", provider=provider,
                            config=config(cloud, provider), cache=cache)
     doc = json.loads((tmp_path / "a" / "voiceover.json").read_text())
     assert doc["voice"] == config(cloud, provider).voice and doc["sample_rate"] == 24000
@@ -76,7 +82,7 @@ def test_cloud_voice_per_segment_with_cache(provider, cloud, tmp_path):
     # Edit one segment: the rerun pays for that one only, and the audio is identical elsewhere.
     cloud.requests.clear()
     edited = TEXTS[:2] + ["That is really all."] + TEXTS[3:]
-    again = voiceover.run(write_script(tmp_path / "script2.json", edited), Settings(),
+    again = speak(write_script(tmp_path / "script2.json", edited),
                           tmp_path / "b", provider=provider, config=config(cloud, provider),
                           cache=cache)
     (request,) = cloud.hits(ROUTE[provider])
@@ -91,7 +97,7 @@ def test_segments_are_spoken_concurrently_within_the_bound(cloud, tmp_path):
     cloud.delay = 0.3
     script = write_script(tmp_path / "script.json")
     started = time.monotonic()
-    voiceover.run(script, Settings(), tmp_path / "out", provider="openai",
+    speak(script, tmp_path / "out", provider="openai",
                   config=config(cloud, "openai", concurrency=2))
     assert cloud.max_inflight == 2
     assert time.monotonic() - started < 5 * 0.3  # faster than one at a time
@@ -101,10 +107,10 @@ def test_segments_are_spoken_concurrently_within_the_bound(cloud, tmp_path):
 def test_unknown_voice_or_key_is_fatal_at_once(provider, voice, cloud, tmp_path):
     script = write_script(tmp_path / "script.json", TEXTS[:1])
     with pytest.raises(FatalError, match="voice"):
-        voiceover.run(script, Settings(), tmp_path / "a", provider=provider,
+        speak(script, tmp_path / "a", provider=provider,
                       config=config(cloud, provider, voice=voice))
     with pytest.raises(FatalError, match=f"rejected the API key .*{provider}_default"):
-        voiceover.run(script, Settings(), tmp_path / "b", provider=provider,
+        speak(script, tmp_path / "b", provider=provider,
                       config=config(cloud, provider, api_key="wrong"))
     assert len(cloud.hits(ROUTE[provider])) == 2  # one request each, no retries
 
@@ -114,19 +120,19 @@ def test_rate_limit_waits_then_server_errors_become_retryable(provider, cloud, t
     script = write_script(tmp_path / "script.json", TEXTS[:1])
     cloud.fail(ROUTE[provider], 429, headers={"Retry-After": "1"})
     started = time.monotonic()
-    voiceover.run(script, Settings(), tmp_path / "a", provider=provider,
+    speak(script, tmp_path / "a", provider=provider,
                   config=config(cloud, provider))
     assert time.monotonic() - started >= 1.0
     cloud.fail(ROUTE[provider], 503, times=2, headers={"Retry-After": "0"})
     with pytest.raises(RetryableError, match="503"):
-        voiceover.run(script, Settings(), tmp_path / "b", provider=provider,
+        speak(script, tmp_path / "b", provider=provider,
                       config=config(cloud, provider))
 
 
 @pytest.mark.skipif(not tts.PiperTTS.available(), reason="piper-tts is not installed")
 def test_piper_offline_neural_voice(tmp_path):
     script = write_script(tmp_path / "script.json", TEXTS[:2])
-    result = voiceover.run(script, Settings(), tmp_path, provider="piper")  # the default voice
+    result = speak(script, tmp_path, provider="piper")  # the default voice
     doc = json.loads((tmp_path / "voiceover.json").read_text())
     with wave.open(str(tmp_path / "voiceover.wav")) as wav:
         rate, frames = wav.getframerate(), wav.getnframes()
@@ -136,5 +142,5 @@ def test_piper_offline_neural_voice(tmp_path):
     assert all(seg["end"] - seg["start"] > 0.8 for seg in doc["segments"])
     assert "usage" not in result
     with pytest.raises(FatalError, match="neither an installed voice package"):
-        voiceover.run(script, Settings(), tmp_path / "x", provider="piper",
+        speak(script, tmp_path / "x", provider="piper",
                       config=ProviderConfig(voice="no_such_voice"))

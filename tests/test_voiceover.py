@@ -14,6 +14,13 @@ from include.stages import voiceover
 from include.stages.script import validate_review
 from include.stages.settings import Settings
 
+
+def speak(script_path, out_dir, *, provider="espeak", config=None, voice="en-us", **kwargs):
+    """voiceover.run with the provider built as the DAG builds it."""
+    return voiceover.run(script_path, out_dir, tts=tts.get_tts(provider, config), voice=voice,
+                         **kwargs)
+
+
 GAP = 0.4
 TOLERANCE = 0.001  # seconds: the JSON rounds to milliseconds
 
@@ -59,8 +66,7 @@ def _write_script(path, script=SCRIPT):
 
 def _run(tmp_path, name, script=SCRIPT, **kwargs):
     out = tmp_path / name
-    result = voiceover.run(
-        _write_script(tmp_path / f"{name}.json", script), Settings(), out, **kwargs
+    result = speak(_write_script(tmp_path / f"{name}.json", script), out, **kwargs
     )
     return result, json.loads((out / "voiceover.json").read_text()), out / "voiceover.wav"
 
@@ -84,6 +90,7 @@ def test_espeak_voiceover_spans_and_words(tmp_path):
         "provider": "espeak",
         "voice": "en-us",
         "characters": sum(len(seg["text"]) for seg in SCRIPT["segments"]),
+        "timing": ["estimated"],
     }
 
     segments = doc["segments"]
@@ -139,9 +146,9 @@ def test_edited_text_changes_the_audio_length(tmp_path):
 def test_unknown_voice_and_provider_are_fatal(tmp_path):
     script_path = _write_script(tmp_path / "script.json")
     with pytest.raises(FatalError, match="unknown espeak-ng voice 'xx-nowhere'"):
-        voiceover.run(script_path, Settings(voice="xx-nowhere"), tmp_path / "a")
+        speak(script_path, tmp_path / "a", voice="xx-nowhere")
     with pytest.raises(FatalError, match=r"unknown TTS provider 'nope'; choose one of: espeak"):
-        voiceover.run(script_path, Settings(), tmp_path / "b", provider="nope")
+        speak(script_path, tmp_path / "b", provider="nope")
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
 
 
@@ -215,3 +222,26 @@ def test_estimated_words_cover_only_the_audible_speech():
     assert [w["word"] for w in words] == ["cat", "dog,", "pig"]
     durations = [w["end"] - w["start"] for w in words]
     assert durations[1] > durations[0], "a comma adds a pause after its word"
+
+
+def test_words_are_aligned_to_the_audio_by_speech_recognition(tmp_path):
+    from include.providers.asr import WhisperTranscriber
+
+    script = {**SCRIPT, "segments": [
+        {**SCRIPT["segments"][0], "text": "Revenue this month is forty eight thousand dollars."},
+        {**SCRIPT["segments"][1], "text": "Open the invoices page and export the report."},
+    ]}
+    result, doc, wav_path = _run(tmp_path, "aligned", script=script,
+                                 aligner=WhisperTranscriber())
+    assert result["timing"] == ["aligned"]
+    samples = voiceover.load_pcm(wav_path, doc["sample_rate"])
+    for seg, source in zip(doc["segments"], script["segments"]):
+        assert seg["timing"] == "aligned"
+        assert [w["word"] for w in seg["words"]] == source["text"].split()
+        starts = [w["start"] for w in seg["words"]]
+        assert starts == sorted(starts) and seg["start"] <= starts[0] < seg["end"]
+        # the first word starts where the segment's audio becomes audible (within 100 ms)
+        first = round(seg["start"] * doc["sample_rate"])
+        last = round(seg["end"] * doc["sample_rate"])
+        onset, _ = voiceover.speech_span(samples[first:last])
+        assert abs(starts[0] - (seg["start"] + onset / doc["sample_rate"])) <= 0.1

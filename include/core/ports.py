@@ -64,7 +64,8 @@ class Transcriber(Protocol):
     """Speech recognition with word timings, and alignment of a known text to its audio."""
 
     def transcribe(self, audio_path: Path, language: str = "en") -> list:
-        """Recognised words; each has ``as_dict()`` → ``{"word", "start", "end", "probability"}``."""
+        """Recognised words in order; each has ``text``, ``start``, ``end`` (seconds) and
+        ``probability``."""
         ...
 
     def align(self, audio_path: Path, text: str) -> list[dict]:

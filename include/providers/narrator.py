@@ -107,7 +107,11 @@ def narrate(segment: dict, previous: dict | None, *, index: int, product: str, t
     fresh = [t for t in fresh if t and t.lower() != headline.lower() and not _NUMERIC.match(t)]
 
     listed = [t for t in listed if t.lower() not in {f.lower() for f in fresh}]
-    names_page = bool(headline) and headline.lower() in speech.lower()
+    names_page = bool(headline) and _names_screen(speech, headline, {}, shortest=2)
+    if speech and not names_page and _names_screen(speech, headline, screen):
+        # the presenter names what is shown: their sentence is enough when both do not fit
+        page = _page_sentences(headline, product, index, turn) if headline else []
+        names_page = not page or min(map(word_count, page)) + word_count(speech) > budget
 
     candidates: list[list[str]] = []  # each: alternative sentences, most informative first
     if (new_page or (headline and index == 0)) and not names_page:
@@ -134,15 +138,20 @@ def narrate(segment: dict, previous: dict | None, *, index: int, product: str, t
 
 
 def _fit(candidates: list[list[str]], budget: int) -> str:
-    """The first fitting alternative of each candidate, in order, while the budget lasts."""
-    sentences, left = [], budget
+    """As many candidates as fit the budget, in priority order (each at its shortest), then each
+    one upgraded to its first alternative that still fits."""
+    chosen: list[list[str]] = []
+    used = 0
     for options in candidates:
-        for option in options:
-            if option and word_count(option) <= left:
-                sentences.append(option)
-                left -= word_count(option)
-                break
-    return " ".join(sentences)
+        options = [o for o in options if o]
+        if options and used + min(map(word_count, options)) <= budget:
+            chosen.append(options)
+            used += min(map(word_count, options))
+    picks = [min(options, key=word_count) for options in chosen]
+    for i, options in enumerate(chosen):
+        left = budget - sum(word_count(p) for j, p in enumerate(picks) if j != i)
+        picks[i] = next(o for o in options if word_count(o) <= left)
+    return " ".join(picks)
 
 
 def _truncate(sentence: str, budget: int) -> str:
@@ -218,8 +227,7 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
     """``(label, value)`` pairs read off the screen: "Revenue this month $48,210" on one line,
     or a number with its label on the line just above it (a KPI card)."""
     pairs: list[tuple[str, str]] = []
-    ordered = sorted(lines, key=lambda ln: (ln.get("box", [0, 0, 0, 0])[1],
-                                            ln.get("box", [0, 0, 0, 0])[0]))
+    ordered = reading_order(lines)
     for i, line in enumerate(ordered):
         text = " ".join(str(line.get("text", "")).split())
         match = _LABEL_VALUE.match(text)
@@ -239,6 +247,18 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
     return out[:limit]
 
 
+def reading_order(lines: list[dict]) -> list[dict]:
+    """Lines in rows (tops within half a line height), each row left to right."""
+    rows: list[list[dict]] = []
+    for line in sorted(lines, key=lambda ln: (ln.get("box") or [0, 0, 0, 0])[1]):
+        y, h = (line.get("box") or [0, 0, 0, 0])[1], (line.get("box") or [0, 0, 0, 1])[3]
+        if rows and abs(y - (rows[-1][0].get("box") or [0, 0, 0, 0])[1]) <= max(h, 1) / 2:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda ln: ln["box"][0])]
+
+
 def _label_above(value_line: dict, above: list[dict]) -> str:
     x, y, w, h = value_line.get("box") or (0, 0, 0, 0)
     best, best_gap = "", None
@@ -252,6 +272,17 @@ def _label_above(value_line: dict, above: list[dict]) -> str:
         if 0 <= gap <= 3.5 * max(h, lh) and overlap > 0 and (best_gap is None or gap < best_gap):
             best, best_gap = text, gap
     return best
+
+
+def _names_screen(speech: str, headline: str, screen: dict, shortest: int = 4) -> bool:
+    """Whether the presenter's sentence names the headline or a label on screen (every word of
+    it that has at least ``shortest`` characters, plural or not)."""
+    said = {w.strip(",.!?;:").lower() for w in speech.split()}
+    for term in [headline, *(screen.get("terms") or [])]:
+        words = [w.lower() for w in str(term).split() if len(w) >= shortest]
+        if words and all(w in said or w.rstrip("s") in said for w in words):
+            return True
+    return False
 
 
 def _listed_terms(screen: dict, headline: str, product: str, facts, speech: str) -> list[str]:

@@ -44,6 +44,17 @@ def describe_keyframes(
     return descriptions
 
 
+class VisionDescriber:
+    """A :class:`include.core.ports.KeyframeDescriber` backed by a vision chat model."""
+
+    def __init__(self, provider: str, config: ProviderConfig) -> None:
+        self.provider, self.config = provider, config
+        self.usage = Usage(provider, config.model)
+
+    def describe(self, keyframes: dict[str, Path]) -> dict[str, str]:
+        return describe_keyframes(keyframes, self.provider, self.config, self.usage)
+
+
 def downscaled_jpeg(path: Path, max_side: int = MAX_SIDE) -> bytes:
     """The image at ``path`` as JPEG bytes, scaled down so neither side exceeds ``max_side``."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -7,7 +7,9 @@ lines into each segment's ``screen``: ``headline``, the ``lines`` kept (without 
 is ``new`` against the previous segment, salient ``numbers`` and ``terms``; text repeated on most
 segments (a nav bar) is the chrome, kept once with the product's name. :func:`hear` transcribes
 the source's audio once with a :class:`~include.core.ports.Transcriber` (faster-whisper) and gives
-each segment the words spoken inside it.
+each segment the words spoken inside it, grouped into sentences; a sentence the recogniser is
+unsure of (a word under 30 % probability that is not on screen, a fragment) is kept for the
+record but not used as narration, so a misheard presenter is never put into the script.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from include.core.ports import TextReader, Transcriber
 LONG_SEGMENT_SECONDS = 6.0  # longer segments that move get a second frame read near their end
 MOVING = 0.02  # motion (fraction of the picture changing per frame) that counts as moving
 MAX_LINES = 60  # lines kept per segment in segments.json
+MIN_WORD, MIN_MEAN = 0.3, 0.7  # probabilities a heard sentence needs to be narrated
 FILLERS = frozenset({"um", "uh", "erm", "er", "ah", "hmm", "mm", "uhm", "umm"})
 
 
@@ -97,15 +100,58 @@ def hear(source_path: Path, segments: list[dict], transcriber: Transcriber) -> s
         media.run([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
                    *media.user_input_args(source_path), "-vn", "-ac", "1", "-ar", "16000",
                    "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (audio for ASR)")
-        words = [w.as_dict() for w in transcriber.transcribe(wav)]
+        words = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3),
+                  "probability": round(w.probability, 3)} for w in transcriber.transcribe(wav)]
     for segment in segments:
         start, end = float(segment["start"]), float(segment["end"])
         inside = [w for w in words if start <= (w["start"] + w["end"]) / 2 < end]
-        spoken = [w["word"] for w in inside
-                  if w["word"].lower().strip(",.!?;:") not in FILLERS]
+        seen = _seen_words(segment)
+        sentences = [_judge(sentence, seen) for sentence in _sentences(inside)]
         segment["speech"] = {
-            "text": " ".join(spoken).strip(),
-            "words": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in w.items()}
-                      for w in inside],
+            "text": " ".join(s["text"] for s in sentences if s["usable"]),
+            "sentences": sentences,
+            "words": inside,
         }
     return " ".join(w["word"] for w in words)
+
+
+def _sentences(words: list[dict]) -> list[list[dict]]:
+    """Words grouped into sentences at their closing punctuation (or a pause over 0.8 s)."""
+    out: list[list[dict]] = []
+    current: list[dict] = []
+    for word in words:
+        if current and word["start"] - current[-1]["end"] > 0.8:
+            out.append(current)
+            current = []
+        current.append(word)
+        if word["word"].endswith((".", "!", "?")):
+            out.append(current)
+            current = []
+    return out + ([current] if current else [])
+
+
+def _seen_words(segment: dict) -> set[str]:
+    """Lower-case words of the segment's text on screen: a heard word that is also shown is
+    confirmed whatever the recogniser's confidence ("Orbit", "Board")."""
+    screen = segment.get("screen") or {}
+    texts = [screen.get("headline") or ""] + list(screen.get("terms") or [])
+    texts += [line.get("text", "") for line in screen.get("lines") or []]
+    return {w.strip(",.:;!?()").lower() for t in texts for w in str(t).split() if len(w) > 1}
+
+
+def _judge(words: list[dict], seen: set[str]) -> dict:
+    """One heard sentence, fillers dropped, and whether it is trustworthy enough to narrate:
+    every word at least ``MIN_WORD`` probable (or shown on screen), ``MIN_MEAN`` on average, and
+    no word fragments ("-milling")."""
+    kept = [w for w in words if w["word"].lower().strip(",.!?;:") not in FILLERS]
+    probabilities = []
+    for w in kept:
+        key = w["word"].strip(",.:;!?").lower()
+        confirmed = key in seen or any(s.startswith(key) and len(key) >= 5 for s in seen)
+        probabilities.append(1.0 if confirmed else float(w.get("probability", 0.0)))
+    text = " ".join(w["word"] for w in kept).strip()
+    fragment = any(w["word"].startswith("-") or w["word"].endswith("-") for w in kept)
+    mean = sum(probabilities) / len(probabilities) if probabilities else 0.0
+    usable = bool(kept) and not fragment and min(probabilities) >= MIN_WORD and mean >= MIN_MEAN
+    return {"text": text, "start": words[0]["start"], "end": words[-1]["end"],
+            "confidence": round(mean, 3), "usable": usable}

@@ -34,7 +34,12 @@ from include.core.edl import Clip, Edl
 from include.core.errors import FatalError, RetryableError
 from include.core.files import temp_sibling
 from include.core.media import (
-    FFMPEG, MUSIC_FORMATS, VOICE_FORMATS, ffprobe, last_error_line, require_binary,
+    FFMPEG,
+    MUSIC_FORMATS,
+    VOICE_FORMATS,
+    ffprobe,
+    last_error_line,
+    require_binary,
     user_input_args,
 )
 from include.stages import loudness
