@@ -138,6 +138,35 @@ def test_duration_limit(sample_clip, tmp_path):
         _ingest(sample_clip[0], tmp_path / "out", max_duration=10)
 
 
+def test_run_id_that_looks_like_a_video_id_must_match_the_content(sample_clip, tmp_path):
+    path = sample_clip[0]
+    video_id = ingest.video_id_for("acme", hashlib.sha256(path.read_bytes()).hexdigest())
+    assert _ingest(path, tmp_path / "same", run_id=video_id)["video_id"] == video_id
+    # manual and scheduled runs have other ids: nothing to compare
+    _ingest(path, tmp_path / "manual", run_id="manual__2026-12-01T22:00:00+00:00")
+    # a studio-made run whose upload was replaced by other bytes
+    out = tmp_path / "swapped"
+    with pytest.raises(FatalError, match=(
+            r"^source does not match run acme-0123456789abcdef: its content has video id "
+            rf"{video_id}, so the file changed after it was uploaded; upload it again")):
+        _ingest(path, out, run_id="acme-0123456789abcdef")
+    assert list(out.iterdir()) == []
+    # the same bytes made by another tenant's run id are another video
+    with pytest.raises(FatalError, match="does not match run globex-"):
+        _ingest(path, tmp_path / "other", run_id="globex-" + video_id.split("-")[-1])
+
+
+def test_music_cannot_be_an_upload_part():
+    with pytest.raises(FatalError, match="not one part of an unfinished upload"):
+        Settings.from_mapping(
+            {"tenant": "acme", "music": f"tenants/acme/uploads/acme.{'b' * 32}/parts/000002"})
+    Settings.from_mapping(
+        {"tenant": "acme", "music": f"tenants/acme/uploads/acme.{'b' * 32}/song.mp3"})
+
+
+PART = r"is one part of an unfinished upload, not a video: finalize the upload and use the key"
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
@@ -161,6 +190,11 @@ def test_duration_limit(sample_clip, tmp_path):
         ("tenants/globex/uploads/demo.mp4", r"not an upload of tenant 'acme'"),
         ("tenants/acme/videos/x/ingest/source.mp4", r"not an upload of tenant 'acme'"),
         ("tenants/acme/uploads/", r"not an upload of tenant 'acme'"),
+        # a raw 8 MB part of a file-store upload: only part 1's first bytes were ever checked
+        (f"tenants/acme/uploads/acme.{'a' * 32}/parts/000002", PART),
+        (f"/srv/store/tenants/acme/uploads/acme.{'a' * 32}/parts/000002", PART),
+        (f"file:///srv/store/tenants/acme/uploads/acme.{'a' * 32}/parts/000001", PART),
+        (f"s3://minio@videos/tenants/acme/uploads/acme.{'a' * 32}/parts/000003", PART),
     ],
 )
 def test_source_reference_tricks_are_rejected(source, message):
@@ -175,6 +209,9 @@ def test_source_reference_tricks_are_rejected(source, message):
         "file:///data/uploads/demo%20one.mp4",
         "s3://minio@videos/raw/demo.mp4",
         "tenants/acme/uploads/demo.mp4",
+        f"tenants/acme/uploads/acme.{'a' * 32}/demo.mp4",
+        "/home/me/parts/demo.mp4",
+        f"tenants/acme/uploads/acme.{'a' * 32}/parts.mp4",
     ],
 )
 def test_good_source_references_pass(source):

@@ -10,7 +10,7 @@ import pytest
 
 from include.core.edl import Edl
 from include.core.errors import FatalError
-from include.core.media import ffprobe
+from include.core.media import IMAGE_FORMATS, ffprobe
 from include.stages import thumbnail
 from include.stages.settings import Settings
 from tests.fakes.edl import clip, edl_document
@@ -30,7 +30,7 @@ def test_a_sharp_frame_becomes_a_valid_1280x720_jpeg(sample_clip, edl_path, tmp_
     result = thumbnail.run(sample_clip[0], edl_path, Settings(thumbnail_title=False),
                            tmp_path / "out")
     jpeg = tmp_path / "out" / "thumbnail.jpg"
-    (stream,) = ffprobe(jpeg)["streams"]
+    (stream,) = ffprobe(jpeg, formats=IMAGE_FORMATS)["streams"]
     assert (stream["codec_name"], stream["width"], stream["height"]) == ("mjpeg", 1280, 720)
     assert jpeg.read_bytes()[:2] == b"\xff\xd8" and jpeg.stat().st_size <= 2 * 1024 * 1024
     assert result["source_time"] == 2.0, "testsrc2 is sharper and more contrasty"

@@ -33,10 +33,13 @@ USER_VIDEO_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
 MUSIC_FORMATS = f"{USER_VIDEO_FORMATS},mp3,wav,flac,ogg"
 # Our own generated narration (every TTS provider writes a PCM WAV).
 VOICE_FORMATS = "wav"
+# Stills we make ourselves (keyframes, thumbnails).
+IMAGE_FORMATS = "image2,jpeg_pipe,png_pipe"
 ACCEPTED = {
     USER_VIDEO_FORMATS: "MP4/MOV, Matroska/WebM and AVI video files",
     MUSIC_FORMATS: "MP4/MOV, Matroska/WebM, AVI, MP3, WAV, FLAC and Ogg files",
     VOICE_FORMATS: "WAV files",
+    IMAGE_FORMATS: "JPEG and PNG images",
 }
 # Decoders refuse frames above this many pixels (8K UHD) before allocating them.
 MAX_PIXELS = 7680 * 4320
