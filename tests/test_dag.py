@@ -23,7 +23,7 @@ def test_stage_table(dag):
     assert sorted(dag.task_ids) == sorted(STAGES)
     down = {t: sorted(dag.get_task(t).downstream_task_ids) for t in STAGES}
     assert down["ingest"] == ["analyze", "edit", "render", "thumbnail"]
-    assert down["analyze"] == ["edit", "script"]
+    assert down["analyze"] == ["edit", "metadata", "script"]
     assert down["script"] == ["review_gate"]
     assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]

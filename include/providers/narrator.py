@@ -81,10 +81,12 @@ class OfflineScriptWriter:
     def write(self, segments: list[dict], context: dict) -> list[str]:
         product = str(context.get("product_name") or "").strip()
         seed = zlib.crc32(str(context.get("title_hint") or product).encode("utf-8"))
+        hint = str(context.get("title_hint") or "").strip().rstrip(".!?;:,")
         texts, previous = [], None
         for index, segment in enumerate(segments):
             texts.append(narrate(segment, previous, index=index, product=product,
-                                 turn=seed + index, last=index == len(segments) - 1))
+                                 turn=seed + index, last=index == len(segments) - 1,
+                                 hint=hint if index == 0 else ""))
             previous = segment
         return texts
 
@@ -93,8 +95,9 @@ class OfflineScriptWriter:
 
 
 def narrate(segment: dict, previous: dict | None, *, index: int, product: str, turn: int,
-            last: bool = False) -> str:
-    """The narration of one segment, within its ``word_budget``."""
+            last: bool = False, hint: str = "") -> str:
+    """The narration of one segment, within its ``word_budget``; ``hint`` (the run's title
+    hint, first segment only) introduces a video whose first screen has no headline."""
     budget = max(2, int(segment.get("word_budget") or 2))
     screen = segment.get("screen") or {}
     headline = _clean_label(screen.get("headline") or "")
@@ -116,6 +119,9 @@ def narrate(segment: dict, previous: dict | None, *, index: int, product: str, t
     candidates: list[list[str]] = []  # each: alternative sentences, most informative first
     if (new_page or (headline and index == 0)) and not names_page:
         candidates.append(_page_sentences(headline, product, index, turn))
+    elif hint and not headline and not names_page:
+        candidates.append(_rotate([f"This video shows {hint}.", f"Here is {hint}."], turn)
+                          + [f"{hint}."])
     if speech:
         candidates.append([speech])
     if facts:

@@ -14,6 +14,7 @@ the AAC encoder's overshoot, so the final file's true peak stays at or under -1 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -101,7 +102,10 @@ def measure_command(cmd: list[str]) -> Measurement:
     integrated, peak = _INTEGRATED.search(summary), _TRUE_PEAK.search(summary)
     if not integrated:
         raise FatalError("could not measure the loudness of the audio.")
-    return Measurement(float(integrated[1]), float(peak[1]) if peak else None)
+    level = float(integrated[1])  # "-inf" for digital silence
+    top = float(peak[1]) if peak else None
+    return Measurement(SILENCE_LUFS if math.isnan(level) else max(level, SILENCE_LUFS),
+                       top if top is not None and math.isfinite(top) else None)
 
 
 def fit_gain(measure_with: Callable[[float], Measurement], gain: float,
