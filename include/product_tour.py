@@ -175,8 +175,8 @@ def customer_row(i: int) -> tuple[str, str, str, str]:
     name = CUSTOMERS[i]
     slug = "".join(c for c in name.lower().split(" ")[0] if c.isalnum())
     balance = (i * 7919 % 61) * 137.5
-    months = ["Mar", "Apr", "May", "Jun"]
-    last = f"{months[i * 5 % 4]} {1 + i * 11 % 28}"
+    month = ["Mar", "Apr", "May", "Jun"][i * 5 % 4]
+    last = f"{month} {1 + i * 11 % (14 if month == 'Jun' else 28)}"  # "today" is Jun 15
     return name, f"billing@{slug}.com", f"${balance:,.2f}", last
 
 
@@ -491,7 +491,7 @@ def draw_reports(c: Canvas) -> None:
     for k in range(4):
         gy = bottom - (bottom - top) * k / 3
         c.hline(left, right, gy, fill=LINE if k else "#D1D5DB")
-        c.text(left - 12, gy, f"${20 * k}k", 14, fill=MUTED, anchor="rm")
+        c.text(left - 12, gy, f"${20 * k}k" if k else "$0", 14, fill=MUTED, anchor="rm")
     slot = (right - left) / len(MONTHS)
     for i, (month, value) in enumerate(MONTHS):
         bh = (bottom - top) * value / 60
@@ -554,7 +554,7 @@ def ease(u: float) -> float:
     return u * u * (3 - 2 * u)
 
 
-START = (760.0, 430.0)
+START = (640.0, 128.0)  # beside the page's subtitle
 # (t0, t1, target x, target y): the pointer glides to the target between t0 and t1.
 MOVES: list[tuple[float, float, float, float]] = [
     (2.6, 3.5, 1086, 226),  # over the "Overdue" card
@@ -562,7 +562,7 @@ MOVES: list[tuple[float, float, float, float]] = [
     (7.4, 8.3, 660, 330),  # rests on the table (the dead stretch follows)
     (13.0, 13.7, NEW_BUTTON[0] + 78, NEW_BUTTON[1] + 22),
     (14.2, 14.8, FIELD_CUSTOMER[0] + 180, FIELD_CUSTOMER[1] + 24),
-    (17.0, 17.6, FIELD_AMOUNT[0] + 120, FIELD_AMOUNT[1] + 24),
+    (17.25, 17.65, FIELD_AMOUNT[0] + 120, FIELD_AMOUNT[1] + 24),
     (19.3, 20.1, SEND_BUTTON[0] + 80, SEND_BUTTON[1] + 24),
     (22.9, 24.0, *nav_item_center("Customers")),
     (24.9, 25.7, 720, 430),  # over the list before scrolling it
