@@ -651,6 +651,8 @@ class Renderer:
         self._rgb: np.ndarray | None = None  # the last scene converted by scene_yuv, and its frame
         self._yuv = np.empty(0, np.uint8)
         self._yuv_key: tuple | None = None
+        self._cache: dict = {}  # layers drawn once per renderer: pages, backdrop, the list strip
+        self._scenes: dict[tuple, Image.Image] = {}  # the last few scenes, oldest first
 
     def blank(self) -> Canvas:
         return Canvas(Image.new("RGB", (self.w, self.h), PAGE), self.s)
@@ -661,31 +663,46 @@ class Renderer:
         draw(c)
         return c.image
 
-    @functools.lru_cache(maxsize=None)
-    def invoices(self, with_new: bool) -> Image.Image:
-        return self.page("Invoices", lambda c: draw_invoices(c, with_new))
+    def once(self, name: object, build: Callable[[], Image.Image]) -> Image.Image:
+        if name not in self._cache:
+            self._cache[name] = build()
+        return self._cache[name]
 
-    @functools.lru_cache(maxsize=None)
+    def invoices(self, with_new: bool) -> Image.Image:
+        return self.once(("invoices", with_new), lambda: self.page("Invoices", lambda c: draw_invoices(c, with_new)))
+
     def dialog_backdrop(self) -> Image.Image:
         """The invoices page dimmed by the modal's overlay, with the dialog's shadow."""
-        arr = np.asarray(self.invoices(False), dtype=np.uint16)
-        dim = ((arr * 118 + np.array([17, 24, 39], np.uint16) * 138) // 256).astype(np.uint8)
-        c = Canvas(Image.fromarray(dim), self.s)
-        c.shadow(*DIALOG, 14, blur=24, alpha=110)
-        return c.image
 
-    @functools.lru_cache(maxsize=None)
-    def customers_frame(self) -> Image.Image:
-        return self.page("Customers", draw_customers_frame)
+        def build() -> Image.Image:
+            arr = np.asarray(self.invoices(False), dtype=np.uint16)
+            dim = ((arr * 118 + np.array([17, 24, 39], np.uint16) * 138) // 256).astype(np.uint8)
+            c = Canvas(Image.fromarray(dim), self.s)
+            c.shadow(*DIALOG, 14, blur=24, alpha=110)
+            return c.image
 
-    @functools.lru_cache(maxsize=None)
+        return self.once("backdrop", build)
+
     def customer_strip(self) -> Image.Image:
-        c = Canvas(Image.new("RGB", (self.w, math.ceil(len(CUSTOMERS) * CUST_ROW_H * self.s) + 2), WHITE), self.s)
-        draw_customer_rows(c)
-        return c.image
+        """Every customer row, top to bottom, on one tall strip."""
 
-    @functools.lru_cache(maxsize=8)
+        def build() -> Image.Image:
+            height = math.ceil(len(CUSTOMERS) * CUST_ROW_H * self.s) + 2
+            c = Canvas(Image.new("RGB", (self.w, height), WHITE), self.s)
+            draw_customer_rows(c)
+            return c.image
+
+        return self.once("strip", build)
+
     def scene(self, key: tuple) -> Image.Image:
+        """The picture of the scene ``key`` (see :func:`scene_key`), kept while it is recent."""
+        if key not in self._scenes:
+            self._scenes[key] = self.draw_scene(key)
+            while len(self._scenes) > 4:
+                del self._scenes[next(iter(self._scenes))]
+        return self._scenes[key]
+
+    def draw_scene(self, key: tuple) -> Image.Image:
         name = key[0]
         if name == "dashboard":
             return self.page("Dashboard", draw_dashboard)
@@ -701,7 +718,7 @@ class Renderer:
                 draw_toast(c)
             return c.image
         if name == "customers":
-            image = self.customers_frame().copy()
+            image = self.once("customers", lambda: self.page("Customers", draw_customers_frame)).copy()
             bx, by, bw, bh = (round(v * self.s) for v in CUST_BODY)
             by1 = round((CUST_BODY[1] + CUST_BODY[3]) * self.s)
             offset = key[1]
