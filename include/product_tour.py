@@ -173,7 +173,8 @@ TOP_CUSTOMERS = [
 def customer_row(i: int) -> tuple[str, str, str, str]:
     """Name, e-mail, open balance and last payment of customer ``i`` (made up, deterministic)."""
     name = CUSTOMERS[i]
-    slug = "".join(c for c in name.lower().split(" ")[0] if c.isalnum())
+    words = [w for w in name.lower().split() if w not in ("co.", "corp", "corporation", "&")]
+    slug = "".join(c for c in "".join(words) if c.isalnum())
     balance = (i * 7919 % 61) * 137.5
     month = ["Mar", "Apr", "May", "Jun"][i * 5 % 4]
     last = f"{month} {1 + i * 11 % (14 if month == 'Jun' else 28)}"  # "today" is Jun 15
