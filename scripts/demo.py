@@ -54,7 +54,8 @@ def clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def show_results(store: ArtifactStore, voiced: dict, described: dict, truth: dict | None) -> None:
+def show_results(store: ArtifactStore, voiced: dict, described: dict, truth: dict | None,
+                 title_hint: str = "") -> None:
     """Print the narration as spoken and the metadata's title, tags and chapters."""
     spoken = store.get_json(voiced["artifacts"]["voiceover.json"])
     print("\nnarration (voiceover.json):")
@@ -64,15 +65,17 @@ def show_results(store: ArtifactStore, voiced: dict, described: dict, truth: dic
     print("\nmetadata:")
     print("  title   :", meta.get("title", ""))
     print("  tags    :", ", ".join(meta.get("tags", [])))
-    print("  chapters:")
+    print("  chapters:", "" if meta.get("chapters") else "(none)")
     for chapter in meta.get("chapters", []):
         print(f"    {clock(chapter['start'])}  {chapter['title']}")
     if truth:
+        # Names that only come from the title hint do not count: the tour's pages must be seen.
         said = " ".join(seg["text"] for seg in spoken.get("segments", [])).lower()
+        said = said.replace(title_hint.lower().rstrip(".!?"), " ") if title_hint else said
         headings = list(dict.fromkeys(page["heading"] for page in truth["pages"]))
         named = [h for h in headings if h.lower() in said]
-        print(f"\npages the narration names: {len(named)} of {len(headings)}"
-              + (f" ({', '.join(named)})" if named else ""))
+        print(f"\npages of the tour the narration names (besides the title hint): {len(named)} of "
+              f"{len(headings)}" + (f" ({', '.join(named)})" if named else ""))
 
 
 def main() -> int:
@@ -117,7 +120,7 @@ def main() -> int:
     print("metadata.json :", where(described["artifacts"]["metadata.json"]))
     print("receipt.json  :", where(published["artifacts"]["receipt.json"]))
     print("outbox        :", published["result"]["location"])
-    show_results(store, client.xcom(video_id, "voiceover"), described, truth)
+    show_results(store, client.xcom(video_id, "voiceover"), described, truth, title)
     return 0
 
 
