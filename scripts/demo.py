@@ -1,8 +1,11 @@
-"""Trigger ``video_pipeline`` on a generated sample clip over REST, wait, print the results.
+"""Trigger ``video_pipeline`` on a generated product tour over REST, wait, print the results.
 
-    python scripts/demo.py [--tenant demo] [--clip path.mp4]
+    python scripts/demo.py [--tenant demo] [--clip path.mp4] [--title "..."]
 
-Run by ``make demo`` against the Airflow that ``scripts/airflow.sh up`` started.
+Run by ``make demo`` against the Airflow that ``scripts/airflow.sh up`` started. Without
+``--clip`` it records (once, into ``.data/samples/``) the ~40 s tour of a made-up invoicing app
+that :mod:`include.product_tour` draws — dashboard, invoices, a dialog with typing, a scrolling
+list, a chart and a presenter — and prints the narration and metadata that came out of it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from include.airflow_client import AirflowClient  # noqa: E402
-from include.sample_media import make_sample  # noqa: E402
+from include.core.files import write_json  # noqa: E402
+from include.product_tour import make_product_tour  # noqa: E402
 from include.stages.ingest import video_id_for  # noqa: E402
 from include.storage import ArtifactStore  # noqa: E402
 
@@ -32,19 +36,59 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+TOUR_TITLE = "A quick tour of Ledgerly: dashboard, invoices, customers and reports"
+
+
+def product_tour(clip: Path) -> tuple[Path, dict]:
+    """The generated tour and its truth, recorded on the first run and reused after."""
+    truth_path = clip.with_suffix(".json")
+    if not (clip.exists() and truth_path.exists()):
+        print("recording a 40 s product tour of a made-up invoicing app (Ledgerly) …")
+        started = time.monotonic()
+        write_json(truth_path, make_product_tour(clip))
+        print(f"  {clip} ({clip.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.1f} s")
+    return clip, json.loads(truth_path.read_text(encoding="utf-8"))
+
+
+def clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def show_results(store: ArtifactStore, voiced: dict, described: dict, truth: dict | None,
+                 title_hint: str = "") -> None:
+    """Print the narration as spoken and the metadata's title, tags and chapters."""
+    spoken = store.get_json(voiced["artifacts"]["voiceover.json"])
+    print("\nnarration (voiceover.json):")
+    for seg in spoken.get("segments", []):
+        print(f"  {seg['id']}  {clock(seg['start'])}-{clock(seg['end'])}  {seg['text']}")
+    meta = store.get_json(described["artifacts"]["metadata.json"])
+    print("\nmetadata:")
+    print("  title   :", meta.get("title", ""))
+    print("  tags    :", ", ".join(meta.get("tags", [])))
+    print("  chapters:", "" if meta.get("chapters") else "(none)")
+    for chapter in meta.get("chapters", []):
+        print(f"    {clock(chapter['start'])}  {chapter['title']}")
+    if truth:
+        # Names that only come from the title hint do not count: the tour's pages must be seen.
+        said = " ".join(seg["text"] for seg in spoken.get("segments", [])).lower()
+        said = said.replace(title_hint.lower().rstrip(".!?"), " ") if title_hint else said
+        headings = list(dict.fromkeys(page["heading"] for page in truth["pages"]))
+        named = [h for h in headings if h.lower() in said]
+        print(f"\npages of the tour the narration names (besides the title hint): {len(named)} of "
+              f"{len(headings)}" + (f" ({', '.join(named)})" if named else ""))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tenant", default="demo")
     ap.add_argument("--clip", type=Path)
-    ap.add_argument("--title", default="A tour of the job monitor dashboard")
+    ap.add_argument("--title", help=f"the title hint (default for the tour: {TOUR_TITLE!r})")
     args = ap.parse_args()
 
-    clip = args.clip
+    clip, truth = args.clip, None
     if clip is None:
-        clip = ROOT / ".data" / "samples" / "demo.mp4"
-        if not clip.exists():
-            print("generating a 20 s sample clip …")
-            make_sample(clip, seconds=20, size="1280x720")
+        clip, truth = product_tour(ROOT / ".data" / "samples" / "ledgerly-tour.mp4")
+    title = args.title if args.title is not None else (TOUR_TITLE if truth else "")
     clip = clip.resolve()
     video_id = video_id_for(args.tenant, sha256_of(clip))
 
@@ -53,7 +97,7 @@ def main() -> int:
     started = time.monotonic()
     run, created = client.trigger(
         video_id,
-        {"tenant": args.tenant, "source": str(clip), "title_hint": args.title},
+        {"tenant": args.tenant, "source": str(clip), "title_hint": title},
         note="make demo",
     )
     print(f"run {video_id}: {'triggered' if created else 'already exists (same file, same tenant)'}")
@@ -76,7 +120,7 @@ def main() -> int:
     print("metadata.json :", where(described["artifacts"]["metadata.json"]))
     print("receipt.json  :", where(published["artifacts"]["receipt.json"]))
     print("outbox        :", published["result"]["location"])
-    print(json.dumps(store.get_json(described["artifacts"]["metadata.json"]), indent=2)[:1500])
+    show_results(store, client.xcom(video_id, "voiceover"), described, truth, title)
     return 0
 
 

@@ -164,3 +164,16 @@ def local_s3() -> LocalS3:
     yield s3
     server.stop()
     os.environ.pop("AIRFLOW_CONN_MOTO_S3", None)
+
+
+@pytest.fixture(scope="session")
+def product_tour(tmp_path_factory) -> tuple[Path, dict]:
+    """The generated ~40 s Ledgerly product tour at 1280x720 with its presenter, and its truth.
+
+    See include/product_tour.py for the truth's keys (pages, dialog, typing, toast, scroll,
+    dead_stretch, static, speech, filler, ...).
+    """
+    from include.product_tour import make_product_tour
+
+    out = tmp_path_factory.mktemp("tour") / "product_tour.mp4"
+    return out, make_product_tour(out, size=(1280, 720))
