@@ -18,6 +18,7 @@ Settings (environment variable, else Airflow Variable):
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
@@ -25,12 +26,14 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from include.core.files import write_json
 from include.pipeline import StoreLedger, publish_options, publisher_for, run_usage, stage_io
 from include.providers.cloud import QuotaWait
 from include.stages import publish
 from include.storage import configured
 
 DEFAULT_MAX_WAIT = 26 * 3600.0
+log = logging.getLogger(__name__)  # stdlib logging reaches the task (and triggerer) log
 
 
 def wait_limits() -> tuple[float, float | None]:
@@ -54,7 +57,7 @@ class WaitTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         until = datetime.fromisoformat(self.moment)
-        self.log.info("publish waits until %s (%s)", self.moment, self.reason)
+        log.info("publish waits until %s (%s)", self.moment, self.reason)
         while (left := (until - datetime.now(timezone.utc)).total_seconds()) > 0:
             await asyncio.sleep(min(left, 60.0))
         yield TriggerEvent({"waited": self.waited, "reason": self.reason, "until": self.moment})
@@ -74,13 +77,14 @@ class PublishOperator(BaseOperator):
 
     def execute(self, context: Any, waited: float = 0.0) -> dict:
         with stage_io("publish", self.rendered) as io:
+            ledger = StoreLedger(io.store, io.tenant, io.video_id)
             try:
                 receipt = publish.run(
                     io.fetch(self.rendered["artifacts"]["final.mp4"]),
                     io.fetch(self.described["artifacts"]["metadata.json"]),
                     io.out_dir,
                     publisher=publisher_for(io.settings),
-                    ledger=StoreLedger(io.store, io.tenant, io.video_id),
+                    ledger=ledger,
                     options=publish_options(io.settings),
                     video_id=io.video_id,
                     thumbnail_path=io.fetch(self.thumbnailed["artifacts"]["thumbnail.jpg"],
@@ -90,8 +94,10 @@ class PublishOperator(BaseOperator):
                 )
             except QuotaWait as wait:
                 self.wait(wait, waited)
-            if waited:
+            if waited:  # the receipt records the quota wait too
                 receipt["waited_seconds"] = round(waited, 3)
+                ledger.put(f"{receipt['target']}.receipt", receipt)
+                write_json(io.out_dir / "receipt.json", receipt)
             return io.publish({**receipt, "usage": run_usage(io.out_dir)})
 
     def wait(self, wait: QuotaWait, waited: float) -> None:
@@ -107,7 +113,7 @@ class PublishOperator(BaseOperator):
                 f"{max_wait:.0f} s (publish_max_wait_seconds; {waited:.0f} s waited already)."
             )
         until = now + timedelta(seconds=seconds)
-        self.log.info(
+        log.info(
             "publish: %s Deferring for %.0f s, until %s (%.0f s waited before); the worker "
             "slot is free meanwhile.", wait, seconds, until.isoformat(timespec="seconds"), waited)
         self.defer(
@@ -119,6 +125,6 @@ class PublishOperator(BaseOperator):
     def resume(self, context: Any, event: dict | None = None) -> dict:
         event = event or {}
         waited = float(event.get("waited", 0.0))
-        self.log.info("publish: waited until %s (%.0f s in all); trying again",
+        log.info("publish: waited until %s (%.0f s in all); trying again",
                       event.get("until"), waited)
         return self.execute(context, waited=waited)
