@@ -195,6 +195,20 @@ def test_session_is_saved_before_the_first_byte_and_a_retry_resumes_it(cloud, fi
     assert receipt["video_id"] == upload.video_id and list(cloud.videos) == [upload.video_id]
 
 
+def test_session_saved_before_the_first_byte_is_resumed_from_zero(cloud, files, tmp_path,
+                                                                  store_root):
+    cloud.fail("upload_put", "drop", times=2 * (youtube.MAX_RESUMES + 1))  # not one byte lands
+    with pytest.raises(RetryableError):
+        run(cloud, files, tmp_path, store_root)
+    session = ledger_for(store_root).get("youtube.session")
+    (upload,) = cloud.uploads.values()
+    assert session["upload_uri"].endswith(f"upload_id={next(iter(cloud.uploads))}")
+    assert session["confirmed"] == 0 and not upload.data
+    cloud.faults.clear()
+    run(cloud, files, tmp_path, store_root)
+    assert len(cloud.hits("upload_start")) == 1 and bytes(upload.data) == files[0].read_bytes()
+
+
 def test_lost_answer_to_the_last_chunk_is_resolved_by_the_status_query(cloud, files, tmp_path,
                                                                        store_root, caplog):
     """YouTube stored the whole file, but its answer never arrives and the try gives up; the
