@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.core.ports import ON_REPUBLISH
 from include.pipeline import (
     StageIO,
     StoreFileCache,
@@ -122,7 +123,7 @@ PARAMS = {
         description="YouTube only: declare the video made for kids (COPPA).",
     ),
     "on_republish": Param(
-        "update_metadata", enum=["update_metadata", "replace", "new_video"], section="Publish",
+        "update_metadata", enum=list(ON_REPUBLISH), section="Publish",
         description="When a rerun made a new final.mp4 for a video already published: "
         "update_metadata keeps the published file and updates title, description, tags, "
         "status, thumbnail and captions; replace uploads the new file, then deletes the old "

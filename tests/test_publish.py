@@ -123,6 +123,17 @@ def test_new_final_follows_on_republish(policy, tmp_path, inputs, ledger):
     assert third["action"] in ("unchanged", "updated")
 
 
+def test_ledger_keys_and_the_receipt_of_a_publish_from_before_the_ledger(tmp_path, ledger):
+    store = ledger.store
+    ledger.put("youtube.session", {"confirmed": 1})
+    key = f"tenants/acme/videos/{VIDEO_ID}/publish/state/youtube.session.json"
+    assert store.get_json(key) == {"confirmed": 1}
+    assert [k for k in store.list("tenants/acme/") if "/." in k] == []  # no temp objects left
+    legacy = {"target": "outbox", "location": str(tmp_path / "somewhere")}
+    store.put_json(legacy, f"tenants/acme/videos/{VIDEO_ID}/publish/receipt.json")
+    assert ledger.get("outbox.receipt") == legacy and ledger.get("youtube.receipt") is None
+
+
 def test_bad_on_republish_is_fatal():
     with pytest.raises(FatalError, match="on_republish 'overwrite' is not one of"):
         PublishOptions(on_republish="overwrite")
