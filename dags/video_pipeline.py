@@ -16,26 +16,24 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.core.ports import ON_REPUBLISH
 from include.pipeline import (
-    CONNECTIONS,
     StageIO,
     StoreFileCache,
-    connection_config,
     keyframe_describer,
-    run_usage,
     script_writer,
     speech,
     stage_io,
     text_reader,
     transcriber,
 )
+from include.publish_operator import PublishOperator
 from include.review_gate import ReviewGateSensor
 from include.stages import (
     analyze,
     edit,
     ingest,
     metadata,
-    publish,
     render,
     script,
     sidecar,
@@ -56,7 +54,7 @@ from include.stages.settings import (
     VIDEO_PRESETS,
     VISION_PROVIDERS,
 )
-from include.storage import PROJECT_ROOT, configured
+from include.storage import configured
 
 RETRIES = dict(
     retries=3,
@@ -128,6 +126,13 @@ PARAMS = {
     "made_for_kids": Param(
         False, type="boolean", section="Publish",
         description="YouTube only: declare the video made for kids (COPPA).",
+    ),
+    "on_republish": Param(
+        "update_metadata", enum=list(ON_REPUBLISH), section="Publish",
+        description="When a rerun made a new final.mp4 for a video already published: "
+        "update_metadata keeps the published file and updates title, description, tags, "
+        "status, thumbnail and captions; replace uploads the new file, then deletes the old "
+        "video; new_video uploads it as another video. The same file is never uploaded twice.",
     ),
     "llm_provider": Param(
         "offline", enum=list(LLM_PROVIDERS), section="Cloud providers",
@@ -297,23 +302,6 @@ def video_pipeline():
                 privacy=io.settings.privacy,
             ))
 
-    @task(execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
-    def publish_video(rendered: dict, described: dict, thumbnailed: dict, captioned: dict) -> dict:
-        with stage_io("publish", rendered) as io:
-            to_youtube = io.settings.publish_target == "youtube"
-            receipt = publish.run(
-                io.fetch(rendered["artifacts"]["final.mp4"]),
-                io.fetch(described["artifacts"]["metadata.json"]),
-                io.settings,
-                io.out_dir,
-                video_id=io.video_id,
-                outbox_root=_outbox_root(),
-                youtube=connection_config(CONNECTIONS["youtube"]) if to_youtube else None,
-                thumbnail_path=io.fetch(thumbnailed["artifacts"]["thumbnail.jpg"], "thumbnail.jpg"),
-                captions_path=io.fetch(captioned["artifacts"]["captions.srt"], "captions.srt"),
-            )
-            return io.publish({**receipt, "usage": run_usage(io.out_dir)})
-
     ingested = ingest_source.override(task_id="ingest")()
     analyzed = analyze_footage.override(task_id="analyze")(ingested)
     scripted = write_script.override(task_id="script")(analyzed)
@@ -325,13 +313,10 @@ def video_pipeline():
     described = write_metadata.override(task_id="metadata")(analyzed, reviewed.output, edited)
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)
-    publish_video.override(task_id="publish")(rendered, described, thumbnailed, captioned)
-
-
-def _outbox_root():
-    from pathlib import Path
-
-    return Path(configured("VIDEO_OUTBOX", "video_outbox", str(PROJECT_ROOT / ".data" / "outbox")))
+    # An operator, not a @task: a used-up YouTube quota defers it (include/publish_operator.py).
+    PublishOperator(task_id="publish", rendered=rendered, described=described,
+                    thumbnailed=thumbnailed, captioned=captioned,
+                    execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
 
 
 def _music(io: StageIO):

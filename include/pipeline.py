@@ -292,6 +292,62 @@ class StoreFileCache:
         self.artifacts.put_file(path, f"{self.prefix}/{name}")
 
 
+# ---- publishing
+
+PUBLISH_STATE = "state"  # tenants/<t>/videos/<id>/publish/state/<name>.json
+
+
+class StoreLedger:
+    """The publish stage's :class:`~include.core.ports.Ledger` in the artifact store:
+    ``tenants/<tenant>/videos/<video_id>/publish/state/<name>.json``, each put atomic.
+
+    A ``<target>.receipt`` not kept yet falls back to the ``publish/receipt.json`` artifact of an
+    earlier publish to that target (from before the ledger existed), so it is not uploaded twice.
+    """
+
+    def __init__(self, store: ArtifactStore, tenant: str, video_id: str) -> None:
+        self.store, self.tenant, self.video_id = store, tenant, video_id
+
+    def key(self, name: str) -> str:
+        return artifact_key(self.tenant, self.video_id, "publish", f"{PUBLISH_STATE}/{name}.json")
+
+    def get(self, name: str) -> dict | None:
+        key = self.key(name)
+        if self.store.exists(key):
+            return self.store.get_json(key)
+        target, _, kind = name.partition(".")
+        legacy = artifact_key(self.tenant, self.video_id, "publish", "receipt.json")
+        if kind == "receipt" and self.store.exists(legacy):
+            receipt = self.store.get_json(legacy)
+            if receipt.get("target") == target:
+                return receipt
+        return None
+
+    def put(self, name: str, value: dict) -> None:
+        self.store.put_json(value, self.key(name))
+
+
+def publish_options(settings: Settings):
+    """The run's settings a publisher uses."""
+    from include.core.ports import PublishOptions
+
+    return PublishOptions(tenant=settings.tenant, privacy=settings.privacy,
+                          publish_at=settings.publish_at, made_for_kids=settings.made_for_kids,
+                          on_republish=settings.on_republish)
+
+
+def publisher_for(settings: Settings):
+    """The run's publisher, built from its Airflow Connection (YouTube) and the outbox folder
+    (``VIDEO_OUTBOX`` / Variable ``video_outbox``)."""
+    from include.providers.publishers import PublisherConfig, get_publisher
+    from include.storage import PROJECT_ROOT, configured
+
+    target = settings.publish_target
+    outbox = Path(configured("VIDEO_OUTBOX", "video_outbox", str(PROJECT_ROOT / ".data" / "outbox")))
+    youtube = connection_config(CONNECTIONS["youtube"]) if target == "youtube" else ProviderConfig()
+    return get_publisher(target, PublisherConfig(outbox_root=outbox, youtube=youtube))
+
+
 def run_usage(out_dir: Path) -> dict:
     """What this run spent at providers, per stage and in total, from the stages' XCom results;
     logged and written to ``out_dir/usage.json``."""

@@ -40,7 +40,9 @@ def clouds(tmp_path, monkeypatch):
         yield api, google
 
 
-def test_every_stage_on_a_cloud_provider(sample_clip, clouds):
+def test_every_stage_on_a_cloud_provider(sample_clip, clouds, monkeypatch):
+    """... and the first videos.insert meets a used-up quota: publish defers (dag.test runs the
+    trigger inline), waits the shortened reset, resumes and uploads once."""
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import ROOT
@@ -52,6 +54,8 @@ def test_every_stage_on_a_cloud_provider(sample_clip, clouds):
     vid = video_id_for(tenant, hashlib.sha256(clip.read_bytes()).hexdigest())
     for stale in store.list(f"tenants/{tenant}/"):
         store.path(stale).unlink(missing_ok=True)
+    google.quota_exceeded("upload_start")
+    monkeypatch.setenv("VIDEO_PUBLISH_QUOTA_WAIT", "1")  # instead of until midnight Pacific
     dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("video_pipeline")
     dagrun = dag.test(run_conf={
         "tenant": tenant, "source": str(clip), "title_hint": "Cloud tour",
@@ -91,6 +95,10 @@ def test_every_stage_on_a_cloud_provider(sample_clip, clouds):
     assert upload.metadata["status"]["privacyStatus"] == "unlisted"
     receipt = store.get_json(key("publish", "receipt.json"))
     assert receipt["video_id"] == upload.video_id and receipt["target"] == "youtube"
+    assert list(google.videos) == [upload.video_id] and len(google.hits("upload_start")) == 2
+    assert receipt["waited_seconds"] == 1.0 and receipt["action"] == "uploaded"  # via resume()
+    assert store.get_json(key("publish", "state/youtube.receipt.json")) == receipt
+    assert store.get_json(key("publish", "state/youtube.session.json"))["done"]
     # dag.test runs the sidecar tasks (thumbnail, captions) before publish: both go along.
     assert google.thumbnails[upload.video_id] == store.path(key("thumbnail", "thumbnail.jpg")).read_bytes()
     ((caption_meta, caption_body),) = google.captions

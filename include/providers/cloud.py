@@ -7,7 +7,9 @@ URL, extra JSON) and the Params/Variables (model, voice); providers receive only
 
 * 429, 5xx, timeouts and dropped connections are :class:`RetryableError` (Airflow retries with
   backoff; the SDKs already honoured ``Retry-After`` for their own short retries first);
-* 400/401/403/404 and the like are :class:`FatalError` with a sentence saying what to fix.
+* 400/401/403/404 and the like are :class:`FatalError` with a sentence saying what to fix;
+* a used-up quota or a long ``Retry-After`` is :class:`QuotaWait`: the task should wait until
+  ``until`` (the Airflow layer defers it, freeing the worker) rather than fail or hammer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterator, NoReturn
 
 from include.core.errors import FatalError, RetryableError
@@ -48,6 +51,19 @@ class ProviderConfig:
                 f"{self.conn_id or '<provider>_default'}."
             )
         return self.api_key
+
+
+class QuotaWait(RetryableError):
+    """The provider asks us to come back later: at ``until`` (tz-aware).
+
+    ``kind`` is ``quota`` (a daily quota or upload limit, reset at a known time) or
+    ``retry_after`` (the server's ``Retry-After``). Left unhandled it is an ordinary retryable
+    error.
+    """
+
+    def __init__(self, message: str, *, until: datetime, kind: str = "quota") -> None:
+        super().__init__(message)
+        self.until, self.kind = until, kind
 
 
 def installed(*modules: str) -> bool:

@@ -49,6 +49,7 @@ class Settings:
     privacy: str = "private"
     publish_at: str = ""  # ISO 8601 time at which YouTube makes a private video public
     made_for_kids: bool = False
+    on_republish: str = "update_metadata"  # include.core.ports.ON_REPUBLISH (checked there)
     llm_provider: str = "offline"
     vision_provider: str = "none"
     tts_provider: str = "espeak"

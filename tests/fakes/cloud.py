@@ -7,12 +7,17 @@ One :class:`FakeCloud` (a ``ThreadingHTTPServer`` on 127.0.0.1, optionally TLS) 
 * ElevenLabs ``POST /v1/text-to-speech/{voice}/with-timestamps``;
 * Google OAuth ``POST /token`` (refresh-token grant);
 * YouTube resumable upload (initiation → ``Location``; ``PUT`` with ``Content-Range`` → 308 with
-  ``Range`` … → 200 video JSON), ``thumbnails.set`` and ``captions.insert``.
+  ``Range`` … → 200 video JSON; an empty ``PUT`` with ``bytes */<total>`` asks where a session
+  stands), ``videos.list/update/delete``, ``thumbnails.set`` and ``captions.list/insert/update``.
+  :attr:`FakeCloud.videos` is the channel (a video exists once its upload completed);
+  :attr:`FakeCloud.units` counts quota units at Google's documented prices (:data:`QUOTA_COSTS`).
 
 Answers to structured-output requests are generated from the request (every segment gets exactly
 its word budget), so the SDKs' parsing and our validation run for real. Faults are queued per
-route with :meth:`FakeCloud.fail` (status + headers + body, or ``"drop"``: take the body and
-close the connection without an answer); every request is logged in :attr:`FakeCloud.requests`.
+route with :meth:`FakeCloud.fail` (status + headers + body; ``"drop"``: take the body and
+close the connection without an answer; ``"drop_answer"``: do the work, then close without an
+answer; ``"hold"``: signal :attr:`FakeCloud.holding` and wait for :attr:`FakeCloud.release`, then
+drop); every request is logged in :attr:`FakeCloud.requests`.
 """
 
 from __future__ import annotations
@@ -49,6 +54,18 @@ SCOPES = ("https://www.googleapis.com/auth/youtube.upload",
 KNOWN_VOICES = {"alloy", "voice-rachel"}
 SPEECH_RATE = 24000
 SECONDS_PER_WORD = 0.3
+# YouTube Data API quota units per call (Google's documented costs; videos.insert as in the
+# older docs, 1600). Injected faults cost nothing.
+QUOTA_COSTS = {
+    "upload_start": 1600, "videos_list": 1, "videos_update": 50, "videos_delete": 50,
+    "thumbnail": 50, "caption": 400, "caption_list": 50, "caption_update": 450,
+}
+
+
+def youtube_error(status: int, reason: str, message: str = "") -> dict:
+    """An error body in the YouTube Data API's format."""
+    return {"error": {"code": status, "message": message or reason,
+                      "errors": [{"reason": reason, "domain": "youtube.quota"}]}}
 
 
 @dataclass
@@ -79,7 +96,12 @@ class FakeCloud:
         self.faults: dict[str, deque] = defaultdict(deque)
         self.uploads: dict[str, Upload] = {}
         self.thumbnails: dict[str, bytes] = {}
-        self.captions: list[tuple[dict, bytes]] = []
+        self.captions: list[tuple[dict, bytes]] = []  # every captions.insert
+        self.tracks: dict[str, dict] = {}  # caption track id -> {"snippet", "body"}
+        self.videos: dict[str, dict] = {}  # the channel: video id -> {"snippet", "status", "data"}
+        self.deleted: list[str] = []
+        self.units = 0
+        self.holding, self.release = threading.Event(), threading.Event()
         self.returned_privacy: str | None = None  # e.g. "private", as unaudited projects get
         self.chat_replies: deque[str] = deque()  # raw answers served before generated ones
         self.delay = 0.0  # seconds every request takes, to observe concurrency
@@ -117,6 +139,12 @@ class FakeCloud:
             self.uploads.clear()
             self.thumbnails.clear()
             self.captions.clear()
+            self.tracks.clear()
+            self.videos.clear()
+            self.deleted.clear()
+            self.units = 0
+            self.holding.clear()
+            self.release.clear()
             self.chat_replies.clear()
             self.returned_privacy = None
             self.delay, self.max_inflight = 0.0, 0
@@ -129,13 +157,21 @@ class FakeCloud:
         for _ in range(times):
             self.faults[route].append((status, headers or {}, body))
 
+    def quota_exceeded(self, route: str = "upload_start", times: int = 1, *,
+                       reason: str = "quotaExceeded") -> None:
+        """Refuse ``times`` requests on ``route`` as YouTube does when the day's quota is gone;
+        the next ones pass, as after the reset at midnight Pacific."""
+        self.fail(route, 403, times, body=youtube_error(
+            403, reason, "The request cannot be completed because you have exceeded your quota."))
+
     def hits(self, route: str) -> list[Request]:
         return [r for r in self.requests if _route(r.method, r.path, r.query) == route]
 
 
 def _route(method: str, path: str, query: dict) -> str:
     """A stable name per endpoint: ``chat``, ``messages``, ``speech``, ``elevenlabs``, ``token``,
-    ``upload_start``, ``upload_put``, ``thumbnail``, ``caption`` or ``other``."""
+    ``upload_start``, ``upload_put``, ``videos_list``, ``videos_update``, ``videos_delete``,
+    ``thumbnail``, ``caption``, ``caption_list``, ``caption_update`` or ``other``."""
     if path.endswith("/chat/completions"):
         return "chat"
     if path.endswith("/v1/messages"):
@@ -148,10 +184,13 @@ def _route(method: str, path: str, query: dict) -> str:
         return "token"
     if path.endswith("/upload/youtube/v3/videos"):
         return "upload_put" if method == "PUT" else "upload_start"
+    if path.endswith("/youtube/v3/videos"):
+        return {"GET": "videos_list", "PUT": "videos_update", "DELETE": "videos_delete"}.get(
+            method, "other")
     if path.endswith("/thumbnails/set"):
         return "thumbnail"
     if path.endswith("/captions"):
-        return "caption"
+        return {"GET": "caption_list", "PUT": "caption_update"}.get(method, "caption")
     return "other"
 
 
@@ -168,6 +207,12 @@ def _handler(cloud: FakeCloud):
         def do_PUT(self) -> None:
             self._serve()
 
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_DELETE(self) -> None:
+            self._serve()
+
         def _serve(self) -> None:
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -177,6 +222,10 @@ def _handler(cloud: FakeCloud):
                 fault = cloud.faults[route].popleft() if cloud.faults[route] else None
             if fault and fault[0] is None:
                 fault = None
+            if fault and fault[0] == "hold":
+                cloud.holding.set()
+                cloud.release.wait(60)
+                fault = ("drop", {}, None)
             if fault and fault[0] == "drop":
                 # The body arrives (and is thrown away), then the line goes dead before any answer.
                 self.rfile.read(length)
@@ -188,7 +237,8 @@ def _handler(cloud: FakeCloud):
             body = self.rfile.read(length)
             request = Request(self.command, parts.path, query, self.headers, body)
             cloud.requests.append(request)
-            if fault:
+            self.mute = bool(fault and fault[0] == "drop_answer")
+            if fault and not self.mute:
                 status, headers, payload = fault
                 return self._send(status, payload or {"error": {"message": f"injected {status}"}},
                                   headers)
@@ -198,16 +248,23 @@ def _handler(cloud: FakeCloud):
             with cloud.lock:
                 cloud.inflight += 1
                 cloud.max_inflight = max(cloud.max_inflight, cloud.inflight)
+                cloud.units += QUOTA_COSTS.get(route, 0)
             try:
                 time.sleep(cloud.delay)
                 handler(request)
             finally:
                 with cloud.lock:
                     cloud.inflight -= 1
+            if self.mute:  # the work is done, the answer is lost on the way
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
 
         # ---- helpers
         def _send(self, status: int, payload, headers: dict | None = None,
                   content_type: str = "application/json") -> None:
+            if getattr(self, "mute", False):
+                return
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -318,22 +375,65 @@ def _handler(cloud: FakeCloud):
             self._send(200, b"", {"Location": location})
 
         def _upload_put(self, request: Request) -> None:
-            upload = cloud.uploads[request.query["upload_id"]]
+            upload = cloud.uploads.get(request.query["upload_id"])
+            if upload is None:  # an expired or unknown session
+                return self._send(404, youtube_error(404, "notFound", "upload session not found"))
             match = re.fullmatch(r"bytes (\*|(\d+)-(\d+))/(\d+)", request.headers["Content-Range"])
             if match[2] is not None and int(match[2]) == len(upload.data):
                 upload.data += request.body
             if len(upload.data) < upload.total:
                 headers = {"Range": f"bytes=0-{len(upload.data) - 1}"} if upload.data else {}
                 return self._send(308, b"", headers)
-            status = dict(upload.metadata.get("status") or {})
+            with cloud.lock:
+                if upload.video_id not in cloud.videos:  # the upload completes: a video exists
+                    status = dict(upload.metadata.get("status") or {})
+                    if cloud.returned_privacy:
+                        status["privacyStatus"] = cloud.returned_privacy
+                    cloud.videos[upload.video_id] = {"snippet": upload.metadata.get("snippet"),
+                                                     "status": status, "data": bytes(upload.data)}
+                video = cloud.videos.get(upload.video_id)
+            if video is None:
+                return self._send(404, youtube_error(404, "videoNotFound"))
+            self._send(200, self._video(upload.video_id, video))
+
+        def _video(self, video_id: str, video: dict) -> dict:
+            return {"kind": "youtube#video", "id": video_id, "snippet": video["snippet"],
+                    "status": video["status"]}
+
+        def _videos_list(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            ids = [i for i in request.query.get("id", "").split(",") if i in cloud.videos]
+            self._send(200, {"kind": "youtube#videoListResponse",
+                             "items": [self._video(i, cloud.videos[i]) for i in ids]})
+
+        def _videos_update(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            body = request.json()
+            video = cloud.videos.get(body.get("id"))
+            if video is None:
+                return self._send(404, youtube_error(404, "videoNotFound"))
+            for part in request.query["part"].split(","):
+                if part in body:
+                    video[part] = body[part]
             if cloud.returned_privacy:
-                status["privacyStatus"] = cloud.returned_privacy
-            self._send(200, {"kind": "youtube#video", "id": upload.video_id,
-                             "snippet": upload.metadata.get("snippet"), "status": status})
+                video["status"]["privacyStatus"] = cloud.returned_privacy
+            self._send(200, self._video(body["id"], video))
+
+        def _videos_delete(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            if cloud.videos.pop(request.query.get("id"), None) is None:
+                return self._send(404, youtube_error(404, "videoNotFound"))
+            cloud.deleted.append(request.query["id"])
+            self._send(204, b"")
 
         def _thumbnail(self, request: Request) -> None:
             if not self._bearer_ok(request, ACCESS_TOKEN):
                 return
+            if request.query["videoId"] not in cloud.videos:
+                return self._send(404, youtube_error(404, "videoNotFound"))
             cloud.thumbnails[request.query["videoId"]] = request.body
             self._send(200, {"kind": "youtube#thumbnailSetResponse", "items": [{}]})
 
@@ -342,8 +442,30 @@ def _handler(cloud: FakeCloud):
                 return
             metadata, media = _multipart(request)
             cloud.captions.append((metadata, media))
-            self._send(200, {"kind": "youtube#caption", "id": "cap1",
+            track = "cap" + uuid.uuid4().hex[:8]
+            cloud.tracks[track] = {"snippet": metadata.get("snippet"), "body": media}
+            self._send(200, {"kind": "youtube#caption", "id": track,
                              "snippet": metadata.get("snippet")})
+
+        def _caption_list(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            video = request.query.get("videoId")
+            self._send(200, {"kind": "youtube#captionListResponse", "items": [
+                {"kind": "youtube#caption", "id": track, "snippet": t["snippet"]}
+                for track, t in cloud.tracks.items() if t["snippet"].get("videoId") == video]})
+
+        def _caption_update(self, request: Request) -> None:
+            if not self._bearer_ok(request, ACCESS_TOKEN):
+                return
+            metadata, media = _multipart(request)
+            track = cloud.tracks.get(metadata.get("id"))
+            if track is None:
+                return self._send(404, youtube_error(404, "captionNotFound"))
+            track["snippet"] = {**track["snippet"], **(metadata.get("snippet") or {})}
+            track["body"] = media
+            self._send(200, {"kind": "youtube#caption", "id": metadata["id"],
+                             "snippet": track["snippet"]})
 
     return Handler
 
