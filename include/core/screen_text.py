@@ -96,6 +96,8 @@ def headline(
             continue
         if key.split() and all(w in STOPWORDS for w in key.split()):
             continue
+        if "@" in text or "://" in text or text.lower().startswith("www."):
+            continue  # an address in a table row, not a title
         candidates.append(line)
     if not candidates:
         return None
@@ -212,8 +214,16 @@ def chrome(lines_per_segment: Sequence[Sequence[dict]], *, share: float = 0.6) -
     product = None
     if names:
         best = max(names, key=lambda line: (round(_height(line) / 2), -_box(line)[0] - _box(line)[1]))
-        product = str(best["text"]).strip()
+        product = _logo_text(str(best["text"]))
     return Chrome(lines, product)
+
+
+def _logo_text(text: str) -> str:
+    """A logo line without the glyph OCR reads in front of it ("Cc Ledgerly" → "Ledgerly")."""
+    words = text.split()
+    while len(words) > 1 and len(words[0]) <= 2:
+        words = words[1:]
+    return " ".join(words)
 
 
 def _centre(line: dict) -> tuple[float, float]:

@@ -243,7 +243,7 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
         if not _UNIT_VALUE.match(text):
             continue
         label = _label_above(line, ordered[:i])
-        if label:
+        if label and (len(label.split()) > 1 or len(label) >= 5):  # not a chart axis ("Jul")
             pairs.append((label, text))
     seen, out = set(), []
     for label, value in pairs:
@@ -318,7 +318,7 @@ def presenter_sentence(transcript: str) -> str:
     swaps = {"i": "we", "i'm": "we're", "i’m": "we're", "i've": "we've", "i'll": "we'll",
              "my": "our", "me": "us", "i'd": "we'd"}
     out = [swaps.get(w.lower(), w) if w.lower() in swaps else w for w in text.split()]
-    text = _capital(" ".join(out))
+    text = " ".join(_capital(s) for s in re.split(r"(?<=[.!?])\s+", " ".join(out)))
     return text if text.endswith((".", "!", "?")) else text + "."
 
 

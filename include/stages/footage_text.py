@@ -71,11 +71,12 @@ def _read_times(segment: dict) -> list[float]:
 
 
 def _union(first: list[dict], second: list[dict]) -> list[dict]:
-    """Lines of both frames, each text once (the later frame's box wins: it is on screen now)."""
-    by_text = {screen_text.norm(line["text"]): line for line in first}
-    for line in second:
-        by_text[screen_text.norm(line["text"])] = line
-    return sorted(by_text.values(), key=lambda line: (line["box"][1], line["box"][0]))
+    """The later frame's lines (what is on screen now), plus the earlier frame's lines whose
+    text the later frame no longer shows; a text may stand in several places (a nav item and
+    the page title), so lines are never merged by text alone."""
+    later = {screen_text.norm(line["text"]) for line in second}
+    kept = second + [line for line in first if screen_text.norm(line["text"]) not in later]
+    return sorted(kept, key=lambda line: (line["box"][1], line["box"][0]))
 
 
 def grab_frame(source_path: Path, seconds: float, width: int, height: int) -> np.ndarray:
