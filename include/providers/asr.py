@@ -27,7 +27,7 @@ from include.providers.cloud import installed
 
 #: Whisper's word onsets come out early by about this much (seconds), measured on Piper speech
 #: with known onsets (benchmarks/speech.py); :meth:`WhisperTranscriber.align` adds it back.
-ONSET_SHIFT_S = 0.0
+ONSET_SHIFT_S = -0.07
 
 SAMPLE_RATE = 16000  # what Whisper listens at
 
@@ -213,7 +213,7 @@ def number_words(n: int) -> list[str]:
     return [str(n)]
 
 
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:[.,]\d+)*")
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:[.,]\d+)*|\.\d+")
 
 
 def spoken_tokens(word: str) -> list[str]:
@@ -222,9 +222,11 @@ def spoken_tokens(word: str) -> list[str]:
     out: list[str] = []
     lowered = word.lower().replace("’", "'")
     for token in _TOKEN.findall(lowered):
-        if token[0].isdigit():
+        if token[0].isdigit() or token[0] == ".":
             whole, _, frac = token.replace(",", "").partition(".")
-            if len(whole) <= 12:
+            if not whole:  # ".5" (Whisper splits "3.5" into "3" and ".5")
+                pass
+            elif len(whole) <= 12:
                 out += number_words(int(whole))
             else:
                 out += [whole]
@@ -311,7 +313,7 @@ def align_words(
     previous_end = 0.0
     for word, span in zip(known, spans):
         start = min(max(span[0] + onset_shift, previous_end, 0.0), duration)
-        end = min(max(span[1], start + min_word), duration)
+        end = min(max(span[1] + onset_shift, start + min_word), duration)
         result.append({"word": word, "start": round(start, 3), "end": round(end, 3)})
         previous_end = end
     # The end of a word is never past the next one's start (captions do not overlap).
