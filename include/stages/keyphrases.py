@@ -32,7 +32,9 @@ STOPWORDS = frozenset(
     very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's
     which while who who's whom why why's will with won't would wouldn't you you'd you'll you're
     you've your yours yourself yourselves also just one two three four five six seven eight nine
-    ten us via per etc""".split()
+    ten us via per etc zero eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen
+    nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million
+    billion half""".split()
 )
 
 #: spoken filler and words too generic to tag a video with
@@ -43,7 +45,7 @@ FILLER = frozenset(
     looks show shows showing shown click clicks clicked let now today first next last finally then
     here there new need want make makes made use using used take takes want wants put
     something anything everything nothing someone everyone please thanks thank welcome hello hi
-    video screen page button tab menu section part step steps start time times minute second
+    video screen page button tab menu section part step steps start minute second
     seconds quick quickly little much many every another same different good great nice able""".split()
 )
 
@@ -54,7 +56,7 @@ UI_WORDS = frozenset(
     filter search settings options help home dashboard board overview report reports progress
     story bug bugs task tasks item items points point days hours list table column row value
     yes no on off add remove create update submit back more less all none completed complete
-    move moved connect""".split()
+    move moved connect time times""".split()
 )
 
 #: states shown next to things ("Google Calendar — Connected") and UI verbs: no phrase starts or
@@ -127,10 +129,13 @@ def keyphrases(
 ) -> list[str]:
     """The ``top`` key phrases of ``texts`` (OCR text, transcript, title…), best first.
 
-    Never a stop-word, filler word or anything in ``exclude`` (compared lower-case, as words or
-    whole phrases); phrases are returned in their most frequent casing.
+    Never a stop-word, filler word or anything in ``exclude`` (compared lower-case: a word
+    excludes every phrase containing it, a phrase excludes itself and its words on their own);
+    phrases are returned in their most frequent casing.
     """
     excluded = {e.lower() for e in exclude}
+    # the words of an excluded phrase are no tags either ("Google" once "Google Calendar" is out)
+    excluded_parts = {w for e in excluded if " " in e for w in e.split()}
     score: dict[str, float] = defaultdict(float)
     seen_in: dict[str, int] = defaultdict(int)
     forms: dict[str, Counter] = defaultdict(Counter)
@@ -139,7 +144,7 @@ def keyphrases(
         counts: Counter = Counter()
         for phrase in candidates(text, {e for e in excluded if " " not in e}, max_words):
             key = " ".join(w.lower() for w in phrase)
-            if key in excluded:
+            if key in excluded or (len(phrase) == 1 and key in excluded_parts):
                 continue
             counts[key] += 1
             forms[key][" ".join(phrase)] += 1
