@@ -62,7 +62,6 @@ class TextLine:
 
 
 _ALNUM = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿ]")
-_EDGE_PUNCT = "|¦‘’'\"`~^_=+*<>[]{}()\\/—–-.,;:!?•·©®°"
 
 
 def clean_words(words: list[str]) -> list[str]:
