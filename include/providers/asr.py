@@ -404,7 +404,8 @@ def snap_onsets(
     starts the first word of a VAD chunk at the chunk's start); with ``backward``, a start inside sound that follows a pause of at least ``min_pause_s`` within
     ``reach_s`` moves back to the end of that pause (Whisper often stretches a sentence's last
     word over the pause after it: that end is trimmed). A pause must be longer than a stop
-    consonant's closure (``min_pause_s``); starts in continuous speech are left alone.
+    consonant's closure (``min_pause_s``); starts in continuous speech are left alone. An end
+    inside the pause after a word comes back to the word's last sound.
     """
     voiced = voiced_frames(samples, rate, frame_s=frame_s)
     if len(voiced) == 0 or not voiced.any():
@@ -445,4 +446,11 @@ def snap_onsets(
         current["end"] = min(current["end"], following["start"])
         if current["end"] < current["start"]:
             current["end"] = current["start"]
+    # An end out in the pause after a word (Whisper stretches a sentence's last word over it)
+    # comes back to the word's last sound.
+    for word in out:
+        first, last = int(word["start"] / frame_s), min(int(word["end"] / frame_s), len(voiced))
+        sounding = [f for f in range(first, last) if voiced[f]]
+        if sounding and (sounding[-1] + 1) * frame_s < word["end"] - frame_s:
+            word["end"] = round(max(word["start"], (sounding[-1] + 1) * frame_s), 3)
     return out
