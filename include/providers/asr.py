@@ -29,8 +29,8 @@ from include.providers.cloud import installed
 # faster-whisper) never tries the network, whatever imports it first.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-#: Whisper's word onsets come out early by about this much (seconds), measured on Piper speech
-#: with known onsets (benchmarks/speech.py); :meth:`WhisperTranscriber.align` adds it back.
+#: Whisper's word onsets come out late (+50 ms on Piper, +120 ms on espeak-ng speech with known
+#: onsets, benchmarks/speech.py): :meth:`WhisperTranscriber.align` shifts them by this (seconds).
 ONSET_SHIFT_S = -0.07
 
 SAMPLE_RATE = 16000  # what Whisper listens at
@@ -206,7 +206,10 @@ class WhisperTranscriber:
         known = text.split()
         if not known:
             return []
-        prompt = " ".join(known)[-800:]  # Whisper's prompt holds ~220 tokens: the tail is nearest
+        # The script as Whisper's prompt steers it to the script's words (names, numbers). The
+        # prompt holds ~220 tokens and, without conditioning on previous text, only steers the
+        # first 30 s window: the head of the text is what matters.
+        prompt = " ".join(known)[:800]
         recognised, duration, samples = self._recognise(audio_path, language, prompt=prompt)
         words = align_words(known, recognised, duration, onset_shift=self.onset_shift)
         return snap_onsets(words, samples, SAMPLE_RATE) if self.snap else words
