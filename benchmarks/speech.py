@@ -251,7 +251,7 @@ def main() -> None:
         for vad in (True, False):
             transcriber = WhisperTranscriber(vad_filter=vad)
             transcriber.transcribe(audio)  # warm
-            runs = [timed(lambda: transcriber.transcribe(audio)) for _ in range(args.rounds)]
+            runs = [timed(lambda t=transcriber: t.transcribe(audio)) for _ in range(args.rounds)]
             key = "vad" if vad else "no_vad"
             rtf[key] = {
                 "wall_x": round(statistics.median(r[1] for r in runs) / seconds, 3),

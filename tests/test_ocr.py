@@ -131,7 +131,7 @@ def test_path_and_small_frames_give_boxes_in_the_callers_pixels(reader, tmp_path
     lines = reader.read(path)
     assert all(isinstance(line, TextLine) for line in lines)
     title = next(line for line in lines if line.text == "Revenue by region")
-    x, y, w, h = title.box
+    x, y, w, _h = title.box
     assert 20 <= x <= 36 and 55 <= y <= 72 and 220 <= w <= 350
     assert reader.read(np.full((4, 4), 255, np.uint8)) == []
 

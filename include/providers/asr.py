@@ -163,7 +163,7 @@ class WhisperTranscriber:
         if len(samples) == 0:
             return [], 0.0, samples
         try:
-            segments, info = model.transcribe(
+            segments, _info = model.transcribe(
                 samples,
                 language=language,
                 beam_size=self.beam_size,
@@ -418,7 +418,6 @@ def snap_onsets(
     out = [dict(w) for w in words]
     for i, word in enumerate(out):
         frame = min(int(word["start"] / frame_s), len(voiced) - 1)
-        previous_end = out[i - 1]["end"] if i else 0.0
         previous_start = out[i - 1]["start"] + 0.05 if i else 0.0
         limit = min(word["end"], out[i + 1]["start"] if i + 1 < len(out) else word["end"])
         new = None
