@@ -156,3 +156,22 @@ def test_spoken_tokens():
     assert spoken_tokens(".5") == ["point", "five"]
     assert spoken_tokens("30%,") == ["thirty", "percent"]
     assert spoken_tokens("Don’t!") == ["don't"]
+
+
+def test_snap_onsets_moves_starts_and_ends_onto_the_sound():
+    from include.providers.asr import snap_onsets
+
+    rate = 16000
+    t = np.arange(int(2.5 * rate)) / rate
+    sound = ((0.5 <= t) & (t < 1.0)) | ((1.3 <= t) & (t < 1.8))
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * sound).astype(np.float32)
+    words = [{"word": "one", "start": 0.3, "end": 1.2},   # starts in the lead-in, ends in the pause
+             {"word": "two", "start": 1.45, "end": 2.2}]  # starts late inside its sound
+    snapped = snap_onsets(words, samples, rate)
+    assert snapped[0]["start"] == pytest.approx(0.5, abs=0.011)
+    assert snapped[0]["end"] == pytest.approx(1.0, abs=0.011)
+    assert snapped[1]["start"] == pytest.approx(1.3, abs=0.011)
+    assert snapped[1]["end"] == pytest.approx(1.8, abs=0.011)
+    forward = snap_onsets(words, samples, rate, backward=False)
+    assert forward[0]["start"] == pytest.approx(0.5, abs=0.011) and forward[1]["start"] == 1.45
+    assert words[0]["start"] == 0.3  # the input is not changed
