@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system tools the pipeline needs (ffmpeg, espeak-ng, fonts) when they are missing;
+# Install the system tools the pipeline needs (ffmpeg, espeak-ng, fonts, Tesseract) when they are missing;
 # with --test also what only the tests need (Debian's chromium for the studio's browser tests).
 set -euo pipefail
 need=()
@@ -7,6 +7,9 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 fc-list 2>/dev/null | grep -qi "DejaVu Sans" || need+=(fonts-dejavu-core)
 fc-list 2>/dev/null | grep -qiE "WenQuanYi|Noto Sans CJK" || need+=(fonts-wqy-microhei)
+# on-screen text (issue #9): the tesserocr wheel bundles libtesseract but not the English model
+command -v tesseract >/dev/null || need+=(tesseract-ocr)
+ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || need+=(tesseract-ocr-eng)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
 fi

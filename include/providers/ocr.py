@@ -1,10 +1,11 @@
 """On-screen text: read the text lines of a video frame with Tesseract, offline.
 
 :class:`TesseractReader` runs Tesseract in-process through ``tesserocr`` (its wheel bundles
-libtesseract; the English model comes from Debian's ``tesseract-ocr-eng``). Measured on this
-project's 1080p product tour frames, tesserocr took 0.2–0.5 s per frame against 0.7–2.2 s for
-``pytesseract`` (a ``tesseract`` subprocess per frame, PNG round trip, OpenMP threads fighting
-over two cores), so tesserocr it is.
+libtesseract; the English model comes from Debian's ``tesseract-ocr-eng``). On this project's
+1080p product tour frames (benchmarks/screen_text.py, 2 shared cores) it needs 0.23–0.32 CPU-s
+per frame against 1.26 CPU-s for ``pytesseract`` (a ``tesseract`` subprocess per frame, a PNG
+round trip, OpenMP threads fighting over two cores; 0.76 CPU-s with ``OMP_THREAD_LIMIT=1``), so
+tesserocr it is.
 
 A frame is read with page segmentation mode 11 ("sparse text"): UI screens are islands of text
 (a nav bar, a title, table cells, a toast), and the default mode 3 glues a row of cards into one
@@ -62,7 +63,6 @@ class TextLine:
 
 
 _ALNUM = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿ]")
-_EDGE_PUNCT = "|¦‘’'\"`~^_=+*<>[]{}()\\/—–-.,;:!?•·©®°"
 
 
 def clean_words(words: list[str]) -> list[str]:
