@@ -25,9 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.core import media  # noqa: E402
+from include.core import (
+    media,  # noqa: E402
+    screen_text,  # noqa: E402
+)
 from include.providers.ocr import TesseractReader, find_tessdata  # noqa: E402
-from include.stages import screen_text  # noqa: E402
 
 SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
               ROOT.parent / "shared")

@@ -61,7 +61,8 @@ TOUR = SHARED / "media" / "product_tour_45s.mp4"
 
 
 def piper_voice():
-    from include.providers.tts import PiperTTS, piper_voice as load
+    from include.providers.tts import PiperTTS
+    from include.providers.tts import piper_voice as load
 
     return load(PiperTTS.default_voice)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from include.stages.keyphrases import FILLER, STOPWORDS, candidates, keyphrases
+from include.core.keyphrases import FILLER, STOPWORDS, candidates, keyphrases
 
 SCREEN = [
     "Sprint 14 board . To do . In progress . Done . Slack notifications . Two-factor login",

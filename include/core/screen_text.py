@@ -258,7 +258,7 @@ def terms(lines: Sequence[dict], *, exclude: Iterable[str] = (), limit: int | No
     On a UI a line of OCR is one label ("Move to sprint", "Google Calendar"), so terms are the
     cleaned line texts; dropped are lines without two letters, lines made only of stop-words,
     those in ``exclude`` (e.g. the chrome) and long body-text lines (over eight words), whose
-    words are for :func:`include.stages.keyphrases.keyphrases`. Repeated labels (a table column's
+    words are for :func:`include.core.keyphrases.keyphrases`. Repeated labels (a table column's
     "Story", "Bug") rank as they first appear.
     """
     skip = {norm(t) for t in exclude}
