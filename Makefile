@@ -76,6 +76,10 @@ bench: setup
 	test -x $(SCENEDETECT)/bin/python || { $(PY) -m venv $(SCENEDETECT) && \
 	  $(SCENEDETECT)/bin/python -m pip install -q scenedetect-headless==0.7.2; }
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/speech.py > benchmarks/speech.json
+	$(BIN)/python benchmarks/screen_text.py > benchmarks/screen_text.json
+	@echo "speech (Piper WER, alignment onsets, ASR speed): benchmarks/speech.json"
+	@echo "screen text (OCR speed and quality): benchmarks/screen_text.json"
 
 clean: down
 	rm -rf .airflow .data test-output

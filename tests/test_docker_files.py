@@ -103,7 +103,7 @@ def test_env_example_defines_every_variable_and_no_secret():
 def test_dockerfile():
     text = (DOCKER / "Dockerfile").read_text()
     assert re.search(r"^FROM apache/airflow:3\.3\.2(-python3\.11)?$", text, re.M)
-    for package in ("ffmpeg", "espeak-ng", "fonts-dejavu-core"):
+    for package in ("ffmpeg", "espeak-ng", "tesseract-ocr", "tesseract-ocr-eng", "fonts-dejavu-core"):
         assert package in text
     assert "pip install --no-cache-dir -r /opt/video-pipeline/requirements.txt" in text
     for path in ("dags/", "plugins/", "include/", "scripts/", "airflow_settings.yaml"):

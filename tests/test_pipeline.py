@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 import time
+from pathlib import Path
 
 import pysubs2
 import pytest
@@ -34,38 +35,61 @@ def _states(dagrun) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
 
 
-def test_autopilot_run_produces_a_published_video(sample_clip):
-    clip, _truth = sample_clip
+def test_autopilot_run_produces_a_published_video(product_tour):
+    """The whole DAG on a generated product recording, judged as a viewer would: the narration
+    names the pages on screen with no stock filler, tags and chapters come from the footage,
+    captions start when their words are heard."""
+    from include.core.edl import Edl
+    from include.providers.asr import WhisperTranscriber
+    from include.providers.narrator import assert_no_filler
+    from include.stages import qc
+
+    clip, truth = product_tour
     tenant = "e2e"
     store, vid = _fresh_video(tenant, clip)
-    dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip),
-                                   "title_hint": "Tour of the render farm dashboard"})
+    dagrun = _dag().test(run_conf={"tenant": tenant, "source": str(clip)})
     assert str(dagrun.state) == "success", _states(dagrun)
 
     key = lambda stage, name: artifact_key(tenant, vid, stage, name)  # noqa: E731
     final = store.path(key("render", "final.mp4")).path
-    edl = store.get_json(key("edit", "edl.json"))
+    edl_doc = store.get_json(key("edit", "edl.json"))
+    edl = Edl.from_dict(edl_doc)
     probe = ffprobe(final)
     kinds = sorted(s["codec_type"] for s in probe["streams"])
     assert kinds == ["audio", "video"]
     video = next(s for s in probe["streams"] if s["codec_type"] == "video")
     assert (video["codec_name"], video["pix_fmt"]) == ("h264", "yuv420p")
-    assert abs(float(probe["format"]["duration"]) - edl["output"]["duration"]) <= 0.25
+    assert abs(float(probe["format"]["duration"]) - edl.output.duration) <= 0.25
+
+    script = store.get_json(key("script", "script.json"))
+    narration = " ".join(seg["text"] for seg in script["segments"])
+    for seg in script["segments"]:
+        assert_no_filler(seg["text"])
+    on_screen, named = qc.pages_named(edl, truth["pages"], narration)
+    assert len(named) >= 0.8 * len(on_screen), (on_screen, named, narration)
 
     subs = pysubs2.load(store.path(key("edit", "captions.ass")).path)
     assert len(subs.events) >= 3
     for ev in subs.events:
-        assert 0 <= ev.start < ev.end <= edl["output"]["duration"] * 1000 + 1
+        assert 0 <= ev.start < ev.end <= edl.output.duration * 1000 + 1
+    sync = qc.caption_sync(Path(final), edl, WhisperTranscriber())
+    assert sync["matched"] >= 0.6 * sync["words"], sync
+    assert sync["median_ms"] <= 60 and sync["p90_ms"] <= 150, sync
 
     meta = store.get_json(key("metadata", "metadata.json"))
+    assert meta["title"].startswith(truth["product"])
     assert 0 < len(meta["title"]) <= 100 and "<" not in meta["title"] and ">" not in meta["title"]
     assert len(meta["description"].encode()) <= 5000
     assert len(",".join(meta["tags"])) <= 500
+    footage = " ".join([truth["product"], *(t for page in truth["pages"] for t in page["terms"]),
+                        *(line["text"] for line in truth["speech"])]).lower()
+    in_footage = [tag for tag in meta["tags"] if tag in footage]
+    assert len(in_footage) >= 0.7 * len(meta["tags"]), meta["tags"]
+    headings = {page["heading"] for page in truth["pages"]}
+    assert all(chapter["title"] in headings for chapter in meta["chapters"]), meta["chapters"]
 
     receipt = store.get_json(key("publish", "receipt.json"))
     assert receipt["target"] == "outbox"
-    from pathlib import Path
-
     outbox = Path(receipt["location"])
     assert {"final.mp4", "metadata.json", "thumbnail.jpg", "captions.srt"} <= set(receipt["files"])
     assert (outbox / "final.mp4").read_bytes() == Path(final).read_bytes()

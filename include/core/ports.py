@@ -70,6 +70,11 @@ class Transcriber(Protocol):
         ``probability``."""
         ...
 
+    def onsets(self, audio_path: Path) -> list[dict]:
+        """``[{"word", "start", "end"}]`` heard, with onsets as precise as the recogniser can
+        place them (the reference caption timing is checked against)."""
+        ...
+
     def align(self, audio_path: Path, text: str) -> list[dict]:
         """Every word of ``text`` with its ``start``/``end`` in ``audio_path`` (seconds)."""
         ...

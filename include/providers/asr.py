@@ -197,6 +197,17 @@ class WhisperTranscriber:
         return [Word(w.text, t["start"], max(t["start"], t["end"]), w.probability)
                 for w, t in zip(words, timed)]
 
+    def onsets(self, audio_path, language: str = "en") -> list[dict]:
+        """``[{"word", "start", "end"}]`` heard in ``audio_path``, onsets corrected the way
+        :meth:`align` corrects them (Whisper's late bias shifted out, starts next to pauses
+        snapped onto the sound): the reference a caption's timing is checked against."""
+        words, duration, samples = self._recognise(audio_path, language)
+        shifted = [{"word": w.text, "start": min(max(0.0, w.start + self.onset_shift), w.end),
+                    "end": w.end} for w in words]
+        for before, after in zip(shifted, shifted[1:]):
+            after["start"] = max(after["start"], before["start"])
+        return snap_onsets(shifted, samples, SAMPLE_RATE) if self.snap and shifted else shifted
+
     def align(self, audio_path, text: str, language: str = "en") -> list[dict]:
         """``[{"word", "start", "end"}]`` for every whitespace-separated word of ``text``.
 
