@@ -166,12 +166,14 @@ class Footage:
         pages = self.pages()
         if not pages:
             return []
-        names = [h for h, _ in pages]
+        names = list(dict.fromkeys(h for h, _ in pages))  # a page shown twice is named once
         lead = (f"A walkthrough of {self.product}: " if self.product else "A walkthrough: ")
         lead += (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]) + "."
         lines = [lead]
         for headline, ids in pages:
             said = " ".join(t for t in (texts.get(i, "") for i in ids) if t).strip()
+            if said.lower().startswith(f"{headline.lower()}. "):  # "New invoice: New invoice."
+                said = said[len(headline) + 2:]
             if said:
                 lines.append(f"{headline}: {said}")
         return lines
@@ -328,16 +330,19 @@ def _is_tag(phrase: str) -> bool:
 def limit_tags(candidates: list[str]) -> list[str]:
     """The first candidates that fit YouTube's limits (see :func:`build_tags`), deduplicated."""
     tags: list[str] = []
+    stems: set[str] = set()
     used = 0
     for tag in candidates:
         if len(tags) == MAX_TAGS:
             break
-        if not tag or tag in tags or len(tag) > MAX_TAG_CHARS:
-            continue
+        stem = " ".join(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in tag.split())
+        if not tag or stem in stems or len(tag) > MAX_TAG_CHARS:
+            continue  # "invoice" after "invoices" says nothing new
         cost = len(tag) + (2 if " " in tag else 0) + (1 if tags else 0)
         if used + cost > MAX_TAGS_CHARS:
             break
         tags.append(tag)
+        stems.add(stem)
         used += cost
     return tags
 
