@@ -32,7 +32,7 @@ from include.core.errors import FatalError, RetryableError
 from include.core.files import write_json
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
-from include.stages.settings import Settings
+from include.core.options import Settings
 from include.storage import ArtifactStore, artifact_key
 
 log = logging.getLogger(__name__)

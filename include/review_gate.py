@@ -18,7 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.review import read_decision, reviewed_script_key
 from include.stages.script import validate_review
-from include.stages.settings import Settings
+from include.core.options import Settings
 from include.storage import ArtifactStore
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from include.core.errors import FatalError, RetryableError
 from include.stages import analyze, ingest
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 FRAME = 1 / 30  # the generated clips are 30 fps
 

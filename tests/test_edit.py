@@ -13,7 +13,7 @@ import pytest
 
 from include.core.errors import FatalError
 from include.stages import captions, edit
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 # Five 4 s shots like the sample clip; s02/s03 lose their frozen, silent middles.
 SEGMENTS = [

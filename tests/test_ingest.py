@@ -12,7 +12,7 @@ import pytest
 
 from include.core.errors import FatalError
 from include.stages import ingest
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 ACME = Settings(tenant="acme")
 

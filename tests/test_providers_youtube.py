@@ -16,7 +16,7 @@ from include.core.errors import FatalError
 from include.providers import youtube
 from include.providers.cloud import ProviderConfig
 from include.stages import publish
-from include.stages.settings import Settings
+from include.core.options import Settings
 from tests.fakes.cloud import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, FakeCloud
 
 CHUNK = 256 * 1024

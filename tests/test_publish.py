@@ -11,7 +11,7 @@ from include.core.errors import FatalError
 from include.providers import publishers
 from include.providers.publishers import PublisherConfig, get_publisher
 from include.stages import publish
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 VIDEO_ID = "acme-3f2a0b1c4d5e6f70"
 METADATA = {

@@ -13,7 +13,7 @@ import pytest
 from include.core.errors import FatalError, RetryableError
 from include.core.media import ffprobe
 from include.stages import captions, edit, loudness, render
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 WIDTH, HEIGHT = 640, 360
 # The sample clip's five 4 s shots: s01 testsrc2 (moving), s02/s03 static, s04/s05 moving.

@@ -15,7 +15,7 @@ from include.stages.script import (
     validate_review,
     word_budget,
 )
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 
 def _segment(number: int, start: float, end: float, kept: float, **features) -> dict:

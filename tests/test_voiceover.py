@@ -12,7 +12,7 @@ from include.core.errors import FatalError
 from include.providers import tts
 from include.stages import voiceover
 from include.stages.script import validate_review
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 GAP = 0.4
 TOLERANCE = 0.001  # seconds: the JSON rounds to milliseconds

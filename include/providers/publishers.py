@@ -24,7 +24,7 @@ from include.core.files import copy_file, write_json
 from include.providers import youtube as youtube_api
 from include.providers.cloud import ProviderConfig, installed
 from include.providers.registry import available, lookup
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 _VIDEO_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 log = logging.getLogger(__name__)

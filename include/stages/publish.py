@@ -12,7 +12,7 @@ from include.core.errors import FatalError
 from include.core.files import read_json, write_json
 from include.providers.cloud import ProviderConfig
 from include.providers.publishers import PublisherConfig, get_publisher
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 
 def run(

@@ -26,7 +26,7 @@ from include.review import (
     submit_review,
 )
 from include.stages.script import validate_review, word_budget
-from include.stages.settings import Settings
+from include.core.options import Settings
 from include.storage import ArtifactStore, check_key, video_prefix
 from include.studio.auth import StudioUser, refuse
 
