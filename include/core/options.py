@@ -55,7 +55,11 @@ _KINDS = {str: "a string", bool: "true or false", int: "a whole number", float: 
 
 @dataclass(frozen=True)
 class Option:
-    """One run option. Messages are ``str.format`` templates with ``name`` and ``value``."""
+    """One run option of the table.
+
+    ``invalid`` and ``out_of_range`` are ``str.format`` templates (``name``, ``value``; ``low`` and
+    ``high`` for a range); without them the sentence is a generic one about ``name``.
+    """
 
     name: str
     type: type  # str, bool, int or float
