@@ -8,7 +8,7 @@ import pytest
 
 from include.stages import metadata
 from include.stages.metadata import chapter_title, chapters_for, timestamp
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 TEXTS = [
     "Welcome to this quick tour of the Acme dashboard.",

@@ -15,7 +15,7 @@ from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.vision import describe_keyframes
 from include.stages import metadata, script
-from include.core.options import Settings
+from include.stages.settings import Settings
 from tests.fakes.cloud import API_KEY, FakeCloud
 
 SEGMENTS = {

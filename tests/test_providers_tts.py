@@ -12,7 +12,7 @@ from include.core.errors import FatalError, RetryableError
 from include.providers import tts
 from include.providers.cloud import ProviderConfig
 from include.stages import voiceover
-from include.core.options import Settings
+from include.stages.settings import Settings
 from tests.fakes.cloud import API_KEY, SECONDS_PER_WORD, FakeCloud
 
 TEXTS = ["Here is the dashboard overview.", "Open the settings page now.", "That is all.",

@@ -216,6 +216,8 @@ MESSAGES = [
      "music must be an absolute path on the workers or a key under tenants/acme/."),
     ({"music": "tenants/acme/../other/bed.mp3", "tenant": "acme"},
      "music must be an absolute path on the workers or a key under tenants/acme/."),
+    ({"music": "tenants/acme/uploads/u1/parts/000001", "tenant": "acme"},
+     "music must be a finished file, not one part of an unfinished upload."),
     ({"aspect": "4:3"}, "aspect '4:3' is not one of: 16:9, 9:16."),
     ({"original_audio": "keep"}, "original_audio 'keep' is not one of: drop, duck."),
     ({"video_preset": "placebo"},

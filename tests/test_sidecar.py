@@ -9,7 +9,7 @@ import pytest
 
 from include.core.errors import FatalError
 from include.stages import sidecar
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 EVENTS = [
     {"start": 0.0, "end": 1.234, "text": "Here is the dashboard"},

@@ -11,7 +11,7 @@ import pytest
 from include.core.errors import FatalError
 from include.core.media import ffprobe
 from include.stages import thumbnail
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 # The sample clip: s04 is a soft, low-contrast mandelbrot zoom, s01 testsrc2 (busy, sharp).
 CLIPS = [

@@ -312,6 +312,8 @@ class _SettingsBase(BaseModel):
             raise FatalError(
                 f"music must be an absolute path on the workers or a key under tenants/{s.tenant}/."
             )
+        if re.search(r"(^|/)uploads/[^/]+/parts/", music):
+            raise FatalError("music must be a finished file, not one part of an unfinished upload.")
         return self
 
     @property

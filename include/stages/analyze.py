@@ -36,7 +36,7 @@ from include.core.files import copy_file, write_json
 from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.vision import describe_keyframes
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 Span = tuple[float, float]
 

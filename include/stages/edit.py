@@ -24,7 +24,7 @@ from pathlib import Path
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
 from include.stages import analyze, captions
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them

@@ -19,7 +19,7 @@ from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.llm import get_script_writer
 from include.stages.script import clean_for_speech
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 CATEGORY_SCIENCE_TECH = "28"
 MAX_TITLE_CHARS = 100

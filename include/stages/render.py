@@ -34,7 +34,7 @@ from include.core.errors import FatalError, RetryableError
 from include.core.files import read_json, temp_sibling
 from include.core.media import FFMPEG, ffprobe, last_error_line, require_binary
 from include.stages import loudness
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
 DECODER_BUDGET_BYTES = 200 * 2**20  # memory the seeked inputs' decoders may take together

@@ -18,7 +18,7 @@ from include.core.files import read_json, write_json
 from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.llm import get_script_writer, word_count
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 LANGUAGE = "en"
 MAX_REVIEW_CHARS = 1000

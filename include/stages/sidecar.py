@@ -12,7 +12,7 @@ from pathlib import Path
 
 from include.core.errors import FatalError
 from include.core.files import read_json, write_text
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 
 def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:

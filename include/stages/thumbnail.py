@@ -19,7 +19,7 @@ import numpy as np
 from include.core import media
 from include.core.errors import FatalError
 from include.core.files import atomic_write, read_json
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 WIDTH, HEIGHT = 1280, 720
 MAX_BYTES = 2 * 1024 * 1024

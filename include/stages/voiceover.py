@@ -27,7 +27,7 @@ from include.core.files import atomic_write, read_json, write_json
 from include.core.usage import Usage
 from include.providers.cloud import ProviderConfig
 from include.providers.tts import TTS, FileCache, SynthResult, get_tts
-from include.core.options import Settings
+from include.stages.settings import Settings
 
 EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
 SPEECH_LEVEL = 0.02  # fraction of the segment's peak that counts as speech, not silence
