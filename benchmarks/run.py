@@ -47,7 +47,7 @@ from include.stages import (  # noqa: E402
     thumbnail,
     voiceover,
 )
-from include.stages.settings import Settings  # noqa: E402
+from include.core.options import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = ROOT.parent / "shared" / "media"

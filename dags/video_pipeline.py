@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from include.core.ports import ON_REPUBLISH
+from include.airflow_params import dag_params
 from include.pipeline import (
     StageIO,
     StoreFileCache,
@@ -40,20 +40,6 @@ from include.stages import (
     thumbnail,
     voiceover,
 )
-from include.stages.settings import (
-    ASPECTS,
-    CAPTION_STYLES,
-    LLM_PROVIDERS,
-    MODEL_RE,
-    ORIGINAL_AUDIO,
-    PRIVACY,
-    PUBLISH_TARGETS,
-    SCRIPT_MODES,
-    SYNC_MODES,
-    TTS_PROVIDERS,
-    VIDEO_PRESETS,
-    VISION_PROVIDERS,
-)
 from include.storage import configured
 
 RETRIES = dict(
@@ -71,128 +57,12 @@ LLM = dict(pool="llm_requests")
 UPLOADS = dict(pool="youtube_uploads")
 
 
-def _choice_param(name: str, what: str) -> Param:
-    """A model or voice name; empty means the Airflow Variable ``name`` (or a built-in default)."""
-    return Param("", type="string", pattern=MODEL_RE.pattern, section="Cloud providers",
-                 description=f"{what}. Empty: the Airflow Variable {name}.")
-
-
-PARAMS = {
-    "tenant": Param(
-        "default", type="string", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", section="Source",
-        description="Workspace the video belongs to (lowercase letters, digits, '-', '_').",
-    ),
-    "source": Param(
-        "", type="string", minLength=1, maxLength=2048, section="Source",
-        description="Absolute path or file:// URI on the workers, s3://conn@bucket/key, "
-        "or an uploaded key tenants/<tenant>/uploads/….",
-    ),
-    "title_hint": Param(
-        "", type="string", maxLength=200, section="Script",
-        description="What the video is about; used for the narration and the title.",
-    ),
-    "script_mode": Param(
-        "autopilot", enum=list(SCRIPT_MODES), section="Script",
-        values_display={"autopilot": "Autopilot", "review_before_tts": "Review before voiceover"},
-        description="autopilot runs straight through; review_before_tts waits for an approved script.",
-    ),
-    "voice": Param(
-        "en-us", type="string", pattern=r"^[A-Za-z0-9_+.-]{1,64}$", section="Voice & captions",
-        description="Voice name for the offline espeak-ng voice (en-us, en, de, fr, …).",
-    ),
-    "caption_style": Param(
-        "karaoke", enum=list(CAPTION_STYLES), section="Voice & captions",
-        description="Burned-in caption look: clean, bold, or karaoke (spoken word highlighted).",
-    ),
-    "sync_mode": Param(
-        "fit", enum=list(SYNC_MODES), section="Voice & captions",
-        description="fit: each narration plays over its footage; trim: cut the video to the voice; "
-        "pad: hold the last frame until the voice ends.",
-    ),
-    "publish_target": Param(
-        "outbox", enum=list(PUBLISH_TARGETS), section="Publish",
-        description="Where the finished video goes: outbox (a local folder) or youtube "
-        "(connection youtube_default).",
-    ),
-    "privacy": Param(
-        "private", enum=list(PRIVACY), section="Publish",
-        description="Visibility on the publish target.",
-    ),
-    "publish_at": Param(
-        "", type="string", maxLength=40, section="Publish",
-        description="YouTube only: ISO 8601 time (2026-12-24T09:00:00Z) at which a private video "
-        "goes public. Empty: no schedule.",
-    ),
-    "made_for_kids": Param(
-        False, type="boolean", section="Publish",
-        description="YouTube only: declare the video made for kids (COPPA).",
-    ),
-    "on_republish": Param(
-        "update_metadata", enum=list(ON_REPUBLISH), section="Publish",
-        description="When a rerun made a new final.mp4 for a video already published: "
-        "update_metadata keeps the published file and updates title, description, tags, "
-        "status, thumbnail and captions; replace uploads the new file, then deletes the old "
-        "video; new_video uploads it as another video. The same file is never uploaded twice.",
-    ),
-    "llm_provider": Param(
-        "offline", enum=list(LLM_PROVIDERS), section="Cloud providers",
-        description="Who writes the script and metadata: offline (built in), openai "
-        "(connection openai_default, any OpenAI-compatible server) or anthropic.",
-    ),
-    "vision_provider": Param(
-        "none", enum=list(VISION_PROVIDERS), section="Cloud providers",
-        description="Describe each segment's keyframe for the script: none, openai or anthropic.",
-    ),
-    "tts_provider": Param(
-        "espeak", enum=list(TTS_PROVIDERS), section="Cloud providers",
-        description="Narration voice: espeak (offline), piper (offline neural, optional extra), "
-        "openai or elevenlabs (with word timings).",
-    ),
-    "openai_model": _choice_param("openai_model", "OpenAI chat/vision model"),
-    "anthropic_model": _choice_param("anthropic_model", "Anthropic model"),
-    "openai_tts_model": _choice_param("openai_tts_model", "OpenAI speech model"),
-    "openai_voice": _choice_param("openai_voice", "OpenAI voice (alloy, nova, …)"),
-    "elevenlabs_model": _choice_param("elevenlabs_model", "ElevenLabs model id"),
-    "elevenlabs_voice": _choice_param("elevenlabs_voice", "ElevenLabs voice id"),
-    "piper_voice": _choice_param("piper_voice", "Piper voice package or .onnx path"),
-    "dead_air_min_seconds": Param(
-        1.0, type="number", minimum=0.2, maximum=60, section="Edit",
-        description="Cut stretches both silent and frozen on screen that last longer than this.",
-    ),
-    "dead_air_margin_seconds": Param(
-        0.25, type="number", minimum=0, maximum=2, section="Edit",
-        description="Seconds of each dead-air stretch kept at both ends of the cut.",
-    ),
-    "music": Param(
-        "", type="string", maxLength=2048, section="Render",
-        description="Optional music bed, looped and ducked under the narration: an absolute path "
-        "on the workers or an uploaded key tenants/<tenant>/uploads/….",
-    ),
-    "aspect": Param(
-        "16:9", enum=list(ASPECTS), section="Render",
-        description="16:9 (letterboxed) or a 9:16 short (centre-cropped) from the same edit.",
-    ),
-    "original_audio": Param(
-        "drop", enum=list(ORIGINAL_AUDIO), section="Render",
-        description="drop the footage's own sound, or duck it under the narration.",
-    ),
-    "video_preset": Param(
-        "veryfast", enum=list(VIDEO_PRESETS), section="Render",
-        description="x264 preset: slower presets make smaller files for the same quality.",
-    ),
-    "thumbnail_title": Param(
-        True, type="boolean", section="Render",
-        description="Draw the video's title on the thumbnail.",
-    ),
-}
-
-
 @dag(
     dag_id="video_pipeline",
     schedule=None,
     catchup=False,
     max_active_runs=4,
-    params=PARAMS,
+    params=dag_params(),
     default_args=RETRIES,
     tags=["video"],
     doc_md=__doc__,

@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.core.errors import FatalError, RetryableError
 from include.core.files import write_json
+from include.core.options import Settings
 from include.core.ports import (
     KeyframeDescriber,
     ScriptWriter,
@@ -39,7 +40,6 @@ from include.core.ports import (
 )
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
-from include.stages.settings import Settings
 from include.storage import ArtifactStore, artifact_key
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.stages.script import validate_review
-from include.stages.settings import Settings
 from include.storage import ArtifactStore, artifact_key
 
 DECISIONS = ("approved", "rejected")

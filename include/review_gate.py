@@ -16,9 +16,9 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from include.core.options import Settings
 from include.review import read_decision, reviewed_script_key
 from include.stages.script import validate_review
-from include.stages.settings import Settings
 from include.storage import ArtifactStore
 
 

@@ -13,8 +13,8 @@ import cv2
 import pytest
 
 from include.core.errors import FatalError, RetryableError
+from include.core.options import Settings
 from include.stages import analyze, ingest
-from include.stages.settings import Settings
 
 FRAME = 1 / 30  # the generated clips are 30 fps
 

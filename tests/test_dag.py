@@ -54,6 +54,14 @@ def test_params_are_documented_form_fields(dag):
     assert dag.params.get_param("sync_mode").schema["enum"] == ["fit", "trim", "pad"]
 
 
+def test_params_are_the_options_table(dag):
+    import json
+
+    golden = json.loads((ROOT / "tests" / "golden" / "dag_params.json").read_text())
+    assert list(dag.params.keys()) == list(golden)
+    assert {k: dag.params.get_param(k).dump() for k in dag.params.keys()} == golden
+
+
 @pytest.mark.parametrize(
     "conf",
     [

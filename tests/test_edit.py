@@ -13,8 +13,8 @@ import pytest
 
 from include.core.edl import Edl
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.stages import captions, edit
-from include.stages.settings import Settings
 
 # Five 4 s shots like the sample clip; s02/s03 lose their frozen, silent middles.
 SEGMENTS = [

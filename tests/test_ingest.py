@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.stages import ingest
-from include.stages.settings import Settings
 
 ACME = Settings(tenant="acme")
 

@@ -21,8 +21,8 @@ import pytest
 
 from include.core import media
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.stages import ingest
-from include.stages.settings import Settings
 
 ACME = Settings(tenant="acme")
 PROJECT = Path(__file__).resolve().parents[1]
@@ -251,7 +251,7 @@ def test_12000x12000_mjpeg_is_refused_at_ingest_without_allocating_it(bomb, tmp_
         "from pathlib import Path\n"
         "from include.core.errors import FatalError\n"
         "from include.stages import ingest\n"
-        "from include.stages.settings import Settings\n"
+        "from include.core.options import Settings\n"
         "try:\n"
         f"    with open({str(bomb)!r}, 'rb') as f:\n"
         f"        ingest.run(f, 'bomb.avi', Settings(tenant='acme'), Path({str(out)!r}))\n"

@@ -181,8 +181,8 @@ def test_bad_input_fails_ingest_at_once_without_retry(tmp_path):
 
 def test_downstream_prefers_an_edited_script(tmp_path):
     """After a run (autopilot too), an edited review/script.json is what a rerun narrates."""
+    from include.core.options import Settings
     from include.pipeline import StageIO
-    from include.stages.settings import Settings
 
     store = ArtifactStore(f"file://{tmp_path / 'store'}")
     io = StageIO(stage="voiceover", tenant="t", video_id="t-1", settings=Settings(tenant="t"),

@@ -12,8 +12,8 @@ import pytest
 
 from include.core.errors import FatalError, RetryableError
 from include.core.media import ffprobe
+from include.core.options import Settings
 from include.stages import captions, edit, loudness, render
-from include.stages.settings import Settings
 
 WIDTH, HEIGHT = 640, 360
 # The sample clip's five 4 s shots: s01 testsrc2 (moving), s02/s03 static, s04/s05 moving.

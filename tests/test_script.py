@@ -8,6 +8,7 @@ import random
 import pytest
 
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.providers import llm
 from include.providers.narrator import assert_no_filler
 from include.stages import script
@@ -17,7 +18,6 @@ from include.stages.script import (
     validate_review,
     word_budget,
 )
-from include.stages.settings import Settings
 
 
 def _segment(number: int, start: float, end: float, kept: float, **features) -> dict:

@@ -11,8 +11,8 @@ import pytest
 from include.core.edl import Edl
 from include.core.errors import FatalError
 from include.core.media import IMAGE_FORMATS, ffprobe
+from include.core.options import Settings
 from include.stages import thumbnail
-from include.stages.settings import Settings
 from tests.fakes.edl import clip, edl_document
 
 # The sample clip: s04 is a soft, low-contrast mandelbrot zoom, s01 testsrc2 (busy, sharp).

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.providers import tts
 from include.stages import voiceover
 from include.stages.script import validate_review
-from include.stages.settings import Settings
 
 
 def speak(script_path, out_dir, *, provider="espeak", config=None, voice="en-us", **kwargs):

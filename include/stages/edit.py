@@ -34,8 +34,8 @@ from include.core.edl import (
 )
 from include.core.errors import FatalError
 from include.core.files import read_json
+from include.core.options import Settings
 from include.stages import captions
-from include.stages.settings import Settings
 
 MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them

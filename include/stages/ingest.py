@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 from include.core import media
 from include.core.errors import FatalError
 from include.core.files import write_json
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 CHUNK_BYTES = 2**20
 DEFAULT_MAX_BYTES = 20 * 2**30

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
+from include.core.options import Settings
 from include.core.ports import ScriptWriter
 from include.core.text import word_count
-from include.stages.settings import Settings
 
 LANGUAGE = "en"
 MAX_REVIEW_CHARS = 1000

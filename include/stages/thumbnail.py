@@ -21,7 +21,7 @@ from include.core import media
 from include.core.edl import Clip, Edl
 from include.core.errors import FatalError
 from include.core.files import atomic_write
-from include.stages.settings import Settings
+from include.core.options import Settings
 
 WIDTH, HEIGHT = 1280, 720
 MAX_BYTES = 2 * 1024 * 1024

@@ -234,12 +234,13 @@ def home(user: User, request: Request):
 
 @app.get("/upload", include_in_schema=False, response_class=HTMLResponse)
 def upload_page(user: User, request: Request):
-    from include.stages.settings import CAPTION_STYLES, PRIVACY, PUBLISH_TARGETS
+    from include.core.options import BY_NAME, CAPTION_STYLES, PRIVACY, PUBLISH_TARGETS
 
     return _page(
         request,
         user,
         "upload.html",
+        options=BY_NAME,
         caption_styles=CAPTION_STYLES,
         privacy=PRIVACY,
         publish_targets=PUBLISH_TARGETS,

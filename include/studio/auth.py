@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from include.stages.settings import TENANT_RE
+from include.core.options import TENANT_RE
 
 TENANTS_VARIABLE = "studio_tenants"
 

@@ -31,14 +31,8 @@ from pydantic import BaseModel, Field
 
 from include.airflow_client import AirflowClient
 from include.core.media import sniff_container
+from include.core.options import STUDIO_OPTIONS, TENANT_RE, Settings, studio_model
 from include.stages.ingest import VIDEO_EXTENSIONS, video_id_for
-from include.stages.settings import (
-    CAPTION_STYLES,
-    PRIVACY,
-    PUBLISH_TARGETS,
-    SCRIPT_MODES,
-    Settings,
-)
 from include.storage import CHUNK, ArtifactStore
 from include.studio.auth import StudioUser, refuse
 from include.studio.presign import is_s3, presigned_url
@@ -53,17 +47,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TRIGGER_LOCK = threading.Lock()
 
 
-class UploadInit(BaseModel):
-    filename: str = Field(min_length=1, max_length=255, description="The file's name on the user's disk.")
-    size: int = Field(gt=0, description="Exact size in bytes.")
-    content_type: str = Field("application/octet-stream", max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    title_hint: str = Field("", max_length=200)
-    script_mode: Literal[SCRIPT_MODES] = "autopilot"  # type: ignore[valid-type]
-    voice: str = Field("en-us", pattern=r"^[A-Za-z0-9_+.-]{1,64}$")
-    caption_style: Literal[CAPTION_STYLES] = "karaoke"  # type: ignore[valid-type]
-    publish_target: Literal[PUBLISH_TARGETS] = "outbox"  # type: ignore[valid-type]
-    privacy: Literal[PRIVACY] = "private"  # type: ignore[valid-type]
-    tenant: str | None = Field(None, description="Admins only: the tenant to upload for.")
+# The run options come from the options table (include/core/options.py): the same fields, patterns
+# and limits as Settings, so the form cannot ask for a run the DAG would refuse.
+UploadInit = studio_model(
+    "UploadInit",
+    filename=(str, Field(min_length=1, max_length=255, description="The file's name on the user's disk.")),
+    size=(int, Field(gt=0, description="Exact size in bytes.")),
+    content_type=(str, Field("application/octet-stream", max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")),
+    tenant=(str | None, Field(None, pattern=TENANT_RE.pattern, description="Admins only: the tenant to upload for.")),
+)
 
 
 class UploadTicket(BaseModel):
@@ -170,10 +162,7 @@ def init_upload(
             f"{body.filename!r} is not a video file; upload one of: "
             f"{', '.join(sorted(e[1:] for e in VIDEO_EXTENSIONS))}.",
         )
-    settings = {
-        k: getattr(body, k)
-        for k in ("title_hint", "script_mode", "voice", "caption_style", "publish_target", "privacy")
-    }
+    settings = {k: getattr(body, k) for k in STUDIO_OPTIONS}
     Settings.from_mapping({**settings, "tenant": tenant})  # the DAG's own checks, before any bytes move
 
     def create() -> dict:

@@ -18,6 +18,7 @@ from fastapi import HTTPException
 
 from include.airflow_client import DAG_ID, AirflowAPIError, AirflowClient
 from include.core.errors import FatalError
+from include.core.options import Settings
 from include.review import (
     clear_decision,
     original_script_key,
@@ -26,7 +27,6 @@ from include.review import (
     submit_review,
 )
 from include.stages.script import validate_review, word_budget
-from include.stages.settings import Settings
 from include.storage import ArtifactStore, check_key, video_prefix
 from include.studio.auth import StudioUser, refuse
 
