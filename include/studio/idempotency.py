@@ -12,7 +12,8 @@ path (so the route and the upload id) and body, kept as a SHA-256. The record li
   The record is created atomically (an exclusive create on the file store, a conditional
   ``If-None-Match: *`` PUT on S3), so of two racing requests exactly one runs;
 - a request that failed (any 4xx/5xx) leaves no record: a retry with the same key runs again;
-- a record still "in progress" after :data:`LEASE_SECONDS` (its api-server died) is taken over.
+- a record still "in progress" after :data:`LEASE_SECONDS` (its api-server died) is taken over,
+  and an answer is replayed for :data:`KEEP_SECONDS` (a day), then the key is free again.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from include.studio.auth import StudioUser, studio_user
 from include.studio.doors import refuse_at
 
 LEASE_SECONDS = 900  # longer than any finalize (hashing 4 GiB)
+KEEP_SECONDS = 24 * 3600
 audit = logging.getLogger("studio.audit")
 
 
@@ -108,16 +110,17 @@ class Idempotency:
                     f"Idempotency-Key {self.key!r} was already used for another request "
                     f"({existing.get('request')}); use a new key for each request.",
                 )
-            if existing.get("state") == "done":
+            age = time.time() - float(existing.get("at", 0))
+            if existing.get("state") == "done" and age < KEEP_SECONDS:
                 return existing["response"]
-            if time.time() - float(existing.get("at", 0)) < LEASE_SECONDS:
+            if existing.get("state") != "done" and age < LEASE_SECONDS:
                 raise self._refuse(
                     409,
                     f"a request with Idempotency-Key {self.key!r} is still in progress; retry it in a few "
                     "seconds to get its answer.",
                     Retry_After="2",
                 )
-            store.path(record).unlink(missing_ok=True)  # abandoned by a dead api-server: take it over
+            store.path(record).unlink(missing_ok=True)  # expired, or abandoned by a dead api-server
         else:
             raise self._refuse(409, f"Idempotency-Key {self.key!r} is busy; retry.", Retry_After="2")
         try:
