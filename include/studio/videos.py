@@ -44,6 +44,9 @@ METADATA = "metadata/metadata.json"
 RECEIPT = "publish/receipt.json"
 LIST_TTL = float(os.environ.get("STUDIO_LIST_TTL", "2"))
 ALL_TENANTS = "*"  # an admin's list
+GRAPH_TTL = 60.0  # the DAG's shape changes only with a deploy
+
+_graph: tuple[float, dict[str, list[str]]] | None = None
 
 _lists: dict[str, tuple[float, int, list[dict]]] = {}  # scope → (expires, generation, videos)
 _generations: dict[str, int] = {}
@@ -111,7 +114,11 @@ class StudioAirflow(AirflowClient):
         return out
 
     def stage_graph(self) -> dict[str, list[str]]:
-        """The DAG's tasks in topological order, each with its direct downstream task ids."""
+        """The DAG's tasks in topological order, each with its direct downstream task ids
+        (cached for :data:`GRAPH_TTL` seconds: one Airflow call fewer for most studio calls)."""
+        global _graph
+        if _graph is not None and _graph[0] > time.monotonic():
+            return _graph[1]
         tasks = {
             t["task_id"]: t["downstream_task_ids"]
             for t in self._call("GET", f"/dags/{DAG_ID}/tasks")["tasks"]
@@ -120,7 +127,9 @@ class StudioAirflow(AirflowClient):
         for task, downstream in tasks.items():
             for t in downstream:
                 upstream[t].append(task)
-        return {t: tasks[t] for t in TopologicalSorter(upstream).static_order()}
+        graph = {t: tasks[t] for t in TopologicalSorter(upstream).static_order()}
+        _graph = (time.monotonic() + GRAPH_TTL, graph)
+        return graph
 
 
 def rerun_plan(graph: dict[str, list[str]]) -> dict[str, list[str]]:
