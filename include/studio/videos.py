@@ -7,7 +7,8 @@ so ids cannot be probed.
 
 A tenant's list of videos is cached for :data:`LIST_TTL` seconds (``STUDIO_LIST_TTL``), and
 concurrent requests for it wait for one computation instead of each asking Airflow: 60 parallel
-list calls of one tenant cost Airflow's API three calls. A finalize or a rerun forgets it.
+list calls of one tenant cost Airflow's API two calls (the stage graph is cached for a minute). A
+finalize or a rerun forgets it. Users of one tenant share it (their Airflow permissions are alike).
 """
 
 from __future__ import annotations
