@@ -102,7 +102,9 @@ def test_racing_finalizes_with_one_key_make_one_run(studio, finalized):
     assert runs["total_entries"] == 1
     # the same request again: the same answer
     again = finalized["alice"].post(
-        studio.server.url + finalized["first"]["finalize_url"], headers={"Idempotency-Key": "doors-k1"}, timeout=60
+        studio.server.url + finalized["first"]["finalize_url"],
+        headers={"Idempotency-Key": "doors-k1"},
+        timeout=60,
     )
     assert again.status_code == 200 and again.json() == answers[0]
 

@@ -43,12 +43,12 @@ app = FastAPI(
     title="Video studio",
     version="1.0",
     description="Upload footage, review scripts and rerun stages of `video_pipeline`. Every route needs an "
-    "Airflow user (bearer token from `POST /auth/token`, or the Airflow UI's session cookie). Writes with the "
-    "cookie must be same-origin and send JSON bodies; every user has a request rate (429 with Retry-After).",
+    "Airflow user (bearer token from `POST /auth/token`, or the Airflow UI's session cookie). Writes with "
+    "the cookie must be same-origin and send JSON bodies; every user has a request rate (429, Retry-After).",
     dependencies=[
         Depends(doors.same_origin),
         Depends(doors.rate_limit),
-        Depends(doors.slot, scope="function"),  # held while the handler runs, not while a response streams
+        Depends(doors.slot, scope="function"),  # held while the handler runs, not while a reply streams
     ],
     openapi_url=None,
     docs_url=None,

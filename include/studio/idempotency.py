@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import time
 import uuid
@@ -37,7 +36,6 @@ from include.studio.doors import refuse_at
 
 LEASE_SECONDS = 900  # longer than any finalize (hashing 4 GiB)
 KEEP_SECONDS = 24 * 3600
-audit = logging.getLogger("studio.audit")
 
 
 def _sha(text: str | bytes) -> str:

@@ -349,7 +349,9 @@ def finalize(
             if source is None:
                 if store.exists(done_key):  # a concurrent finalize finished it meanwhile
                     return store.get_json(done_key)
-                raise HTTPException(400, "nothing was uploaded yet: POST the file to its presigned url first.")
+                raise HTTPException(
+                    400, "nothing was uploaded yet: POST the file to its presigned url first."
+                )
         size = store.path(source).stat().st_size
         if size != record["size"]:
             store.path(source).unlink(missing_ok=True)
