@@ -1,8 +1,11 @@
 """The studio's FastAPI app: JSON API under ``/studio/api``, server-rendered pages, error mapping.
 
-Every route depends on :func:`include.studio.auth.studio_user` (401 without an Airflow session or
-token), including the OpenAPI document and the static files. Handlers that call Airflow's REST API
-are plain ``def``: FastAPI runs them in its thread pool, so they never block the api-server's loop.
+Every route passes the doors of :mod:`include.studio.doors` (declared once, on the app): who
+(:func:`include.studio.auth.studio_user`, 401 without an Airflow session or token; including the
+OpenAPI document and the static files), csrf (cookie writes are same-origin JSON), rate (per
+user) and slot. Handlers that call Airflow's REST API are plain ``def``: FastAPI runs them in its
+thread pool, so they never block the api-server's loop, and the slot door keeps them from taking
+the threads Airflow's own API needs.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +25,9 @@ from include.airflow_client import AirflowAPIError
 from include.core.errors import FatalError
 from include.stages.script import MAX_REVIEW_CHARS
 from include.storage import ArtifactStore
-from include.studio import uploads
+from include.studio import doors, uploads
 from include.studio.auth import StudioUser, login_url, studio_user
+from include.studio.idempotency import Idempotency, idempotency_key
 from include.studio.presign import is_s3, presigned_url
 from include.studio.videos import StudioAirflow, Videos
 
@@ -33,15 +37,19 @@ STATIC = {"studio.js": "text/javascript", "studio.css": "text/css"}
 User = Annotated[StudioUser, Depends(studio_user)]
 VideoId = Annotated[str, PathParam(max_length=80, description="`<tenant>-<sha256[:16]>`")]
 UploadId = Annotated[str, PathParam(max_length=100, description="`<tenant>.<32 hex>` from POST /api/uploads")]
-IdempotencyKey = Annotated[
-    str | None, Header(max_length=200, description="Retries with the same key get the first answer.")
-]
+IdempotencyKey = Annotated[Idempotency | None, Depends(idempotency_key)]
 
 app = FastAPI(
     title="Video studio",
     version="1.0",
     description="Upload footage, review scripts and rerun stages of `video_pipeline`. Every route needs an "
-    "Airflow user (bearer token from `POST /auth/token`, or the Airflow UI's session cookie).",
+    "Airflow user (bearer token from `POST /auth/token`, or the Airflow UI's session cookie). Writes with "
+    "the cookie must be same-origin and send JSON bodies; every user has a request rate (429, Retry-After).",
+    dependencies=[
+        Depends(doors.same_origin),
+        Depends(doors.rate_limit),
+        Depends(doors.slot, scope="function"),  # held while the handler runs, not while a reply streams
+    ],
     openapi_url=None,
     docs_url=None,
     redoc_url=None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
@@ -21,6 +22,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from include.core.options import TENANT_RE
 
 TENANTS_VARIABLE = "studio_tenants"
+TENANTS_TTL = 5.0  # the mapping is read on every request, on the event loop: a DB query
+_tenants: tuple[float, dict[str, str]] | None = None
 
 audit = logging.getLogger("studio.audit")
 bearer_scheme = HTTPBearer(auto_error=False, description="A token from Airflow's POST /auth/token.")
@@ -45,6 +48,10 @@ def refuse(user: StudioUser, action: str, target: str, status: int = 404) -> HTT
 
 
 def tenant_map() -> dict[str, str]:
+    """The Variable's mapping, cached for :data:`TENANTS_TTL` seconds (a change applies within them)."""
+    global _tenants
+    if _tenants is not None and _tenants[0] > time.monotonic():
+        return _tenants[1]
     from airflow.sdk import Variable
 
     raw = Variable.get(TENANTS_VARIABLE, default="{}")
@@ -56,6 +63,7 @@ def tenant_map() -> dict[str, str]:
         isinstance(t, str) and TENANT_RE.match(t) for t in mapping.values()
     ):
         raise HTTPException(503, f"the {TENANTS_VARIABLE} Variable must be a JSON object user → tenant.")
+    _tenants = (time.monotonic() + TENANTS_TTL, mapping)
     return mapping
 
 

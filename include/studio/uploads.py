@@ -2,15 +2,18 @@
 
 1. :func:`init_upload` checks the size limit and that the file claims to be a video, stores the
    upload record ``tenants/<t>/uploads/<upload_id>/upload.json`` and says where the bytes go:
-   a presigned S3 PUT (s3:// store: the browser talks to the bucket) or numbered parts of
-   :data:`PART_BYTES` PUT to the api-server (file store: each part is written atomically, so
-   nothing is ever held in memory whole).
-2. :func:`put_part` stores one part (file store only).
+   a presigned S3 POST whose policy allows exactly the announced size (s3:// store: the browser
+   talks to the bucket) or numbered parts of :data:`PART_BYTES` PUT to the api-server (file
+   store: each part is written atomically, so nothing is ever held in memory whole).
+2. :func:`put_part` stores one part (file store only; refused once the upload is finalized).
 3. :func:`finalize` joins the parts into ``tenants/<t>/uploads/<upload_id>/<file>`` while hashing
-   them (or hashes the S3 object), checks the content, and triggers ``video_pipeline`` with
+   them (S3: checks the object's size, copies that exact version to ``.../sealed/<file>``, a key
+   no URL was signed for, and hashes the copy, so a later POST to the presigned URL cannot change
+   what the run reads), checks the content, and triggers ``video_pipeline`` with
    ``dag_run_id = video_id_for(tenant, sha256)``. Airflow refuses a second run with the same id
    (409), so racing finalizes of the same file all get the one existing video; a duplicate
-   upload's bytes are deleted.
+   upload's bytes are deleted. A size other than the announced one is refused (413 when larger,
+   logged at door ``upload-size``).
 
 The upload id is ``<tenant>.<32 hex>``: the tenant is checked before anything is read.
 """
@@ -34,8 +37,12 @@ from include.core.media import sniff_container
 from include.core.options import STUDIO_OPTIONS, TENANT_RE, Settings, studio_model
 from include.stages.ingest import VIDEO_EXTENSIONS, video_id_for
 from include.storage import CHUNK, ArtifactStore
+from include.studio import presign
 from include.studio.auth import StudioUser, refuse
-from include.studio.presign import is_s3, presigned_url
+from include.studio.doors import refuse_at
+from include.studio.idempotency import Idempotency
+from include.studio.presign import is_s3
+from include.studio.videos import forget_list
 
 PART_BYTES = 8 * 2**20
 MAX_UPLOAD_BYTES = int(os.environ.get("STUDIO_MAX_UPLOAD_BYTES", 4 * 2**30))
@@ -62,7 +69,12 @@ class UploadTicket(BaseModel):
     upload_id: str
     key: str
     mode: Literal["presigned", "parts"]
-    url: str | None = Field(None, description="presigned: PUT the whole file here with `headers`.")
+    url: str | None = Field(
+        None,
+        description="presigned: POST the file here as multipart/form-data: every one of `fields` "
+        "first, then the file as field `file`. S3 refuses any other size than the announced one.",
+    )
+    fields: dict[str, str] = {}
     headers: dict[str, str] = {}
     part_url: str | None = Field(
         None, description="parts: PUT part n (1-based) to this URL with {n} replaced."
@@ -111,20 +123,9 @@ def check_video_head(head: bytes) -> None:
     )
 
 
-def _idempotent(
-    store: ArtifactStore, tenant: str, scope: str, key: str | None, compute: Callable[[], dict]
-) -> dict:
-    """Honour an ``Idempotency-Key``: the first response for (tenant, scope, key) is replayed."""
-    if not key:
-        return compute()
-    record = (
-        f"tenants/{tenant}/studio/idempotency/{scope}-{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
-    )
-    if store.exists(record):
-        return store.get_json(record)
-    result = compute()
-    store.put_json(result, record)
-    return result
+def _idempotent(store: ArtifactStore, key: Idempotency | None, compute: Callable[[], dict]) -> dict:
+    """Honour an ``Idempotency-Key`` (bound to its user and request; see idempotency.py)."""
+    return key.run(store, compute) if key else compute()
 
 
 def _upload_tenant(user: StudioUser, upload_id: str) -> str:
@@ -143,7 +144,11 @@ def _record(user: StudioUser, store: ArtifactStore, upload_id: str) -> dict:
 
 
 def init_upload(
-    user: StudioUser, store: ArtifactStore, body: UploadInit, base: str, idempotency_key: str | None = None
+    user: StudioUser,
+    store: ArtifactStore,
+    body: UploadInit,
+    base: str,
+    idempotency_key: Idempotency | None = None,
 ) -> dict:
     tenant = body.tenant or user.tenant
     if tenant is None:
@@ -188,11 +193,8 @@ def init_upload(
             "finalize_url": f"{base}/api/uploads/{upload_id}/finalize",
         }
         if record["mode"] == "presigned":
-            ticket.update(
-                url=presigned_url(store, key, "PUT", body.content_type),
-                headers={"Content-Type": body.content_type},
-                parts=1,
-            )
+            post = presign.presigned_post(store, key, body.content_type, body.size)
+            ticket.update(url=post["url"], fields=post["fields"], parts=1)
         else:
             ticket.update(
                 part_url=f"{base}/api/uploads/{upload_id}/parts/{{n}}",
@@ -201,7 +203,7 @@ def init_upload(
             )
         return ticket
 
-    return _idempotent(store, tenant, "init", idempotency_key, create)
+    return _idempotent(store, idempotency_key, create)
 
 
 async def put_part(user: StudioUser, store: ArtifactStore, upload_id: str, n: int, request: Request) -> dict:
@@ -210,8 +212,10 @@ async def put_part(user: StudioUser, store: ArtifactStore, upload_id: str, n: in
     record = await run_in_threadpool(_record, user, store, upload_id)
     if record["mode"] != "parts":
         raise HTTPException(
-            409, "this upload goes straight to object storage: PUT the file to its presigned url."
+            409, "this upload goes straight to object storage: POST the file to its presigned url."
         )
+    if await run_in_threadpool(store.exists, f"{_prefix(record['tenant'], upload_id)}/finalized.json"):
+        raise HTTPException(409, f"upload {upload_id} is finalized already; start a new upload.")
     parts = math.ceil(record["size"] / PART_BYTES)
     if not 1 <= n <= parts:
         raise HTTPException(400, f"part {n} is out of range: this upload has parts 1 to {parts}.")
@@ -280,13 +284,46 @@ def _assemble(store: ArtifactStore, record: dict) -> str:
     return _sha256(store, key)
 
 
+def _wrong_size(user: StudioUser, record: dict, size: int) -> HTTPException:
+    """The uploaded object is not the announced size (logged at door ``upload-size``)."""
+    announced = record["size"]
+    return refuse_at(
+        "upload-size",
+        f"finalize of upload {record['upload_id']}",
+        user,
+        413 if size > announced else 400,
+        f"the upload has {size} bytes but {announced} were announced; upload it again.",
+    )
+
+
+def _seal(user: StudioUser, store: ArtifactStore, record: dict) -> str | None:
+    """S3: copy the presigned upload, once its size is checked, to a key no URL was signed for.
+
+    The copy is of the exact version whose size was checked (``CopySourceIfMatch``) and is named
+    by that version's ETag, so racing finalizes of one version write the same bytes to the same
+    key and a later POST to the presigned URL (a new version) can never change it. None when
+    nothing is at the upload key.
+    """
+    key = record["key"]
+    info = presign.head(store, key)
+    if info is None:
+        return None
+    if info["size"] != record["size"]:  # before copying or hashing anything
+        store.path(key).unlink(missing_ok=True)
+        raise _wrong_size(user, record, info["size"])
+    version = re.sub(r"[^A-Za-z0-9]", "", info["etag"])[:64] or "v"
+    sealed = f"{_prefix(record['tenant'], record['upload_id'])}/sealed/{version}-{key.rsplit('/', 1)[-1]}"
+    presign.copy(store, key, sealed, info["etag"])
+    return sealed
+
+
 def finalize(
     user: StudioUser,
     store: ArtifactStore,
     airflow: AirflowClient,
     upload_id: str,
     base: str,
-    idempotency_key: str | None = None,
+    idempotency_key: Idempotency | None = None,
 ) -> dict:
     record = _record(user, store, upload_id)
     tenant, key = record["tenant"], record["key"]
@@ -296,34 +333,39 @@ def finalize(
         if store.exists(done_key):
             return store.get_json(done_key)
         if record["mode"] == "parts":
-            sha = _assemble(store, record)
-        elif not store.exists(key):
-            raise HTTPException(400, "nothing was uploaded yet: PUT the file to its presigned url first.")
+            source, sha = key, _assemble(store, record)
         else:
-            sha = _sha256(store, key)
-        size = store.path(key).stat().st_size
-        with store.path(key).open("rb") as f:
-            head = f.read(64)
+            source, sha = _seal(user, store, record), None
+            if source is None:
+                if store.exists(done_key):  # a concurrent finalize finished it meanwhile
+                    return store.get_json(done_key)
+                raise HTTPException(
+                    400, "nothing was uploaded yet: POST the file to its presigned url first."
+                )
+        size = store.path(source).stat().st_size
         if size != record["size"]:
-            store.path(key).unlink(missing_ok=True)
-            raise HTTPException(
-                400, f"the upload has {size} bytes but {record['size']} were announced; upload it again."
-            )
+            store.path(source).unlink(missing_ok=True)
+            raise _wrong_size(user, record, size)
+        with store.path(source).open("rb") as f:
+            head = f.read(64)
         try:
             check_video_head(head)
         except HTTPException:
-            store.path(key).unlink(missing_ok=True)
+            store.path(source).unlink(missing_ok=True)
             raise
+        if sha is None:  # hashed only once the size is known to be the announced one
+            sha = _sha256(store, source)
         video_id = video_id_for(tenant, sha)
-        conf = {**record["settings"], "tenant": tenant, "source": key}
+        conf = {**record["settings"], "tenant": tenant, "source": source}
         with _TRIGGER_LOCK:
             run_info, created = airflow.trigger(video_id, conf, note=f"uploaded in the studio by {user.name}")
         if not created:
             existing = run_info.get("conf") or {}
             if existing.get("tenant") != tenant:
                 raise HTTPException(409, f"run {video_id} exists but belongs to another tenant.")
-            if existing.get("source") != key:  # same bytes as an earlier upload: keep only that one
-                store.path(key).unlink(missing_ok=True)
+            if existing.get("source") != source:  # same bytes as an earlier upload: keep only that one
+                store.path(source).unlink(missing_ok=True)
+        forget_list(tenant)
         result = {
             "video_id": video_id,
             "run_id": run_info["dag_run_id"],
@@ -331,6 +373,8 @@ def finalize(
             "url": f"{base}/videos/{video_id}",
         }
         store.put_json(result, done_key)
+        if source != key:  # S3: the presigned upload key is never read again
+            store.path(key).unlink(missing_ok=True)
         return result
 
-    return _idempotent(store, tenant, "finalize", idempotency_key, run)
+    return _idempotent(store, idempotency_key, run)

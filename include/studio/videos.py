@@ -4,11 +4,18 @@ token) and the artifact store, always checked against the user's tenant.
 A video is a ``video_pipeline`` run whose ``dag_run_id`` is the video id and whose
 ``conf.tenant`` is its tenant. Another tenant's video is "not found" (and logged), never "forbidden",
 so ids cannot be probed.
+
+A tenant's list of videos is cached for :data:`LIST_TTL` seconds (``STUDIO_LIST_TTL``), and
+concurrent requests for it wait for one computation instead of each asking Airflow: 60 parallel
+list calls of one tenant cost Airflow's API two calls (the stage graph is cached for a minute). A
+finalize or a rerun forgets it. Users of one tenant share it (their Airflow permissions are alike).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from graphlib import TopologicalSorter
 from typing import Any
@@ -36,6 +43,24 @@ CALL_ATTEMPTS = 4
 FINAL = "render/final.mp4"
 METADATA = "metadata/metadata.json"
 RECEIPT = "publish/receipt.json"
+LIST_TTL = float(os.environ.get("STUDIO_LIST_TTL", "2"))
+ALL_TENANTS = "*"  # an admin's list
+GRAPH_TTL = 60.0  # the DAG's shape changes only with a deploy
+
+_graph: tuple[float, dict[str, list[str]]] | None = None
+
+_lists: dict[str, tuple[float, int, list[dict]]] = {}  # scope → (expires, generation, videos)
+_generations: dict[str, int] = {}
+_list_locks: dict[str, threading.Lock] = {}
+_list_guard = threading.Lock()
+
+
+def forget_list(tenant: str | None) -> None:
+    """Drop the cached lists that show ``tenant`` (its own and the admins')."""
+    with _list_guard:
+        for scope in (tenant, ALL_TENANTS):
+            _generations[scope] = _generations.get(scope, 0) + 1
+            _lists.pop(scope, None)
 
 
 class StudioAirflow(AirflowClient):
@@ -90,7 +115,11 @@ class StudioAirflow(AirflowClient):
         return out
 
     def stage_graph(self) -> dict[str, list[str]]:
-        """The DAG's tasks in topological order, each with its direct downstream task ids."""
+        """The DAG's tasks in topological order, each with its direct downstream task ids
+        (cached for :data:`GRAPH_TTL` seconds: one Airflow call fewer for most studio calls)."""
+        global _graph
+        if _graph is not None and _graph[0] > time.monotonic():
+            return _graph[1]
         tasks = {
             t["task_id"]: t["downstream_task_ids"]
             for t in self._call("GET", f"/dags/{DAG_ID}/tasks")["tasks"]
@@ -99,7 +128,9 @@ class StudioAirflow(AirflowClient):
         for task, downstream in tasks.items():
             for t in downstream:
                 upstream[t].append(task)
-        return {t: tasks[t] for t in TopologicalSorter(upstream).static_order()}
+        graph = {t: tasks[t] for t in TopologicalSorter(upstream).static_order()}
+        _graph = (time.monotonic() + GRAPH_TTL, graph)
+        return graph
 
 
 def rerun_plan(graph: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -174,6 +205,23 @@ class Videos:
         return run
 
     def list(self) -> list[dict]:
+        """The tenant's videos (admins: all), from the cache when it is fresh (see the module doc)."""
+        scope = ALL_TENANTS if self.user.is_admin else str(self.user.tenant)
+        with _list_guard:
+            lock = _list_locks.setdefault(scope, threading.Lock())
+        with lock:  # concurrent misses of one scope: one computes, the others take its answer
+            with _list_guard:
+                expires, _, videos = _lists.get(scope, (0.0, 0, []))
+                generation = _generations.get(scope, 0)
+            if expires > time.monotonic():
+                return videos
+            videos = self._list()
+            with _list_guard:
+                if _generations.get(scope, 0) == generation:  # not forgotten meanwhile
+                    _lists[scope] = (time.monotonic() + LIST_TTL, generation, videos)
+            return videos
+
+    def _list(self) -> list[dict]:
         runs = self.airflow.runs(None if self.user.is_admin else f"{self.user.tenant}-")
         runs = [r for r in runs if self.user.can_access((r.get("conf") or {}).get("tenant", ""))]
         tis = self.airflow.task_instances_of([r["dag_run_id"] for r in runs])
@@ -279,4 +327,5 @@ class Videos:
         if "review_gate" in plan[from_stage]:  # the gate must wait for a new decision
             clear_decision(self.store, run["conf"]["tenant"], video_id)
         cleared = self.airflow.clear_from(video_id, from_stage)
+        forget_list(run["conf"]["tenant"])
         return {"video_id": video_id, "from_stage": from_stage, "cleared": cleared}

@@ -1,5 +1,7 @@
 // Video studio: chunked / presigned upload with progress, review editor with live word counts,
 // rerun confirmation. No framework; each part starts only when its page element exists.
+// Writes are same-origin (the browser sends Origin) and send JSON bodies: the studio refuses
+// cookie-authenticated writes that are not (CSRF).
 "use strict";
 
 const BASE = document.body.dataset.base;
@@ -21,10 +23,10 @@ function message(data) {
   return d;
 }
 
-function put(url, blob, headers, onProgress) {  // XHR: fetch has no upload progress events
+function send(method, url, body, headers, onProgress) {  // XHR: fetch has no upload progress events
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("PUT", url);
+    xhr.open(method, url);
     Object.entries(headers || {}).forEach(([k, v]) => xhr.setRequestHeader(k, v));
     xhr.upload.onprogress = (e) => onProgress(e.loaded);
     xhr.onload = () => {
@@ -34,7 +36,7 @@ function put(url, blob, headers, onProgress) {  // XHR: fetch has no upload prog
       reject(new Error(`${xhr.status}: ${detail}`));
     };
     xhr.onerror = () => reject(new Error("network error while uploading"));
-    xhr.send(blob);
+    xhr.send(body);
   });
 }
 
@@ -74,14 +76,17 @@ function initUpload(form) {
         const secs = (performance.now() - started) / 1000;
         status.textContent = `Uploading… ${bar.value.toFixed(0)}% (${(done / 2 ** 20 / Math.max(secs, 0.001)).toFixed(1)} MB/s)`;
       };
-      if (ticket.mode === "presigned") {
-        await put(ticket.url, file, ticket.headers, progress);
+      if (ticket.mode === "presigned") {  // a form POST to the bucket: its policy pins key, type and size
+        const form = new FormData();
+        Object.entries(ticket.fields).forEach(([k, v]) => form.append(k, v));
+        form.append("file", file);  // S3 wants the file last
+        await send("POST", ticket.url, form, {}, progress);
       } else {
         for (let n = 1; n <= ticket.parts; n++) {
           const offset = (n - 1) * ticket.part_size;
           const part = file.slice(offset, offset + ticket.part_size);
-          await put(ticket.part_url.replace("{n}", n), part, {"Content-Type": "application/octet-stream"},
-                    (loaded) => progress(offset + loaded));
+          await send("PUT", ticket.part_url.replace("{n}", n), part, {"Content-Type": "application/octet-stream"},
+                     (loaded) => progress(offset + loaded));
         }
       }
       bar.value = 100;
