@@ -104,7 +104,7 @@ def airflow_server():
         "VIDEO_OUTBOX": str(OUT / "scheduler-outbox"),
     })
     script = str(ROOT / "scripts" / "airflow.sh")
-    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=300)
+    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=900)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         client = AirflowClient(f"http://127.0.0.1:{port}").login()

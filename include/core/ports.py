@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from include.core.errors import FatalError
+from include.core.options import ON_REPUBLISH
 from include.core.usage import Usage
 
 # --------------------------------------------------------------------------- script writing
@@ -128,11 +129,10 @@ class FileCache(Protocol):
 # --------------------------------------------------------------------------- publishing
 # (include/stages/publish.py; built in include/pipeline.py)
 
-# What a publish does when the target already has this video but final.mp4 changed:
-# update_metadata (default, safe): keep the delivered file, update title/description/tags/
-# status, thumbnail and captions; replace: deliver the new file, then delete the old delivery;
-# new_video: deliver the new file as a new video and leave the old one alone.
-ON_REPUBLISH = ("update_metadata", "replace", "new_video")
+# What a publish does when the target already has this video but final.mp4 changed
+# (include.core.options.ON_REPUBLISH): update_metadata (default, safe): keep the delivered file,
+# update title/description/tags/status, thumbnail and captions; replace: deliver the new file,
+# then delete the old delivery; new_video: deliver the new file as a new video.
 
 
 @dataclass(frozen=True)
