@@ -357,7 +357,7 @@ UNCUT = [(sid, a, b, [[a, b]]) for sid, a, b, _ in SEGMENTS]  # kept as analyze 
     ("config", "s02_gap"),
     [
         ({}, (5.25, 6.75)),  # analyze's defaults: > 1 s of dead air, 0.25 s margins
-        ({"dead_air_margin_seconds": 0.5}, (5.5, 6.5)),
+        ({"dead_air_margin_seconds": 0.4}, (5.4, 6.6)),
         ({"dead_air_min_seconds": 3.0}, None),  # 2 s of dead air is too short to cut
     ],
 )
