@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include import tenancy
 from include.pipeline import (
     CONNECTIONS,
     StageIO,
@@ -193,7 +194,8 @@ def video_pipeline():
     def ingest_source() -> dict:
         with stage_io("ingest") as io:
             settings = io.settings
-            ingest.check_source_reference(settings.source, tenant=settings.tenant)
+            # who started the run decides its tenant and footage (include/tenancy.py)
+            tenancy.check_run(io.store, settings, _triggering_user())
             if settings.source.startswith("tenants/"):
                 fileobj, name = io.store.path(settings.source).open("rb"), settings.source.rsplit("/", 1)[-1]
             elif settings.source.startswith("s3://"):
@@ -317,6 +319,12 @@ def video_pipeline():
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)
     publish_video.override(task_id="publish")(rendered, described, thumbnailed, captioned)
+
+
+def _triggering_user() -> str | None:
+    from airflow.sdk import get_current_context
+
+    return getattr(get_current_context()["dag_run"], "triggering_user_name", None)
 
 
 def _outbox_root():

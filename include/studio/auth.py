@@ -6,21 +6,20 @@ the bearer token or the UI's ``_token`` cookie. Every studio route depends on it
 
 Tenants come from the Airflow Variable ``studio_tenants`` (JSON ``{"alice": "acme", ...}``,
 loaded from ``airflow_settings.yaml``). Admins are the users Airflow lets edit that Variable —
-they could give themselves any tenant anyway — and they see every tenant.
+they could give themselves any tenant anyway — and they see every tenant. Tenant users get no
+Airflow permissions (``auth_manager.py``): the studio's checks here are the only way in for them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from include.stages.settings import TENANT_RE
-
-TENANTS_VARIABLE = "studio_tenants"
+from include.core.errors import FatalError
+from include.tenancy import TENANTS_VARIABLE
 
 audit = logging.getLogger("studio.audit")
 bearer_scheme = HTTPBearer(auto_error=False, description="A token from Airflow's POST /auth/token.")
@@ -31,7 +30,9 @@ class StudioUser:
     name: str
     tenant: str | None  # None for an admin without a tenant of their own
     is_admin: bool
-    token: str  # the caller's own JWT: forwarded to Airflow's REST API, so Airflow's auth applies
+    # The caller's own JWT. Never forwarded: tenant users have no Airflow permissions, the studio
+    # calls Airflow as its service identity (include/studio/videos.py: StudioAirflow.service).
+    token: str = ""
 
     def can_access(self, tenant: str) -> bool:
         return self.is_admin or tenant == self.tenant
@@ -45,18 +46,12 @@ def refuse(user: StudioUser, action: str, target: str, status: int = 404) -> HTT
 
 
 def tenant_map() -> dict[str, str]:
-    from airflow.sdk import Variable
+    from include import tenancy
 
-    raw = Variable.get(TENANTS_VARIABLE, default="{}")
     try:
-        mapping = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        mapping = None
-    if not isinstance(mapping, dict) or not all(
-        isinstance(t, str) and TENANT_RE.match(t) for t in mapping.values()
-    ):
-        raise HTTPException(503, f"the {TENANTS_VARIABLE} Variable must be a JSON object user → tenant.")
-    return mapping
+        return tenancy.tenants()
+    except FatalError:
+        raise HTTPException(503, f"the {TENANTS_VARIABLE} Variable must be a JSON object user → tenant.") from None
 
 
 async def studio_user(

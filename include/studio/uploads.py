@@ -7,7 +7,8 @@
    nothing is ever held in memory whole).
 2. :func:`put_part` stores one part (file store only).
 3. :func:`finalize` joins the parts into ``tenants/<t>/uploads/<upload_id>/<file>`` while hashing
-   them (or hashes the S3 object), checks the content, and triggers ``video_pipeline`` with
+   them (or hashes the S3 object), checks the content, seals it (``sealed.json``: the only
+   uploads a studio run may read, see ``include/tenancy.py``) and triggers ``video_pipeline`` with
    ``dag_run_id = video_id_for(tenant, sha256)``. Airflow refuses a second run with the same id
    (409), so racing finalizes of the same file all get the one existing video; a duplicate
    upload's bytes are deleted.
@@ -41,6 +42,7 @@ from include.stages.settings import (
 from include.storage import CHUNK, ArtifactStore
 from include.studio.auth import StudioUser, refuse
 from include.studio.presign import is_s3, presigned_url
+from include.tenancy import SEALED
 
 PART_BYTES = 8 * 2**20
 MAX_UPLOAD_BYTES = int(os.environ.get("STUDIO_MAX_UPLOAD_BYTES", 4 * 2**30))
@@ -325,6 +327,9 @@ def finalize(
             store.path(key).unlink(missing_ok=True)
             raise
         video_id = video_id_for(tenant, sha)
+        # The DAG takes a studio run's source only from a sealed upload (include/tenancy.py).
+        seal = {"key": key, "sha256": sha, "size": size, "video_id": video_id, "by": user.name, "at": _now()}
+        store.put_json(seal, f"{_prefix(tenant, upload_id)}/{SEALED}")
         conf = {**record["settings"], "tenant": tenant, "source": key}
         with _TRIGGER_LOCK:
             run_info, created = airflow.trigger(video_id, conf, note=f"uploaded in the studio by {user.name}")
