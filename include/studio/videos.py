@@ -35,8 +35,8 @@ from include.review import (
 from include.stages.script import validate_review, word_budget
 from include.stages.settings import Settings
 from include.storage import ArtifactStore, check_key, video_prefix
-from include.tenancy import SERVICE_PASSWORD_ENV, service_user
 from include.studio.auth import StudioUser, refuse
+from include.tenancy import SERVICE_PASSWORD_ENV, service_user
 
 VIDEO_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}-[0-9a-f]{16}$")
 LIST_LIMIT = 100
