@@ -42,7 +42,7 @@ def parse_tenants(raw: Any) -> dict[str, str]:
     try:
         mapping = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
-        mapping = None
+        mapping = []  # not JSON: refused below
     if mapping is None:
         mapping = {}
     if not isinstance(mapping, dict) or not all(

@@ -20,14 +20,14 @@ case "${1:-}" in
       prepare_metadata
       # What `airflow standalone` runs, minus its override of the auth manager (it forces
       # SimpleAuthManager, which would give the tenant users alice and bob every DAG run).
-      start_group "$PIDFILE" "$LOG" bash -c \
+      start_group "$PIDFILE" "$LOG" env PYTHONUNBUFFERED=1 bash -c \
         'airflow scheduler & airflow dag-processor & airflow triggerer & airflow api-server & wait -n; kill 0'
       echo "Airflow starting (pid $(cat "$PIDFILE"), log $LOG)"
     fi
     "$0" wait
     ;;
   wait)
-    wait_healthy 180 "$PIDFILE"
+    wait_healthy 300 "$PIDFILE"
     echo "Airflow is up: http://127.0.0.1:$AIRFLOW_PORT (login admin / admin; studio users alice, bob)"
     ;;
   down)

@@ -72,7 +72,7 @@ def check_source_reference(source: str, tenant: str, *, uploads_only: bool = Fal
     ``uploads_only`` (runs started from the studio or by a tenant user) only the uploaded file
     itself is accepted: ``tenants/<tenant>/uploads/<tenant>.<32 hex>/<file>``.
     """
-    if uploads_only and not _upload_file_re(tenant).match(str(source)):
+    if uploads_only and not _upload_file_re(tenant).fullmatch(str(source)):
         raise FatalError(
             f"{what} {str(source)[:200]!r} is not allowed for a run started from the studio or by a "
             f"tenant user: it must be an uploaded file tenants/{tenant}/uploads/<upload id>/<file>."
@@ -117,8 +117,8 @@ def _upload_file_re(tenant: str) -> re.Pattern:
     """An upload's file (``uploads.py`` names it); not its parts or the studio's records."""
     t = re.escape(tenant)
     return re.compile(
-        rf"^tenants/{t}/uploads/{t}\.[0-9a-f]{{32}}/"
-        r"(?!(?:upload|finalized|sealed)\.json$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+        rf"tenants/{t}/uploads/{t}\.[0-9a-f]{{32}}/"
+        r"(?!(?:upload|finalized|sealed)\.json$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
     )
 
 
