@@ -27,7 +27,7 @@ case "${1:-}" in
     "$0" wait
     ;;
   wait)
-    wait_healthy 300 "$PIDFILE"
+    wait_healthy 600 "$PIDFILE"
     echo "Airflow is up: http://127.0.0.1:$AIRFLOW_PORT (login admin / admin; studio users alice, bob)"
     ;;
   down)

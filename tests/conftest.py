@@ -107,7 +107,7 @@ def airflow_server():
     })
     script = str(ROOT / "scripts" / "airflow.sh")
     try:  # a start that times out is stopped too
-        up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=420)
+        up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=900)
         assert up.returncode == 0, up.stdout + up.stderr
         client = AirflowClient(f"http://127.0.0.1:{port}").login()
         client.wait_for_dag()
