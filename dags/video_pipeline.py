@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
+from include import tenancy
 from include.airflow_params import dag_params
 from include.pipeline import (
     StageIO,
@@ -72,7 +73,8 @@ def video_pipeline():
     def ingest_source() -> dict:
         with stage_io("ingest") as io:
             settings = io.settings
-            ingest.check_source_reference(settings.source, tenant=settings.tenant)
+            # who started the run decides its tenant and footage (include/tenancy.py)
+            tenancy.check_run(io.store, settings, _triggering_user())
             if settings.source.startswith("tenants/"):
                 fileobj, name = io.store.path(settings.source).open("rb"), settings.source.rsplit("/", 1)[-1]
             elif settings.source.startswith("s3://"):
@@ -187,6 +189,12 @@ def video_pipeline():
     PublishOperator(task_id="publish", rendered=rendered, described=described,
                     thumbnailed=thumbnailed, captioned=captioned,
                     execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
+
+
+def _triggering_user() -> str | None:
+    from airflow.sdk import get_current_context
+
+    return getattr(get_current_context()["dag_run"], "triggering_user_name", None)
 
 
 def _music(io: StageIO):

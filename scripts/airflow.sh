@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start / stop / wait for a local Airflow (scheduler, dag-processor, triggerer, api-server).
+# Start / stop / wait for a local Airflow (scheduler, dag-processor, triggerer, api-server in one
+# process group; LocalExecutor, SQLite).
 #   scripts/airflow.sh up|down|wait|status
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -17,14 +18,17 @@ case "${1:-}" in
         exit 1
       fi
       prepare_metadata
-      start_group "$PIDFILE" "$LOG" airflow standalone
+      # What `airflow standalone` runs, minus its override of the auth manager (it forces
+      # SimpleAuthManager, which would give the tenant users alice and bob every DAG run).
+      start_group "$PIDFILE" "$LOG" env PYTHONUNBUFFERED=1 bash -c \
+        'airflow scheduler & airflow dag-processor & airflow triggerer & airflow api-server & wait -n; kill 0'
       echo "Airflow starting (pid $(cat "$PIDFILE"), log $LOG)"
     fi
     "$0" wait
     ;;
   wait)
-    wait_healthy 180 "$PIDFILE"
-    echo "Airflow is up: http://127.0.0.1:$AIRFLOW_PORT (login admin / admin)"
+    wait_healthy 600 "$PIDFILE"
+    echo "Airflow is up: http://127.0.0.1:$AIRFLOW_PORT (login admin / admin; studio users alice, bob)"
     ;;
   down)
     stop_group "$PIDFILE"

@@ -18,6 +18,9 @@ export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+po
 # Redis redelivers a message not acknowledged within this time: keep it above the longest task
 # (render: execution_timeout 2 h), or a long render would run twice.
 export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT="${AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT:-21600}"
+# No demo users (alice, bob, admin/admin): admin's password is AIRFLOW_ADMIN_PASSWORD, from the
+# caller or generated once into $AIRFLOW_HOME/secrets.env (scripts/env.sh, README "Auth and tenants").
+export STUDIO_DEV_USERS="${STUDIO_DEV_USERS:-0}"
 . "$(dirname "$0")/env.sh"
 . "$(dirname "$0")/common.sh"
 
@@ -90,7 +93,7 @@ case "${1:-}" in
     if with_api; then
       pidfiles=("${components[@]/#/$DIR/}")
       wait_healthy 180 "${pidfiles[@]/%/.pid}"
-      echo "Airflow cluster is up: http://127.0.0.1:$AIRFLOW_PORT (login admin / admin)"
+      echo "Airflow cluster is up: http://127.0.0.1:$AIRFLOW_PORT (login admin, password AIRFLOW_ADMIN_PASSWORD: $AIRFLOW_HOME/secrets.env unless you set it)"
     fi
     ;;
   down)

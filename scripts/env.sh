@@ -25,31 +25,73 @@ export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__SCHEDULER__MIN_
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-8793}"
 export AIRFLOW__TRIGGERER__CAPACITY="${AIRFLOW__TRIGGERER__CAPACITY:-100}"
 
-# Dev logins (SimpleAuthManager, dev only), from a file we own: admin / admin, and the studio's
-# tenant users alice / alice and bob / bob (role "user"; tenants from the studio_tenants Variable).
-if ! grep -q '"bob"' "$AIRFLOW_HOME/passwords.json" 2>/dev/null; then
-  python3 - "$AIRFLOW_HOME/passwords.json" <<'PY'
+# Secrets shared by every component (and every host when scaled out), each taken from the
+# caller's environment when set (containers: docker/.env), else from $AIRFLOW_HOME/secrets.env,
+# where a missing one is generated once: the JWT secret and fernet key, the studio's own Airflow
+# password (STUDIO_AIRFLOW_PASSWORD), and outside dev the admin password (AIRFLOW_ADMIN_PASSWORD).
+export STUDIO_DEV_USERS="${STUDIO_DEV_USERS:-1}"
+SECRETS="AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY STUDIO_AIRFLOW_PASSWORD"
+[ "$STUDIO_DEV_USERS" = 1 ] || SECRETS="$SECRETS AIRFLOW_ADMIN_PASSWORD"
+missing=""
+for name in $SECRETS; do [ -n "${!name:-}" ] || missing="$missing $name"; done
+if [ -n "$missing" ]; then
+  python3 - "$AIRFLOW_HOME/secrets.env" $missing <<'PY'
+import base64, os, secrets, sys
+path, names = sys.argv[1], sys.argv[2:]
+have = {}
+if os.path.exists(path):
+    have = dict(line.rstrip("\n").split("=", 1) for line in open(path) if "=" in line)
+new = {n: base64.urlsafe_b64encode(os.urandom(32)).decode() if n.endswith("FERNET_KEY") else secrets.token_urlsafe(24)
+       for n in names if not have.get(n)}
+if new:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write("".join(f"{n}={v}\n" for n, v in new.items()))
+PY
+  while IFS= read -r line; do
+    name="${line%%=*}"
+    case " $missing " in *" $name "*) export "$name=${line#*=}" ;; esac
+  done <"$AIRFLOW_HOME/secrets.env"
+fi
+unset SECRETS missing name line
+
+# Logins (TenantAuthManager = SimpleAuthManager where users mapped to a tenant in the
+# studio_tenants Variable get no Airflow permission; include/studio/auth_manager.py). Passwords
+# live in a file only this user can read, rewritten from the secrets above at every start:
+#   studio (role op): the studio's service identity, password STUDIO_AIRFLOW_PASSWORD;
+#   dev (STUDIO_DEV_USERS=1): admin / admin and the tenant users alice / alice (acme), bob / bob (globex);
+#   otherwise (scripts/cluster.sh, docker/): admin / AIRFLOW_ADMIN_PASSWORD, no demo users.
+# More users: add `name:role` to AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS and their password to
+# the file (or let Airflow generate one: it prints it once in the api-server's log).
+if [ "$STUDIO_DEV_USERS" = 1 ]; then
+  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,studio:op,alice:user,bob:user}"
+else
+  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,studio:op}"
+fi
+export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-include.studio.auth_manager.TenantAuthManager}"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/passwords.json}"
+python3 - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" <<'PY'
 import json, os, sys
 path = sys.argv[1]
-known = json.load(open(path)) if os.path.exists(path) else {}
-with open(path, "w") as f:
-    json.dump({"admin": "admin", "alice": "alice", "bob": "bob", **known}, f)
+os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+try:
+    known = json.load(open(path))
+except (OSError, ValueError):
+    known = {}
+dev = os.environ["STUDIO_DEV_USERS"] == "1"
+demo = {"admin": "admin", "alice": "alice", "bob": "bob"}
+ours = {"studio": os.environ["STUDIO_AIRFLOW_PASSWORD"]}
+if dev:
+    passwords = {**demo, **known, **ours}
+else:  # no demo password survives outside dev, whatever the file held before
+    admin = os.environ["AIRFLOW_ADMIN_PASSWORD"]
+    if len(admin) < 12 or admin in demo.values():
+        sys.exit("AIRFLOW_ADMIN_PASSWORD must be a secret of 12 or more characters, not a demo password.")
+    kept = {u: p for u, p in known.items() if u not in ("admin", "studio") and p not in demo.values()}
+    passwords = {**kept, "admin": admin, **ours}
+if passwords != known:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(passwords, f)
+    os.replace(tmp, path)
 PY
-fi
-export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager}"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,alice:user,bob:user}"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
-
-# Secrets shared by every component (and every host when scaled out): taken from the caller's
-# environment when both are set (containers: docker/.env), else generated once per home.
-if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] || [ -z "${AIRFLOW__CORE__FERNET_KEY:-}" ]; then
-  if [ ! -f "$AIRFLOW_HOME/secrets.env" ]; then
-    python3 - "$AIRFLOW_HOME/secrets.env" <<'PY'
-import base64, os, secrets, sys
-with open(sys.argv[1], "w") as f:
-    f.write(f"AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(32)}\n")
-    f.write(f"AIRFLOW__CORE__FERNET_KEY={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n")
-PY
-  fi
-  set -a; . "$AIRFLOW_HOME/secrets.env"; set +a
-fi

@@ -93,7 +93,9 @@ def airflow_server():
     home, store = OUT / "scheduler-home", OUT / "scheduler-store"
     subprocess.run(["rm", "-rf", str(home), str(store)], check=True)  # a new DB needs a new store
     store_root = f"file://{store}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
+    # nothing of the caller's Airflow: its settings, home or secrets (scripts/env.sh makes new ones)
+    secrets = ("AIRFLOW_HOME", "STUDIO_AIRFLOW_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "STUDIO_DEV_USERS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k not in secrets}
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW_PORT": str(port),
@@ -104,8 +106,8 @@ def airflow_server():
         "VIDEO_OUTBOX": str(OUT / "scheduler-outbox"),
     })
     script = str(ROOT / "scripts" / "airflow.sh")
-    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=900)
-    try:
+    try:  # a start that times out is stopped too
+        up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=900)
         assert up.returncode == 0, up.stdout + up.stderr
         client = AirflowClient(f"http://127.0.0.1:{port}").login()
         client.wait_for_dag()

@@ -121,3 +121,61 @@ def test_requirements_are_pinned():
     assert pins["apache-airflow"] == "3.3.2"
     assert pins["celery"].startswith("5.") and int(pins["celery"].split(".")[1]) < 7
     assert tuple(map(int, pins["apache-airflow-providers-celery"].split(".")[:2])) >= (3, 26)
+
+
+# --------------------------------------------------------------------------- logins (README "Auth and tenants")
+
+
+def test_production_logins_come_from_secrets(compose):
+    env = compose["services"]["api-server"]["environment"]
+    assert env["STUDIO_DEV_USERS"] == "0" == _cluster_defaults()["STUDIO_DEV_USERS"]
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == "include.studio.auth_manager.TenantAuthManager"
+    users = dict(u.split(":") for u in env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(","))
+    assert users == {"admin": "admin", "studio": "op"}  # user: role; no demo tenant users
+    for name in ("AIRFLOW_ADMIN_PASSWORD", "STUDIO_AIRFLOW_PASSWORD"):
+        assert env[name] == f"${{{name}:?set in docker/.env}}"
+    # the passwords file lives on a volume of its own, which the image creates for airflow
+    passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    volumes = compose["services"]["api-server"]["volumes"]
+    assert f"auth:{passwords.rsplit('/', 1)[0]}" in volumes and "auth" in compose["volumes"]
+    assert f"RUN mkdir -p -m 700 {passwords.rsplit('/', 1)[0]}" in (DOCKER / "Dockerfile").read_text()
+    text = (DOCKER / "docker-compose.yml").read_text().lower()
+    assert "alice" not in text and "bob" not in text
+
+
+def _env_sh(home, **env) -> subprocess.CompletedProcess:
+    """Source scripts/env.sh in a clean environment; print the passwords file it wrote."""
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AIRFLOW_HOME": str(home), **env}
+    script = f'. "{ROOT}/scripts/env.sh" && cat "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"'
+    return subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=120)
+
+
+def test_outside_dev_no_default_password_survives(tmp_path):
+    import json
+    import stat
+
+    old = {"admin": "admin", "alice": "alice", "bob": "bob", "carol": "k3Qv8sTzP0wLx2"}
+    (tmp_path / "passwords.json").write_text(json.dumps(old))  # a home that once ran in dev
+    done = _env_sh(tmp_path, STUDIO_DEV_USERS="0")
+    assert done.returncode == 0, done.stderr
+    passwords = json.loads(done.stdout)
+    assert set(passwords) == {"admin", "studio", "carol"}
+    secrets = dict(line.split("=", 1) for line in (tmp_path / "secrets.env").read_text().splitlines())
+    assert passwords["admin"] == secrets["AIRFLOW_ADMIN_PASSWORD"] and len(passwords["admin"]) >= 24
+    assert passwords["studio"] == secrets["STUDIO_AIRFLOW_PASSWORD"] and len(passwords["studio"]) >= 24
+    for path in ("passwords.json", "secrets.env"):
+        assert stat.S_IMODE((tmp_path / path).stat().st_mode) == 0o600, path
+    # the same secrets at the next start; a demo admin password is refused
+    assert json.loads(_env_sh(tmp_path, STUDIO_DEV_USERS="0").stdout) == passwords
+    refused = _env_sh(tmp_path / "other", STUDIO_DEV_USERS="0", AIRFLOW_ADMIN_PASSWORD="admin")
+    assert refused.returncode != 0 and "AIRFLOW_ADMIN_PASSWORD must be a secret" in refused.stderr
+
+
+def test_dev_keeps_the_demo_users_and_a_generated_studio_password(tmp_path):
+    import json
+
+    done = _env_sh(tmp_path)
+    assert done.returncode == 0, done.stderr
+    passwords = json.loads(done.stdout)
+    assert {k: passwords[k] for k in ("admin", "alice", "bob")} == {"admin": "admin", "alice": "alice", "bob": "bob"}
+    assert len(passwords["studio"]) >= 24 and passwords["studio"] not in ("studio", "admin")

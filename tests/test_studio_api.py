@@ -339,7 +339,7 @@ def test_s3_store_uploads_go_straight_to_the_bucket(local_s3, clip):
     done = uploads.finalize(alice, store, airflow, ticket["upload_id"], "/studio")
     assert done["video_id"] == video_id_for("acme", hashlib.sha256(clip).hexdigest())
     source = airflow.conf["source"]  # the sealed copy, not the key the presigned POST writes to
-    assert source.startswith(f"tenants/acme/uploads/{ticket['upload_id']}/sealed/")
+    assert source.startswith(f"tenants/acme/uploads/{ticket['upload_id']}/sealed-")
     assert airflow.conf["tenant"] == "acme"
     obj = local_s3.client().get_object(Bucket=local_s3.bucket, Key=f"studio-test/{source}")
     assert obj["Body"].read() == clip

@@ -321,7 +321,7 @@ def test_presigned_uploads_are_sealed_at_finalize(local_s3, clip):
     airflow = _Airflow()
     done = uploads.finalize(alice, store, airflow, ticket["upload_id"], "/studio")
     source = airflow.triggered[0]["source"]
-    assert source != ticket["key"] and "/sealed/" in source
+    assert source != ticket["key"] and "/sealed-" in source
     assert not store.exists(ticket["key"])  # the presigned key is not read again
     # the policy is still valid: a later POST (same size, other bytes) changes nothing the run reads
     tampered = clip[:100] + b"\0" * 100 + clip[200:]
@@ -360,7 +360,8 @@ def test_presigned_upload_larger_than_announced_is_refused_at_finalize(local_s3,
     with pytest.raises(HTTPException) as refused:
         uploads.finalize(alice, store, airflow, ticket["upload_id"], "/studio")
     assert refused.value.status_code == 400
-    assert store.list(f"tenants/acme/uploads/{ticket['upload_id']}/sealed") == []
+    kept = store.list(f"tenants/acme/uploads/{ticket['upload_id']}")
+    assert not [k for k in kept if k.rsplit("/", 1)[-1].startswith("sealed-")]
 
 
 def _request(path: str):

@@ -72,12 +72,20 @@ def video_id_for(tenant: str, sha256: str) -> str:
 # --------------------------------------------------------------------------- source reference
 
 
-def check_source_reference(source: str, tenant: str) -> None:
+def check_source_reference(source: str, tenant: str, *, uploads_only: bool = False,
+                           what: str = "source") -> None:
     """Reject a ``source`` string that is empty, malformed or tries to escape its sandbox.
 
     Accepted forms: an absolute local path, ``file:///abs/path``, ``s3://[conn@]bucket/key`` and an
-    object-store key ``tenants/<tenant>/uploads/<name>`` of the *same* tenant.
+    object-store key ``tenants/<tenant>/uploads/<name>`` of the *same* tenant. With
+    ``uploads_only`` (runs started from the studio or by a tenant user) only the uploaded file
+    itself is accepted: ``tenants/<tenant>/uploads/<tenant>.<32 hex>/<file>``.
     """
+    if uploads_only and not _upload_file_re(tenant).fullmatch(str(source)):
+        raise FatalError(
+            f"{what} {str(source)[:200]!r} is not allowed for a run started from the studio or by a "
+            f"tenant user: it must be an uploaded file tenants/{tenant}/uploads/<upload id>/<file>."
+        )
     if not isinstance(source, str) or not source.strip():
         raise FatalError(
             "source is empty: give an absolute file path, a file:// or s3:// URI, or an upload key."
@@ -125,6 +133,15 @@ def _is_upload_part(source: str) -> bool:
     parts = PurePosixPath(urlsplit(source).path).parts
     return any(
         parts[i] == "uploads" and parts[i + 2] == "parts" for i in range(len(parts) - 3)
+    )
+
+
+def _upload_file_re(tenant: str) -> re.Pattern:
+    """An upload's file (``uploads.py`` names it); not its parts or the studio's records."""
+    t = re.escape(tenant)
+    return re.compile(
+        rf"tenants/{t}/uploads/{t}\.[0-9a-f]{{32}}/"
+        r"(?!(?:upload|finalized|sealed)\.json$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
     )
 
 

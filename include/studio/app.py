@@ -160,7 +160,7 @@ def finalize_upload(
 ):
     """Hash the upload and start its run. The same file for the same tenant returns the existing video."""
     return uploads.finalize(
-        user, ArtifactStore(), StudioAirflow.for_user(user), upload_id, _base(request), idempotency_key
+        user, ArtifactStore(), StudioAirflow.service(), upload_id, _base(request), idempotency_key
     )
 
 

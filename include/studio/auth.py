@@ -6,12 +6,12 @@ the bearer token or the UI's ``_token`` cookie. Every studio route depends on it
 
 Tenants come from the Airflow Variable ``studio_tenants`` (JSON ``{"alice": "acme", ...}``,
 loaded from ``airflow_settings.yaml``). Admins are the users Airflow lets edit that Variable —
-they could give themselves any tenant anyway — and they see every tenant.
+they could give themselves any tenant anyway — and they see every tenant. Tenant users get no
+Airflow permissions (``auth_manager.py``): the studio's checks here are the only way in for them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from include.core.options import TENANT_RE
+from include.core.errors import FatalError
+from include.tenancy import TENANTS_VARIABLE
 
-TENANTS_VARIABLE = "studio_tenants"
 TENANTS_TTL = 5.0  # the mapping is read on every request, on the event loop: a DB query
 _tenants: tuple[float, dict[str, str]] | None = None
 
@@ -34,7 +34,9 @@ class StudioUser:
     name: str
     tenant: str | None  # None for an admin without a tenant of their own
     is_admin: bool
-    token: str  # the caller's own JWT: forwarded to Airflow's REST API, so Airflow's auth applies
+    # The caller's own JWT. Never forwarded: tenant users have no Airflow permissions, the studio
+    # calls Airflow as its service identity (include/studio/videos.py: StudioAirflow.service).
+    token: str = ""
 
     def can_access(self, tenant: str) -> bool:
         return self.is_admin or tenant == self.tenant
@@ -52,17 +54,12 @@ def tenant_map() -> dict[str, str]:
     global _tenants
     if _tenants is not None and _tenants[0] > time.monotonic():
         return _tenants[1]
-    from airflow.sdk import Variable
+    from include import tenancy
 
-    raw = Variable.get(TENANTS_VARIABLE, default="{}")
     try:
-        mapping = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        mapping = None
-    if not isinstance(mapping, dict) or not all(
-        isinstance(t, str) and TENANT_RE.match(t) for t in mapping.values()
-    ):
-        raise HTTPException(503, f"the {TENANTS_VARIABLE} Variable must be a JSON object user → tenant.")
+        mapping = tenancy.tenants()
+    except FatalError:
+        raise HTTPException(503, f"the {TENANTS_VARIABLE} Variable must be a JSON object user → tenant.") from None
     _tenants = (time.monotonic() + TENANTS_TTL, mapping)
     return mapping
 

@@ -7,9 +7,10 @@
    store: each part is written atomically, so nothing is ever held in memory whole).
 2. :func:`put_part` stores one part (file store only; refused once the upload is finalized).
 3. :func:`finalize` joins the parts into ``tenants/<t>/uploads/<upload_id>/<file>`` while hashing
-   them (S3: checks the object's size, copies that exact version to ``.../sealed/<file>``, a key
+   them (S3: checks the object's size, copies that exact version to ``.../sealed-<file>``, a key
    no URL was signed for, and hashes the copy, so a later POST to the presigned URL cannot change
-   what the run reads), checks the content, and triggers ``video_pipeline`` with
+   what the run reads), checks the content, seals it (``sealed.json``: the only uploads a studio
+   run may read, see ``include/tenancy.py``) and triggers ``video_pipeline`` with
    ``dag_run_id = video_id_for(tenant, sha256)``. Airflow refuses a second run with the same id
    (409), so racing finalizes of the same file all get the one existing video; a duplicate
    upload's bytes are deleted. A size other than the announced one is refused (413 when larger,
@@ -43,6 +44,7 @@ from include.studio.doors import refuse_at
 from include.studio.idempotency import Idempotency
 from include.studio.presign import is_s3
 from include.studio.videos import forget_list
+from include.tenancy import SEALED
 
 PART_BYTES = 8 * 2**20
 MAX_UPLOAD_BYTES = int(os.environ.get("STUDIO_MAX_UPLOAD_BYTES", 4 * 2**30))
@@ -312,7 +314,8 @@ def _seal(user: StudioUser, store: ArtifactStore, record: dict) -> str | None:
         store.path(key).unlink(missing_ok=True)
         raise _wrong_size(user, record, info["size"])
     version = re.sub(r"[^A-Za-z0-9]", "", info["etag"])[:64] or "v"
-    sealed = f"{_prefix(record['tenant'], record['upload_id'])}/sealed/{version}-{key.rsplit('/', 1)[-1]}"
+    name = f"sealed-{version}-{key.rsplit('/', 1)[-1]}"[:100]  # one level: what tenancy accepts
+    sealed = f"{_prefix(record['tenant'], record['upload_id'])}/{name}"
     presign.copy(store, key, sealed, info["etag"])
     return sealed
 
@@ -356,6 +359,10 @@ def finalize(
         if sha is None:  # hashed only once the size is known to be the announced one
             sha = _sha256(store, source)
         video_id = video_id_for(tenant, sha)
+        # The DAG takes a studio run's source only from a sealed upload (include/tenancy.py).
+        seal = {"key": source, "sha256": sha, "size": size, "video_id": video_id,
+                "by": user.name, "at": _now()}
+        store.put_json(seal, f"{_prefix(tenant, upload_id)}/{SEALED}")
         conf = {**record["settings"], "tenant": tenant, "source": source}
         with _TRIGGER_LOCK:
             run_info, created = airflow.trigger(video_id, conf, note=f"uploaded in the studio by {user.name}")

@@ -1,5 +1,10 @@
-"""One user's view of the videos: Airflow runs (through Airflow's REST API, with the user's own
-token) and the artifact store, always checked against the user's tenant.
+"""One user's view of the videos: Airflow runs (through Airflow's REST API, as the studio's own
+service identity) and the artifact store, always checked against the user's tenant here.
+
+Tenant users have no Airflow permissions (``include/studio/auth_manager.py``): their tokens never
+reach Airflow's API. The studio signs in as ``STUDIO_AIRFLOW_USER`` (default ``studio``, role op)
+with the generated ``STUDIO_AIRFLOW_PASSWORD``, so every check of the caller's tenant below is
+the studio's own.
 
 A video is a ``video_pipeline`` run whose ``dag_run_id`` is the video id and whose
 ``conf.tenant`` is its tenant. Another tenant's video is "not found" (and logged), never "forbidden",
@@ -36,10 +41,12 @@ from include.review import (
 from include.stages.script import validate_review, word_budget
 from include.storage import ArtifactStore, check_key, video_prefix
 from include.studio.auth import StudioUser, refuse
+from include.tenancy import SERVICE_PASSWORD_ENV, service_user
 
 VIDEO_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}-[0-9a-f]{16}$")
 LIST_LIMIT = 100
 CALL_ATTEMPTS = 4
+SERVICE_TOKEN_SECONDS = 3600  # sign in again well before Airflow's tokens expire (24 h default)
 FINAL = "render/final.mp4"
 METADATA = "metadata/metadata.json"
 RECEIPT = "publish/receipt.json"
@@ -64,18 +71,26 @@ def forget_list(tenant: str | None) -> None:
 
 
 class StudioAirflow(AirflowClient):
-    """Airflow's REST API as the calling user (their token: Airflow's own authorization applies)."""
+    """Airflow's REST API as the studio's service identity (one cached token per api-server)."""
+
+    _token: dict[str, Any] = {"value": None, "at": 0.0}
+    _token_lock = threading.Lock()
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         """Retried on 5xx and on no answer: a busy SQLite metadata DB answers concurrent writers
-        with "database is locked". Retrying is safe: a trigger is deduplicated by its run id."""
-        attempt = 0
+        with "database is locked". Retrying is safe: a trigger is deduplicated by its run id.
+        A 401 (the service token expired or the JWT secret changed) signs in again, once."""
+        attempt, signed_in = 0, False
         while True:
             try:
                 return super()._call(method, path, **kwargs)
             except requests.RequestException as exc:
                 error = AirflowAPIError(503, f"no answer from Airflow's API ({type(exc).__name__})")
             except AirflowAPIError as exc:
+                if exc.status == 401 and not signed_in:
+                    self._authorize(refresh=True)
+                    signed_in = True
+                    continue
                 if exc.status < 500:
                     raise
                 error = exc
@@ -85,12 +100,40 @@ class StudioAirflow(AirflowClient):
             time.sleep(0.5 * 2**attempt)
 
     @classmethod
-    def for_user(cls, user: StudioUser) -> "StudioAirflow":
+    def service(cls) -> "StudioAirflow":
+        """A client signed in as the studio's own Airflow user (never as the caller)."""
         from airflow.configuration import conf
 
         client = cls(conf.get("api", "base_url", fallback="http://127.0.0.1:8080").rstrip("/"))
-        client.session.headers["Authorization"] = f"Bearer {user.token}"
+        client._authorize()
         return client
+
+    def _authorize(self, refresh: bool = False) -> None:
+        token = StudioAirflow._token
+        with StudioAirflow._token_lock:
+            if refresh or not token["value"] or time.monotonic() - token["at"] > SERVICE_TOKEN_SECONDS:
+                token.update(value=self._sign_in(), at=time.monotonic())
+            self.session.headers["Authorization"] = f"Bearer {token['value']}"
+
+    def _sign_in(self) -> str:
+        user, password = service_user(), os.environ.get(SERVICE_PASSWORD_ENV, "")
+        if not password:
+            raise HTTPException(
+                503, f"the studio has no Airflow identity: set {SERVICE_PASSWORD_ENV} (scripts/env.sh "
+                f"generates it) for the Airflow user {user!r}."
+            )
+        try:
+            resp = requests.post(
+                f"{self.base_url}/auth/token", json={"username": user, "password": password}, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise HTTPException(503, f"no answer from Airflow's API ({type(exc).__name__})") from None
+        if resp.status_code >= 300:
+            raise HTTPException(
+                503, f"the studio cannot sign in to Airflow as {user!r} ({resp.status_code}): check "
+                f"{SERVICE_PASSWORD_ENV} and that the user exists."
+            )
+        return resp.json()["access_token"]
 
     def runs(self, run_id_prefix: str | None) -> list[dict]:
         params: dict[str, Any] = {"order_by": "-run_after", "limit": LIST_LIMIT}
@@ -186,7 +229,7 @@ class Videos:
     def __init__(self, user: StudioUser):
         self.user = user
         self.store = ArtifactStore()
-        self.airflow = StudioAirflow.for_user(user)
+        self.airflow = StudioAirflow.service()
 
     # ----------------------------------------------------------------- runs
 

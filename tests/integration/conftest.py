@@ -28,6 +28,7 @@ REDIS_DB = 7
 PG = dict(host="127.0.0.1", port=5432, user="postgres")
 IT_OUT = OUT / "integration"
 CLUSTER = str(ROOT / "scripts" / "cluster.sh")
+ADMIN_PASSWORD = uuid.uuid4().hex  # the cluster's admin password (no defaults outside dev)
 
 # Measurements (batch ratio, crash recovery, …) printed at the end of the session.
 REPORT: dict[str, str] = {}
@@ -126,6 +127,8 @@ def cluster(local_s3):
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
         "VIDEO_STORE_ROOT": store_root,
         "VIDEO_OUTBOX": str(IT_OUT / "outbox"),
+        # cluster.sh has no demo users: admin's password is a secret (scripts/env.sh)
+        "AIRFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
     })
     _redis_flush()
     started = time.monotonic()
@@ -133,7 +136,7 @@ def cluster(local_s3):
     try:
         up = subprocess.run([CLUSTER, "up"], env=env, capture_output=True, text=True, timeout=400)
         assert up.returncode == 0, up.stdout + up.stderr
-        client = AirflowClient(f"http://127.0.0.1:{PORT}").login()
+        client = AirflowClient(f"http://127.0.0.1:{PORT}", password=ADMIN_PASSWORD).login()
         client.wait_for_dag()
         REPORT["cluster start (migrate + 6 components + DAG parsed)"] = f"{time.monotonic() - started:.0f} s"
         cluster = Cluster(client, ArtifactStore(store_root), env, home)
