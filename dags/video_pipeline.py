@@ -25,6 +25,7 @@ from include.pipeline import (
     run_usage,
     stage_io,
 )
+from include.review import ScriptReview
 from include.review_gate import ReviewGateSensor
 from include.stages import (
     analyze,
@@ -219,13 +220,16 @@ def video_pipeline():
         with stage_io("script", analyzed) as io:
             segments = io.fetch(analyzed["artifacts"]["segments.json"])
             writer, config = provider_for(io.settings, "llm")
-            return io.publish(script.run(segments, io.settings, io.out_dir, writer=writer,
-                                         config=config))
+            written = io.publish(script.run(segments, io.settings, io.out_dir, writer=writer,
+                                            config=config, run_id=io.run_id))
+            # A new revision: edits and decisions made against an earlier script go to history.
+            ScriptReview(io.store, io.tenant, io.video_id).discard(keep_current=True)
+            return written
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
         with stage_io("voiceover", reviewed) as io:
-            script_path = io.fetch(io.script_key(reviewed))
+            script_path = io.fetch(io.script_key())
             provider, config = provider_for(io.settings, "tts")
             return io.publish(voiceover.run(script_path, io.settings, io.out_dir,
                                             provider=provider, config=config,
@@ -236,7 +240,7 @@ def video_pipeline():
         with stage_io("edit", ingested) as io:
             return io.publish(edit.run(
                 io.fetch(analyzed["artifacts"]["segments.json"]),
-                io.fetch(io.script_key(reviewed)),
+                io.fetch(io.script_key()),
                 io.fetch(voiced["artifacts"]["voiceover.json"]),
                 io.fetch(ingested["artifacts"]["source.json"]),
                 io.settings,
@@ -260,7 +264,7 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
         with stage_io("thumbnail", ingested) as io:
-            title = io.store.get_json(io.script_key(reviewed)).get("title", "")
+            title = io.store.get_json(io.script_key()).get("title", "")
             return io.publish(thumbnail.run(
                 io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
                 io.fetch(edited["artifacts"]["edl.json"]),
@@ -280,7 +284,7 @@ def video_pipeline():
         with stage_io("metadata", reviewed) as io:
             writer, config = provider_for(io.settings, "llm")
             return io.publish(metadata.run(
-                io.fetch(io.script_key(reviewed)),
+                io.fetch(io.script_key()),
                 io.fetch(edited["artifacts"]["edl.json"]),
                 io.settings,
                 io.out_dir,
