@@ -141,12 +141,15 @@ def test_run_writes_script_within_budgets(segments_path, tmp_path):
 
 
 def test_run_is_deterministic_and_derives_a_title(segments_path, tmp_path):
-    _run(segments_path, tmp_path / "a")
+    _, first = _run(segments_path, tmp_path / "a")
     _, doc = _run(segments_path, tmp_path / "b")
-    assert (tmp_path / "a" / "script.json").read_bytes() == (
-        tmp_path / "b" / "script.json"
-    ).read_bytes()
+    # the same script, except its revision: every run of the stage gets a fresh one
+    assert first.pop("revision") != doc.pop("revision")
+    assert first == doc
     assert doc["title"] == "A 44-second walkthrough"
+    for out in ("c", "d"):  # byte for byte, given the revision
+        script.run(segments_path, Settings(), tmp_path / out, revision="r1", run_id="run")
+    assert (tmp_path / "c" / "script.json").read_bytes() == (tmp_path / "d" / "script.json").read_bytes()
 
 
 def test_offline_writer_respects_every_budget():
