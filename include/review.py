@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -74,7 +75,7 @@ def reviewed_script_key(tenant: str, video_id: str) -> str:
 
 
 def decision_key(tenant: str, video_id: str, revision: str) -> str:
-    return artifact_key(tenant, video_id, "review", f"decisions/{revision or 'unrevised'}.json")
+    return artifact_key(tenant, video_id, "review", f"decisions/{_key_part(revision)}.json")
 
 
 @dataclass
@@ -158,7 +159,10 @@ class ScriptReview:
         if not self.store.exists(self.script_key):
             raise ReviewConflict("the script is not written yet; wait for the script stage.")
         raw = self.store.get_bytes(self.script_key)
-        script = json.loads(raw)
+        try:
+            script = json.loads(raw)
+        except ValueError as exc:
+            raise FatalError(f"{self.script_key} is not readable JSON ({exc}); rerun the script stage.") from None
         state = ScriptState(
             self.tenant, self.video_id, script,
             revision=str(script.get("revision") or ""),
@@ -167,9 +171,14 @@ class ScriptReview:
         )
         if self.store.exists(self.edit_key):
             edit_raw = self.store.get_bytes(self.edit_key)
-            edit = json.loads(edit_raw)
+            try:
+                edit = json.loads(edit_raw)
+            except ValueError:
+                edit = None
             made = edit.get("review") if isinstance(edit, dict) else None
-            if state.bound(made):
+            if edit is None:
+                state.ignored_edit = f"ignoring the edited script {self.edit_key}: it is not readable JSON."
+            elif state.bound(made):
                 state.edit, state.edit_sha256 = edit, sha256_hex(edit_raw)
             else:
                 state.ignored_edit = f"ignoring the edited script {self.edit_key}: {_mismatch(made, state)}"
@@ -283,12 +292,14 @@ class ScriptReview:
         state = self.state() if keep_current else None
         moved = []
         if self.store.exists(self.edit_key) and not (state and state.edit is not None):
-            made = self._safe_json(self.edit_key).get("review") or {}
-            moved.append(self._to_history(self.edit_key, made.get("revision"), "script"))
+            made = self._safe_json(self.edit_key).get("review")
+            revision = made.get("revision") if isinstance(made, dict) else None
+            moved.append(self._to_history(self.edit_key, revision, "script"))
         for key in self._decision_keys():
             if state and state.decision is not None and key == self.decision_key(state.revision):
                 continue
-            moved.append(self._to_history(key, self._safe_json(key).get("revision"), "decision"))
+            revision = self._safe_json(key).get("revision")
+            moved.append(self._to_history(key, revision if isinstance(revision, str) else None, "decision"))
         return [m for m in moved if m]
 
     # ------------------------------------------------------------------ internals
@@ -319,12 +330,17 @@ class ScriptReview:
 
     def _to_history(self, key: str, revision: str | None, kind: str) -> str | None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        name = f"history/{stamp}-{revision or 'unrevised'}-{kind}-{uuid.uuid4().hex[:6]}.json"
+        name = f"history/{stamp}-{_key_part(revision)}-{kind}-{uuid.uuid4().hex[:6]}.json"
         target = self._review_key(name)
         if not self.store.move(key, target):
             return None
         log.info("moved %s aside to %s", key, target)
         return target
+
+
+def _key_part(revision: str | None) -> str:
+    """``revision`` as one safe key part (ours always are; a hand-edited one may not be)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", revision or "")[:64].strip(".") or "unrevised"
 
 
 def _mismatch(record: dict | None, state: ScriptState) -> str:
