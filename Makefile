@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 AIRFLOW := scripts/airflow.sh
 
-.PHONY: help setup system-deps venv demo up down up-cluster down-cluster settings test test-unit test-integration approve reject review bench clean
+.PHONY: help setup system-deps venv demo up down up-cluster down-cluster settings test test-unit test-integration approve reject review edit bench clean
 
 help:
 	@echo "make demo   - set up, start Airflow, run the pipeline on a sample clip, stop"
@@ -13,7 +13,7 @@ help:
 	@echo "make up / make down - start / stop Airflow for the UI (http://127.0.0.1:8080, admin/admin)"
 	@echo "make up-cluster / make down-cluster - the same on Postgres + Redis + Celery workers"
 	@echo "make test-integration - that topology under load and failures"
-	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...'"
+	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...' / make edit ... SET='s02=...'"
 	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS) -> benchmarks/results.json"
 
 setup: system-deps venv
@@ -59,6 +59,9 @@ approve: venv
 
 reject: venv
 	. scripts/env.sh && python scripts/review.py reject --tenant $(TENANT) --video $(VIDEO) --reason "$(REASON)"
+
+edit: venv
+	. scripts/env.sh && python scripts/review.py edit --tenant $(TENANT) --video $(VIDEO) --set "$(SET)"
 
 test: venv
 	@scripts/system_deps.sh --test

@@ -29,6 +29,7 @@ from include.pipeline import (
     transcriber,
 )
 from include.publish_operator import PublishOperator
+from include.review import ScriptReview
 from include.review_gate import ReviewGateSensor
 from include.stages import (
     analyze,
@@ -104,14 +105,18 @@ def video_pipeline():
     def write_script(analyzed: dict) -> dict:
         with stage_io("script", analyzed) as io:
             segments = io.fetch(analyzed["artifacts"]["segments.json"])
-            return io.publish(script.run(
+            written = io.publish(script.run(
                 segments, io.out_dir, writer=script_writer(io.settings),
-                title_hint=io.settings.title_hint, words_per_minute=io.settings.words_per_minute))
+                title_hint=io.settings.title_hint, words_per_minute=io.settings.words_per_minute,
+                run_id=io.run_id))
+            # A new revision: edits and decisions made against an earlier script go to history.
+            ScriptReview(io.store, io.tenant, io.video_id).discard(keep_current=True)
+            return written
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
         with stage_io("voiceover", reviewed) as io:
-            script_path = io.fetch(io.script_key(reviewed))
+            script_path = io.fetch(io.script_key())
             return io.publish(voiceover.run(
                 script_path, io.out_dir, tts=speech(io.settings), voice=io.settings.voice,
                 cache=StoreFileCache(io.store, io.tenant), aligner=transcriber(io.settings)))
@@ -121,7 +126,7 @@ def video_pipeline():
         with stage_io("edit", ingested) as io:
             return io.publish(edit.run(
                 io.fetch(analyzed["artifacts"]["segments.json"]),
-                io.fetch(io.script_key(reviewed)),
+                io.fetch(io.script_key()),
                 io.fetch(voiced["artifacts"]["voiceover.json"]),
                 io.fetch(ingested["artifacts"]["source.json"]),
                 io.settings,
@@ -147,7 +152,7 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
         with stage_io("thumbnail", ingested) as io:
-            title = io.store.get_json(io.script_key(reviewed)).get("title", "")
+            title = io.store.get_json(io.script_key()).get("title", "")
             return io.publish(thumbnail.run(
                 io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
                 io.fetch(edited["artifacts"]["edl.json"]),
@@ -165,7 +170,7 @@ def video_pipeline():
     def write_metadata(analyzed: dict, reviewed: dict, edited: dict) -> dict:
         with stage_io("metadata", reviewed) as io:
             return io.publish(metadata.run(
-                io.fetch(io.script_key(reviewed)),
+                io.fetch(io.script_key()),
                 io.fetch(edited["artifacts"]["edl.json"]),
                 io.fetch(analyzed["artifacts"]["segments.json"]),
                 io.out_dir,

@@ -40,6 +40,7 @@ from include.core.ports import (
 )
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
+from include.review import ScriptReview
 from include.storage import ArtifactStore, artifact_key
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class StageIO:
     work_dir: Path
     out_dir: Path
     fetched: dict[str, Path] = field(default_factory=dict)
+    run_id: str = ""
 
     def key(self, name: str, stage: str | None = None) -> str:
         return artifact_key(self.tenant, self.video_id, stage or self.stage, name)
@@ -66,11 +68,15 @@ class StageIO:
             self.fetched[key] = self.store.get_file(key, local)
         return self.fetched[key]
 
-    def script_key(self, reviewed: dict) -> str:
-        """The narration to use: ``review/script.json`` when someone edited it (also after the
-        run, to rerun from voiceover with new text), else what the review gate passed on."""
-        edited = self.key("script.json", stage="review")
-        return edited if self.store.exists(edited) else reviewed["artifacts"]["script.json"]
+    def script_key(self) -> str:
+        """The narration to use, as :mod:`include.review` decides: ``review/script.json`` while it
+        is bound to the current ``script/script.json`` (also after the run, to rerun from
+        voiceover with new text), else ``script/script.json``."""
+        state = ScriptReview(self.store, self.tenant, self.video_id).state()
+        for note in state.ignored:
+            log.warning("%s: %s", self.stage, note)
+        log.info("%s: narrating %s (script revision %s)", self.stage, state.key, state.revision)
+        return state.key
 
     def publish(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
         """Upload every file the stage wrote to ``out_dir``; return the XCom payload."""
@@ -112,6 +118,8 @@ def stage_io(stage: str, upstream: dict | None = None, *, tenant: str | None = N
              video_id: str | None = None) -> Iterator[StageIO]:
     """Temp dir + store + settings for one stage run, with error mapping and cleanup."""
     with map_errors(stage):
+        from airflow.sdk import get_current_context
+
         settings = current_settings()
         work = Path(tempfile.mkdtemp(prefix=f"vp-{stage}-"))
         try:
@@ -123,6 +131,7 @@ def stage_io(stage: str, upstream: dict | None = None, *, tenant: str | None = N
                 store=ArtifactStore(),
                 work_dir=work,
                 out_dir=work / "out",
+                run_id=str(get_current_context().get("run_id") or ""),
             )
             io.out_dir.mkdir(parents=True)
             yield io

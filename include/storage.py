@@ -6,7 +6,9 @@ else the Airflow Variable ``video_store_root``.
 
 Keys are stable and readable: ``tenants/<tenant>/videos/<video_id>/<stage>/<file>``.
 Writes are atomic: bytes go to a temporary key next to the final one and are renamed into place,
-so a crash never leaves a half-written object under a final key.
+so a crash never leaves a half-written object under a final key. :meth:`ArtifactStore.create_bytes`
+is also exclusive (the first writer wins, everybody else gets ``FileExistsError``): a hard link
+on a local root, a conditional put (``If-None-Match: *``) on S3.
 """
 
 from __future__ import annotations
@@ -141,6 +143,12 @@ class ArtifactStore:
             shutil.copyfileobj(fin, fout, CHUNK)
         return local
 
+    def get_bytes(self, key: str) -> bytes:
+        src = self.path(key)
+        if not src.exists():
+            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
+        return src.read_bytes()
+
     def get_json(self, key: str) -> Any:
         src = self.path(key)
         if not src.exists():
@@ -162,6 +170,47 @@ class ArtifactStore:
         """Modification stamp of an object (used by tests to prove artifacts were not rewritten)."""
         info = self.path(key).stat()
         return int(getattr(info, "st_mtime_ns", 0) or float(info.st_mtime) * 1e9)
+
+    def create_bytes(self, data: bytes, key: str) -> str:
+        """Write ``data`` to ``key`` only if ``key`` does not exist yet: atomically and exclusively.
+
+        Of racing writers exactly one succeeds; the others get ``FileExistsError`` and the object
+        is the winner's, whole. Local roots write a temp file and hard-link it into place (the link
+        fails if the key exists). S3 roots use a conditional put (``If-None-Match: *``, s3fs
+        ``mode="create"``); a store that ignores that header (older S3-compatible servers) lets the
+        last writer win instead.
+        """
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.protocol not in ("file", "local", ""):
+            final.fs.pipe_file(final.path, data, mode="create")
+            return key
+        tmp = self._temp_for(key)
+        try:
+            with open(tmp.path, "wb") as dst:
+                dst.write(data)
+            os.link(tmp.path, final.path)
+        finally:
+            Path(tmp.path).unlink(missing_ok=True)
+        return key
+
+    def move(self, key: str, new_key: str) -> bool:
+        """Rename ``key`` to ``new_key``; ``False`` when ``key`` was already gone.
+
+        Atomic on a local root (``os.rename``); on S3 a copy then a delete.
+        """
+        src, dst = self.path(key), self.path(new_key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if src.protocol in ("file", "local", ""):
+                os.rename(src.path, dst.path)
+            else:
+                if not src.exists():
+                    return False
+                src.rename(dst)
+        except FileNotFoundError:
+            return False
+        return True
 
     def open_uri(self, uri: str) -> BinaryIO:
         """Open any ``ObjectStoragePath`` URI (e.g. ``s3://conn@bucket/key``) for streaming reads."""

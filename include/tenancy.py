@@ -22,7 +22,7 @@ import os
 from typing import Any
 
 from include.core.errors import FatalError
-from include.stages.settings import TENANT_RE
+from include.core.options import TENANT_RE
 
 TENANTS_VARIABLE = "studio_tenants"
 SERVICE_USER_ENV = "STUDIO_AIRFLOW_USER"

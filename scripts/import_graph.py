@@ -2,7 +2,10 @@
 Airflow layer (include/*.py) and the studio. Run: python scripts/import_graph.py [root]
 
 stages and providers may import only core; core imports nothing else of the project."""
-import ast, pathlib, sys
+import ast
+import pathlib
+import sys
+
 ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 def layer(mod):
     parts = mod.split(".")

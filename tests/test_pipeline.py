@@ -180,15 +180,24 @@ def test_bad_input_fails_ingest_at_once_without_retry(tmp_path):
 
 
 def test_downstream_prefers_an_edited_script(tmp_path):
-    """After a run (autopilot too), an edited review/script.json is what a rerun narrates."""
+    """After a run (autopilot too), an edit bound to the current script is what a rerun narrates;
+    after the script stage wrote a new revision, that edit is ignored."""
     from include.core.options import Settings
     from include.pipeline import StageIO
+    from include.review import ScriptReview
 
     store = ArtifactStore(f"file://{tmp_path / 'store'}")
     io = StageIO(stage="voiceover", tenant="t", video_id="t-1", settings=Settings(tenant="t"),
                  store=store, work_dir=tmp_path, out_dir=tmp_path / "out")
     generated = artifact_key("t", "t-1", "script", "script.json")
-    passed_on = {"artifacts": {"script.json": generated}}
-    assert io.script_key(passed_on) == generated
-    store.put_json({"segments": []}, artifact_key("t", "t-1", "review", "script.json"))
-    assert io.script_key(passed_on) == artifact_key("t", "t-1", "review", "script.json")
+    edited = artifact_key("t", "t-1", "review", "script.json")
+    script = {"revision": "r1", "run_id": "run", "segments": [
+        {"id": "s01", "start": 0.0, "end": 4.0, "kept_duration": 4.0, "word_budget": 10, "text": "Hi."}]}
+    store.put_json(script, generated)
+    assert io.script_key() == generated
+    ScriptReview(store, "t", "t-1").save_edit({"s01": "Hello again."})
+    assert io.script_key() == edited
+    store.put_json({**script, "revision": "r2"}, generated)  # a rerun from script
+    assert io.script_key() == generated
+    store.put_json({"segments": []}, edited)  # a file nobody bound to a script is never narrated
+    assert io.script_key() == generated

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from include.airflow_client import AirflowAPIError
-from include.review import submit_review
+from include.review import ScriptReview, submit_review
 from include.stages.ingest import video_id_for
 from include.storage import artifact_key
 from tests.conftest import AIRFLOW_TEST_PORT as PORT
@@ -81,7 +81,9 @@ def test_rest_run_then_rerun_from_voiceover_keeps_upstream(airflow, sample_clip)
     assert not created and again["dag_run_id"] == vid
 
 
-def test_review_gate_defers_until_approved(airflow, sample_clip):
+def test_review_gate_defers_until_approved_and_asks_again_after_a_rerun_from_script(airflow, sample_clip):
+    """Review mode: edit + approve → the edit is narrated. Rerun from script: a new revision, the
+    edit and the approval go to history, the gate waits again, the stale edit is not narrated."""
     client, store = airflow
     clip, _ = sample_clip
     tenant = "sched-review"
@@ -90,8 +92,37 @@ def test_review_gate_defers_until_approved(airflow, sample_clip):
     ti = client.wait_task(vid, "review_gate", {"deferred", "failed"}, timeout=300)
     assert ti["state"] == "deferred"
     assert _tries(client, vid)["voiceover"][1] in (None, "none", "no_status", "scheduled")
+    review = ScriptReview(store, tenant, vid)
+    first = review.state()
+    assert first.run_id == vid and first.decision is None
+    seg = first.script["segments"][0]["id"]
+    review.save_edit({seg: EDITED}, by="test")
     submit_review(store, tenant, vid, "approved", by="test")
     assert client.wait(vid, timeout=600)["state"] == "success", _tries(client, vid)
+    assert _spoken(store, tenant, vid)[seg] == EDITED
+
+    gate_try = _tries(client, vid)["review_gate"][0]
+    assert "review_gate" in client.clear_from(vid, "script")
+    ti = client.wait_task(vid, "review_gate", {"deferred", "failed", "success"}, timeout=300)
+    assert ti["state"] == "deferred" and ti["try_number"] > gate_try, ti
+    second = review.state()
+    assert second.revision != first.revision
+    assert second.edit is None and second.decision is None and second.ignored == []
+    moved = store.list(artifact_key(tenant, vid, "review", "history"))
+    assert len(moved) == 2 and all(first.revision in k for k in moved), moved
+    assert _tries(client, vid)["voiceover"][1] in (None, "none", "no_status", "scheduled")
+
+    submit_review(store, tenant, vid, "approved", by="test")
+    assert client.wait(vid, timeout=600)["state"] == "success", _tries(client, vid)
+    assert _spoken(store, tenant, vid)[seg] == second.script["segments"][0]["text"] != EDITED
+
+
+EDITED = "Words a reviewer wrote for the first script."
+
+
+def _spoken(store, tenant, vid) -> dict[str, str]:
+    voice = store.get_json(artifact_key(tenant, vid, "voiceover", "voiceover.json"))
+    return {s["id"]: s["text"] for s in voice["segments"]}
 
 
 def test_api_requires_auth(airflow):

@@ -260,10 +260,21 @@ def test_review_approve_and_play_the_final_video(studio, race):
         assert r.status_code in (400, 422) and r.json()["detail"], (segments, r.text)
 
     edited = "Welcome to the studio test."
-    r = alice.put(script_url, json={"segments": [{"id": first["id"], "text": edited}]}, timeout=30)
-    assert r.status_code == 200 and r.json()["segments"][0]["text"] == edited
+    assert script["revision"] and script["edited"] is False and script["decision"] is None
+    stale = {"segments": [{"id": first["id"], "text": edited}], "revision": "20000101T000000Z-00000000"}
+    r = alice.put(script_url, json=stale, timeout=30)  # made against a script that is gone
+    assert r.status_code == 409 and "changed since you opened it" in r.json()["detail"], r.text
+    r = alice.put(script_url, json={**stale, "revision": script["revision"]}, timeout=30)
+    assert r.status_code == 200 and r.json()["segments"][0]["text"] == edited and r.json()["edited"]
     r = alice.post(f"{studio.url}/api/videos/{vid}/approve", json={}, timeout=30)
     assert r.status_code == 200 and r.json()["decision"] == "approved" and r.json()["by"] == "alice"
+    assert r.json()["revision"] == script["revision"]
+    # a decision is final: approving again or rejecting now is a conflict, and changes nothing
+    r = alice.post(f"{studio.url}/api/videos/{vid}/approve", json={}, timeout=30)
+    assert r.status_code == 409 and "already approved by alice" in r.json()["detail"], r.text
+    r = alice.post(f"{studio.url}/api/videos/{vid}/reject", json={"reason": "Changed my mind."}, timeout=30)
+    assert r.status_code == 409 and "a decision is final" in r.json()["detail"], r.text
+    assert alice.get(script_url, timeout=30).json()["decision"]["decision"] == "approved"
 
     assert client.wait(vid, timeout=600)["state"] == "success"
     video = alice.get(f"{studio.url}/api/videos/{vid}", timeout=30).json()
@@ -296,6 +307,10 @@ def test_rerun_from_the_gate_asks_again_and_a_rejection_fails_it(studio, race):
         f"{studio.url}/api/videos/{vid}/reject", json={"reason": "Too fast for viewers."}, timeout=30
     )
     assert r.status_code == 200 and r.json()["decision"] == "rejected"
+    r = alice.post(f"{studio.url}/api/videos/{vid}/approve", json={}, timeout=30)
+    assert r.status_code == 409 and "already rejected by alice" in r.json()["detail"], r.text
+    r = alice.post(f"{studio.url}/api/videos/{vid}/reject", json={"reason": "Twice."}, timeout=30)
+    assert r.status_code == 409
     # the gate fails with the reason (seen here: Airflow 3.3 still schedules the gate's one retry
     # after it raised AirflowFailException on resuming from its trigger; the retry fails again)
     gate = client.wait_task(vid, "review_gate", {"failed", "up_for_retry"}, timeout=120)

@@ -11,6 +11,8 @@ import html
 import math
 import re
 import unicodedata
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from include.core.errors import FatalError
@@ -91,6 +93,15 @@ def fit_to_budget(text: str, budget: int) -> str:
     return " ".join(words).rstrip(",;:-") + "."
 
 
+def new_revision() -> str:
+    """A fresh script revision id: UTC time and 8 random hex digits, e.g. ``20261201T221500Z-3f2a9c1d``.
+
+    Every run of the script stage makes a new one, so an edit or a decision made against an
+    earlier script (an earlier run, or a re-created run with the same run id) never matches.
+    """
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
 def run(
     segments_path: Path,
     out_dir: Path,
@@ -98,10 +109,14 @@ def run(
     writer: ScriptWriter,
     title_hint: str = "",
     words_per_minute: int = 150,
+    run_id: str = "",
+    revision: str | None = None,
 ) -> dict:
     """Write ``script.json`` for the analysed segments in ``segments_path``.
 
-    ``writer`` is a ready script writer (:class:`include.core.ports.ScriptWriter`). Returns
+    ``writer`` is a ready script writer (:class:`include.core.ports.ScriptWriter`). The script
+    carries a fresh ``revision`` (:func:`new_revision`, unless given) and the ``run_id`` of the
+    run that wrote it: reviews are bound to both (``include/review.py``). Returns
     ``{"segments": n, "words": total, "writer": name}`` plus ``"usage"`` when a provider was paid.
     """
     analysis = read_json(segments_path, "segments.json")
@@ -132,6 +147,8 @@ def run(
         for seg, text in zip(budgeted, texts)
     ]
     script = {
+        "revision": revision or new_revision(),
+        "run_id": run_id,
         "title": hint or derived_title(analysis),
         "language": LANGUAGE,
         "words_per_minute": wpm,

@@ -57,6 +57,13 @@ app = FastAPI(
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
+Revision = Annotated[
+    str | None,
+    Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+          description="The script revision the reviewer saw (GET .../script); another one answers 409."),
+]
+
+
 class SegmentEdit(BaseModel):
     id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     text: str = Field(max_length=MAX_REVIEW_CHARS)
@@ -64,14 +71,17 @@ class SegmentEdit(BaseModel):
 
 class ScriptEdit(BaseModel):
     segments: list[SegmentEdit] = Field(max_length=1000)
+    revision: Revision = None
 
 
 class Approval(BaseModel):
     segments: list[SegmentEdit] = Field([], max_length=1000, description="Optional last edits, saved first.")
+    revision: Revision = None
 
 
 class Rejection(BaseModel):
     reason: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+    revision: Revision = None
 
 
 class Rerun(BaseModel):
@@ -187,20 +197,24 @@ def get_script(user: User, video_id: VideoId) -> dict:
 
 @app.put("/api/videos/{video_id}/script", tags=["review"])
 def put_script(user: User, video_id: VideoId, body: ScriptEdit) -> dict:
-    """Save a draft: validated edits (existing segment ids, ≤ 1000 characters, no control characters)."""
-    return Videos(user).save_script(video_id, _edits(body))
+    """Save a draft: validated edits (existing segment ids, ≤ 1000 characters, no control characters),
+    bound to the current script revision (409 if `revision` is given and no longer current)."""
+    return Videos(user).save_script(video_id, _edits(body), body.revision)
 
 
 @app.post("/api/videos/{video_id}/approve", tags=["review"])
 def approve(user: User, video_id: VideoId, body: Annotated[Approval | None, Body()] = None) -> dict:
-    """Approve the script (with optional last edits): the review gate releases, the voiceover starts."""
-    return Videos(user).decide(video_id, "approved", segments=_edits(body) if body else None)
+    """Approve the script (with optional last edits): the review gate releases, the voiceover starts.
+    A decision is final: 409 when this script revision was already approved or rejected."""
+    return Videos(user).decide(
+        video_id, "approved", segments=_edits(body) if body else None, revision=body.revision if body else None
+    )
 
 
 @app.post("/api/videos/{video_id}/reject", tags=["review"])
 def reject(user: User, video_id: VideoId, body: Rejection) -> dict:
-    """Reject the script with a reason: the review gate fails with it."""
-    return Videos(user).decide(video_id, "rejected", reason=body.reason)
+    """Reject the script with a reason: the review gate fails with it. 409 when already decided."""
+    return Videos(user).decide(video_id, "rejected", reason=body.reason, revision=body.revision)
 
 
 @app.post("/api/videos/{video_id}/rerun", tags=["videos"])

@@ -18,6 +18,7 @@ finalize or a rerun forgets it. Users of one tenant share it (their Airflow perm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -31,14 +32,8 @@ from fastapi import HTTPException
 from include.airflow_client import DAG_ID, AirflowAPIError, AirflowClient
 from include.core.errors import FatalError
 from include.core.options import Settings
-from include.review import (
-    clear_decision,
-    original_script_key,
-    read_decision,
-    reviewed_script_key,
-    submit_review,
-)
-from include.stages.script import validate_review, word_budget
+from include.review import ReviewConflict, ScriptReview
+from include.stages.script import word_budget
 from include.storage import ArtifactStore, check_key, video_prefix
 from include.studio.auth import StudioUser, refuse
 from include.tenancy import SERVICE_PASSWORD_ENV, service_user
@@ -307,23 +302,16 @@ class Videos:
 
     # ----------------------------------------------------------------- script review
 
-    def _reviewable(self, video_id: str, action: str) -> tuple[str, Settings]:
+    def _review(self, video_id: str, action: str) -> tuple[ScriptReview, Settings]:
         run = self.run(video_id, action)
         conf = run.get("conf") or {}
-        tenant = conf["tenant"]
-        if not self.store.exists(original_script_key(tenant, video_id)):
-            raise HTTPException(409, "the script is not written yet; wait for the script stage.")
-        return tenant, Settings.from_mapping(conf)
-
-    def _current_script(self, tenant: str, video_id: str) -> dict:
-        reviewed = reviewed_script_key(tenant, video_id)
-        return self.store.get_json(
-            reviewed if self.store.exists(reviewed) else original_script_key(tenant, video_id)
-        )
+        return ScriptReview(self.store, conf["tenant"], video_id), Settings.from_mapping(conf)
 
     def script(self, video_id: str) -> dict:
-        tenant, settings = self._reviewable(video_id, "script read")
-        script = self._current_script(tenant, video_id)
+        review, settings = self._review(video_id, "script read")
+        with conflicts():
+            state = review.state()
+        script = state.narration
         wpm = int(script.get("words_per_minute") or settings.words_per_minute)
         segments = [
             {
@@ -338,27 +326,31 @@ class Videos:
         ]
         return {
             "video_id": video_id,
+            "revision": state.revision,
             "title": script.get("title", ""),
             "segments": segments,
+            "edited": state.edit is not None,
             "warnings": script.get("warnings", []),
-            "decision": read_decision(self.store, tenant, video_id),
+            "decision": state.decision,
         }
 
-    def save_script(self, video_id: str, segments: list[dict]) -> dict:
-        tenant, settings = self._reviewable(video_id, "script edit")
-        merged = validate_review(self._current_script(tenant, video_id), {"segments": segments}, settings)
-        self.store.put_json(merged, reviewed_script_key(tenant, video_id))
+    def save_script(self, video_id: str, segments: list[dict], revision: str | None = None) -> dict:
+        review, settings = self._review(video_id, "script edit")
+        with conflicts():
+            review.save_edit(segments, settings, by=self.user.name, expected_revision=revision,
+                             run_id=video_id)
         return self.script(video_id)
 
     def decide(
-        self, video_id: str, decision: str, reason: str = "", segments: list[dict] | None = None
+        self, video_id: str, decision: str, reason: str = "", segments: list[dict] | None = None,
+        revision: str | None = None,
     ) -> dict:
-        if segments:
-            self.save_script(video_id, segments)
-        tenant, settings = self._reviewable(video_id, decision)
-        return submit_review(
-            self.store, tenant, video_id, decision, by=self.user.name, reason=reason, settings=settings
-        )
+        """The one decision for the current script revision; 409 when it was already decided
+        (or the script changed since the reviewer loaded it)."""
+        review, settings = self._review(video_id, decision)
+        with conflicts():
+            return review.decide(decision, by=self.user.name, reason=reason, edits=segments,
+                                 settings=settings, expected_revision=revision, run_id=video_id)
 
     # ----------------------------------------------------------------- rerun
 
@@ -367,8 +359,20 @@ class Videos:
         plan = rerun_plan(self.airflow.stage_graph())
         if from_stage not in plan:
             raise HTTPException(400, f"from_stage must be one of: {', '.join(plan)}.")
-        if "review_gate" in plan[from_stage]:  # the gate must wait for a new decision
-            clear_decision(self.store, run["conf"]["tenant"], video_id)
+        review = ScriptReview(self.store, run["conf"]["tenant"], video_id)
+        if "script" in plan[from_stage]:  # a new script revision: edits and decisions go to history
+            review.discard()
+        elif "review_gate" in plan[from_stage] and self.store.exists(review.script_key):
+            review.withdraw_decision()  # the gate must wait for a new decision
         cleared = self.airflow.clear_from(video_id, from_stage)
         forget_list(run["conf"]["tenant"])
         return {"video_id": video_id, "from_stage": from_stage, "cleared": cleared}
+
+
+@contextlib.contextmanager
+def conflicts():
+    """A :class:`~include.review.ReviewConflict` is an HTTP 409 with its sentence."""
+    try:
+        yield
+    except ReviewConflict as exc:
+        raise HTTPException(409, str(exc)) from None

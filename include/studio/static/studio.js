@@ -117,7 +117,8 @@ function initReview(form) {
     box.classList.toggle("over", n > Number(area.dataset.budget));
   };
   areas.forEach((a) => { count(a); a.addEventListener("input", () => count(a)); });
-  const edits = () => ({segments: areas.map((a) => ({id: a.name, text: a.value}))});
+  const revision = form.dataset.revision || null;  // the script we show; a newer one answers 409
+  const edits = () => ({segments: areas.map((a) => ({id: a.name, text: a.value})), revision});
   const act = (button, run) => form.querySelector(button)?.addEventListener("click", async () => {
     status.textContent = "Working…";  // (no decision buttons once the script was decided)
     try { await run(); } catch (err) { status.textContent = err.message; }
@@ -133,7 +134,7 @@ function initReview(form) {
   act("#reject", async () => {
     const reason = form.querySelector("#reject-reason").value;
     if (!reason.trim()) throw new Error("Say why you reject the script.");
-    await api("POST", `/api/videos/${video}/reject`, {reason});
+    await api("POST", `/api/videos/${video}/reject`, {reason, revision});
     window.location.assign(`${BASE}/videos/${video}`);
   });
 }
