@@ -107,17 +107,47 @@ class ArtifactStore:
             raise
 
     def put_stream(self, fileobj: BinaryIO, key: str) -> None:
-        """Stream a file object to ``key`` atomically (constant memory)."""
+        """Stream a file object to ``key`` atomically (constant memory).
+
+        Local store: into a hidden temp sibling, renamed into place. S3: straight to the key (an
+        object PUT, or the completion of a multipart upload, is atomic: readers see the old
+        object or the new one); on a failure the multipart upload is aborted, never completed
+        with what was sent so far. Either way a successful write removes the temp siblings a
+        crashed earlier write of the same key left behind.
+        """
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._temp_for(key)
-        try:
-            with tmp.open("wb") as dst:
+        if final.protocol in ("file", "local", ""):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._temp_for(key)
+            try:
+                with tmp.open("wb") as dst:
+                    shutil.copyfileobj(fileobj, dst, CHUNK)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            self._commit(tmp, key)
+        else:
+            dst = final.open("wb")
+            try:
                 shutil.copyfileobj(fileobj, dst, CHUNK)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._commit(tmp, key)
+            except BaseException:
+                discard = getattr(dst, "discard", None)  # s3fs: abort the multipart upload
+                if discard is not None:
+                    discard()
+                    dst.closed = True  # nothing left to flush: never complete the upload
+                raise
+            dst.close()
+        self._sweep_partials(key)
+
+    def _sweep_partials(self, key: str) -> None:
+        """Remove ``.<name>.partial-*`` siblings of ``key`` (debris of crashed writes)."""
+        final = self.path(key)
+        try:
+            debris = [p for p in final.parent.iterdir() if p.name.startswith(f".{final.name}.partial-")]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for path in debris:
+            path.unlink(missing_ok=True)
 
     def put_file(self, local: Path, key: str) -> str:
         with open(local, "rb") as src:

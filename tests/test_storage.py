@@ -69,3 +69,47 @@ def test_keys_cannot_escape_the_root(store, key):
 def test_missing_artifact_is_a_clear_fatal_error(store, tmp_path):
     with pytest.raises(FatalError, match="missing from the store"):
         store.get_file("tenants/a/videos/v/x/none.json", tmp_path / "n")
+
+
+class BoomAfter(Boom):
+    """Dies after ``limit`` bytes."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def readinto(self, b):
+        if self.sent > self.limit:
+            raise OSError("connection dropped")
+        return super().readinto(b) if self.sent <= 2**20 else self._more(b)
+
+    def _more(self, b):
+        n = len(b)
+        b[:n] = b"z" * n
+        self.sent += n
+        return n
+
+
+def test_a_crashed_writer_s_debris_goes_with_the_next_write(store):
+    key = "tenants/acme/videos/v/render/final.mp4"
+    store.put_bytes(b"v1", key)
+    debris = store.path(key).parent / ".final.mp4.partial-0123456789ab"  # a worker killed mid-write
+    debris.write_bytes(b"half")
+    store.put_bytes(b"v2", key)
+    assert [p.name for p in store.path(key).parent.iterdir()] == ["final.mp4"]
+    assert store.get_bytes(key) == b"v2"
+
+
+def test_s3_writes_are_whole_or_absent_and_abort_their_multipart_upload(local_s3):
+    s3 = local_s3.client()
+    store = ArtifactStore(local_s3.root("atomic"))
+    key = "tenants/acme/videos/v/render/final.mp4"
+    store.put_bytes(b"old complete file", key)
+    # 120 MB dies after 70 MB: s3fs has started a multipart upload (its blocks are 50 MB)
+    with pytest.raises(OSError):
+        store.put_stream(BoomAfter(70 * 2**20), key)
+    assert store.get_bytes(key) == b"old complete file"
+    assert s3.list_multipart_uploads(Bucket=local_s3.bucket).get("Uploads", []) == []
+    names = [o["Key"] for o in s3.list_objects_v2(Bucket=local_s3.bucket,
+                                                  Prefix="atomic/")["Contents"]]
+    assert names == ["atomic/tenants/acme/videos/v/render/final.mp4"], names
