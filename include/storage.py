@@ -131,10 +131,11 @@ class ArtifactStore:
             try:
                 shutil.copyfileobj(fileobj, dst, CHUNK)
             except BaseException:
-                discard = getattr(dst, "discard", None)  # s3fs: abort the multipart upload
+                raw = getattr(dst, "_obj", dst)  # the fsspec file inside Airflow's lineage wrapper
+                discard = getattr(raw, "discard", None)  # s3fs: abort the multipart upload
                 if discard is not None:
                     discard()
-                    dst.closed = True  # nothing left to flush: never complete the upload
+                    raw.closed = True  # nothing left to flush: never complete the upload
                 raise
             dst.close()
         self._sweep_partials(key)
