@@ -244,6 +244,8 @@ def test_review_approve_and_play_the_final_video(studio, race):
     script = alice.get(script_url, timeout=30).json()
     first = script["segments"][0]
     assert first["word_budget"] >= 2 and first["keyframe"].startswith("analyze/keyframes/")
+    # what the writer saw is shown beside each keyframe (from segments.json)
+    assert set(first["on_screen"]) == {"headline", "new", "terms", "numbers", "said"}
     assert (
         alice.get(f"{studio.url}/api/videos/{vid}/artifacts/{first['keyframe']}", timeout=30).status_code
         == 200

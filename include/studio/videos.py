@@ -313,6 +313,7 @@ class Videos:
             state = review.state()
         script = state.narration
         wpm = int(script.get("words_per_minute") or settings.words_per_minute)
+        seen = self._what_the_writer_saw(settings.tenant, video_id)
         segments = [
             {
                 "id": s["id"],
@@ -321,6 +322,7 @@ class Videos:
                 "text": s["text"],
                 "word_budget": word_budget(s["kept_duration"], wpm),
                 "keyframe": f"analyze/keyframes/{s['id']}.jpg",
+                "on_screen": seen.get(s["id"], {}),
             }
             for s in script["segments"]
         ]
@@ -333,6 +335,26 @@ class Videos:
             "warnings": script.get("warnings", []),
             "decision": state.decision,
         }
+
+    def _what_the_writer_saw(self, tenant: str, video_id: str) -> dict[str, dict]:
+        """Per segment, the text read on its screen and the presenter's words (segments.json),
+        so a reviewer sees what the script was written from."""
+        key = f"{video_prefix(tenant, video_id)}/analyze/segments.json"
+        try:
+            analysis = self.store.get_json(key) if self.store.exists(key) else {}
+        except (FatalError, ValueError):
+            return {}
+        seen = {}
+        for seg in analysis.get("segments") or []:
+            screen = seg.get("screen") or {}
+            seen[str(seg.get("id"))] = {
+                "headline": screen.get("headline") or "",
+                "new": list(screen.get("new") or [])[:4],
+                "terms": list(screen.get("terms") or [])[:8],
+                "numbers": list(screen.get("numbers") or [])[:4],
+                "said": (seg.get("speech") or {}).get("text") or "",
+            }
+        return seen
 
     def save_script(self, video_id: str, segments: list[dict], revision: str | None = None) -> dict:
         review, settings = self._review(video_id, "script edit")
