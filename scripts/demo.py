@@ -11,7 +11,6 @@ list, a chart and a presenter — and prints the narration and metadata that cam
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -22,19 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from include.airflow_client import AirflowClient  # noqa: E402
-from include.core.files import write_json  # noqa: E402
+from include.core.files import sha256_of, write_json  # noqa: E402
 from include.product_tour import make_product_tour  # noqa: E402
 from include.stages.ingest import video_id_for  # noqa: E402
 from include.storage import ArtifactStore  # noqa: E402
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(2**20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 TOUR_TITLE = "A quick tour of Ledgerly: dashboard, invoices, customers and reports"
 

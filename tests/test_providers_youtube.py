@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import pytest
 
 from include.core.errors import FatalError, RetryableError
+from include.core.files import sha256_of
 from include.core.ports import PublishOptions
 from include.pipeline import StoreLedger
 from include.providers import publishers, youtube
@@ -135,7 +136,7 @@ def test_upload_in_chunks_with_snippet_status_thumbnail_and_captions(cloud, file
     assert receipt["video_id"] == upload.video_id and receipt["action"] == "uploaded"
     assert receipt["url"] == f"https://www.youtube.com/watch?v={upload.video_id}"
     assert receipt["files"] == ["final.mp4", "thumbnail.jpg", "captions.srt"]
-    assert receipt["sha256"] == publish.file_sha256(video)
+    assert receipt["sha256"] == sha256_of(video)
     assert (receipt["privacy"], receipt["privacy_requested"]) == ("private", "private")
     assert receipt["warnings"] == []
     assert "privacy asked private, YouTube set private" in caplog.text
@@ -178,7 +179,7 @@ def test_session_is_saved_before_the_first_byte_and_a_retry_resumes_it(cloud, fi
         run(cloud, files, tmp_path, store_root)
     session = ledger_for(store_root).get("youtube.session")
     assert session["upload_uri"].startswith(cloud.url) and session["confirmed"] == 2 * CHUNK
-    assert session["sha256"] == publish.file_sha256(video) and not session.get("done")
+    assert session["sha256"] == sha256_of(video) and not session.get("done")
     assert ledger_for(store_root).get("youtube.receipt") is None and not cloud.videos
     before = len(cloud.hits("upload_put"))
 
@@ -328,7 +329,7 @@ def test_new_final_under_each_on_republish_policy(policy, cloud, files, tmp_path
     video.write_bytes(os.urandom(SIZE - 100))  # a rerun from voiceover made a new final.mp4
     receipt = run(cloud, files, tmp_path, store_root,
                   PublishOptions(tenant=TENANT, privacy="unlisted", on_republish=policy))
-    new_sha = publish.file_sha256(video)
+    new_sha = sha256_of(video)
     if policy == "update_metadata":
         assert list(cloud.videos) == [first["video_id"]] and len(cloud.uploads) == 1
         assert cloud.videos[first["video_id"]]["data"] == old_bytes

@@ -13,8 +13,8 @@ import time
 import uuid
 
 import pytest
-from include.core.options import Settings
 
+from include.core.options import Settings
 from include.review import (
     ReviewConflict,
     ScriptReview,

@@ -8,6 +8,7 @@ the upload in ``StageIO.publish``, which skips dot-files) never sees half a file
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +49,15 @@ def copy_file(source: Path | str, target: Path | str) -> Path:
     with atomic_write(target) as tmp:
         shutil.copyfile(source, tmp)
     return Path(target)
+
+
+def sha256_of(path: Path | str) -> str:
+    """The hex SHA-256 of a local file, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: Path, what: str) -> dict:

@@ -18,12 +18,11 @@ The receipt is written to ``receipt.json`` and returned; ``note`` says what happ
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from include.core.errors import FatalError
-from include.core.files import read_json, write_json
+from include.core.files import read_json, sha256_of, write_json
 from include.core.ports import Ledger, Publisher, PublishOptions
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def run(
             f"the final video {final_path.name} is missing or empty; re-run the render stage."
         )
     metadata = read_json(metadata_path, "metadata.json")
-    sha256 = file_sha256(final_path)
+    sha256 = sha256_of(final_path)
     name = f"{publisher.name}.receipt"
     extras = dict(thumbnail=thumbnail_path, captions=captions_path)
     prior = ledger.get(name)
@@ -158,9 +157,3 @@ def _where(receipt: dict) -> str:
     return receipt.get("video_id") or receipt.get("location") or "?"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
