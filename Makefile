@@ -81,8 +81,10 @@ bench: setup
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/speech.py > benchmarks/speech.json
 	$(BIN)/python benchmarks/screen_text.py > benchmarks/screen_text.json
+	$(BIN)/python benchmarks/narration.py > benchmarks/narration.json
 	@echo "speech (Piper WER, alignment onsets, ASR speed): benchmarks/speech.json"
 	@echo "screen text (OCR speed and quality): benchmarks/screen_text.json"
+	@echo "narration on the generated tour (pages named, tags, caption onsets): benchmarks/narration.json"
 
 clean: down
 	rm -rf .airflow .data test-output
