@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from include.core.options import Settings
+from include.providers.llm import get_script_writer
 from include.review import (
     ReviewConflict,
     ScriptReview,
@@ -54,7 +54,7 @@ def new_script(store, tmp_path):
 
     def make(run_id: str = RUN, s: ArtifactStore = store) -> dict:
         out = tmp_path / f"out-{uuid.uuid4().hex[:6]}"
-        script_stage.run(segments, Settings(tenant=TENANT), out, run_id=run_id)
+        script_stage.run(segments, out, writer=get_script_writer("offline"), run_id=run_id)
         s.put_file(out / "script.json", original_script_key(TENANT, VIDEO))
         return json.loads((out / "script.json").read_text())
 
