@@ -125,11 +125,11 @@ def test_provider_params_are_trigger_form_enums():
     assert enums == {
         "llm_provider": ["offline", "openai", "anthropic"],
         "vision_provider": ["none", "openai", "anthropic"],
-        "tts_provider": ["espeak", "piper", "openai", "elevenlabs"],
+        "tts_provider": ["piper", "espeak", "openai", "elevenlabs"],
         "publish_target": ["outbox", "youtube"],
     }
     assert (params["llm_provider"], params["vision_provider"], params["tts_provider"],
-            params["publish_target"]) == ("offline", "none", "espeak", "outbox")
+            params["publish_target"]) == ("offline", "none", "piper", "outbox")
     for name in ("openai_model", "anthropic_model", "openai_tts_model", "openai_voice",
-                 "elevenlabs_model", "elevenlabs_voice", "piper_voice"):
+                 "elevenlabs_model", "elevenlabs_voice", "piper_voice", "asr_model"):
         assert params[name] == "" and "Variable" in params.get_param(name).description
