@@ -8,7 +8,7 @@ AIRFLOW := scripts/airflow.sh
 .PHONY: help setup system-deps venv demo up down up-cluster down-cluster settings test test-unit test-integration approve reject review edit bench clean
 
 help:
-	@echo "make demo   - set up, start Airflow, run the pipeline on a sample clip, stop"
+	@echo "make demo   - set up, start Airflow, run the pipeline on a generated product tour, stop"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make up / make down - start / stop Airflow for the UI (http://127.0.0.1:8080, admin/admin)"
 	@echo "make up-cluster / make down-cluster - the same on Postgres + Redis + Celery workers"
