@@ -129,6 +129,7 @@ def cluster(local_s3):
         "VIDEO_OUTBOX": str(IT_OUT / "outbox"),
         # cluster.sh has no demo users: admin's password is a secret (scripts/env.sh)
         "AIRFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "STUDIO_DEV_USERS": "0",  # `. scripts/env.sh` (make test-integration) exported dev's 1
     })
     _redis_flush()
     started = time.monotonic()
