@@ -13,6 +13,7 @@ on a local root, a conditional put (``If-None-Match: *``) on S3.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -112,8 +113,8 @@ class ArtifactStore:
         Local store: into a hidden temp sibling, renamed into place. S3: straight to the key (an
         object PUT, or the completion of a multipart upload, is atomic: readers see the old
         object or the new one); on a failure the multipart upload is aborted, never completed
-        with what was sent so far. Either way a successful write removes the temp siblings a
-        crashed earlier write of the same key left behind.
+        with what was sent so far, so no temp key exists there. On the local store a successful
+        write removes the temp siblings a crashed earlier write of the same key left behind.
         """
         final = self.path(key)
         if final.protocol in ("file", "local", ""):
@@ -126,6 +127,7 @@ class ArtifactStore:
                 tmp.unlink(missing_ok=True)
                 raise
             self._commit(tmp, key)
+            self._sweep_partials(key)
         else:
             dst = final.open("wb")
             try:
@@ -138,16 +140,11 @@ class ArtifactStore:
                     raw.closed = True  # nothing left to flush: never complete the upload
                 raise
             dst.close()
-        self._sweep_partials(key)
 
     def _sweep_partials(self, key: str) -> None:
-        """Remove ``.<name>.partial-*`` siblings of ``key`` (debris of crashed writes)."""
-        final = self.path(key)
-        try:
-            debris = [p for p in final.parent.iterdir() if p.name.startswith(f".{final.name}.partial-")]
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        for path in debris:
+        """Remove ``.<name>.partial-*`` siblings of ``key`` (debris of crashed local writes)."""
+        final = Path(self.path(key).path)
+        for path in final.parent.glob(f".{glob.escape(final.name)}.partial-*"):
             path.unlink(missing_ok=True)
 
     def put_file(self, local: Path, key: str) -> str:

@@ -255,7 +255,7 @@ def test_review_approve_and_play_the_final_video(studio, race):
         [{"id": "s99", "text": "Nope."}],
         [{"id": first["id"], "text": "bell\x07 here"}],
         [{"id": first["id"], "text": "x" * 1001}],
-        [{"id": first["id"], "text": "   "}],
+        [{"id": first["id"], "text": "🚀 <b></b>"}],  # nothing speakable (blank = a silent segment)
     )
     for segments in bad:
         r = alice.put(script_url, json={"segments": segments}, timeout=30)

@@ -84,3 +84,5 @@ def copy(store: ArtifactStore, src: str, dst: str, etag: str) -> None:
         {"Bucket": source.bucket, "Key": source.key}, target.bucket, target.key,
         ExtraArgs={"CopySourceIfMatch": etag},
     )  # fmt: skip
+    # boto3 wrote behind s3fs's back: forget its listing of the folder, or it says "no such file"
+    target.fs.invalidate_cache(target.path.rsplit("/", 1)[0])
