@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STORE_ROOT = f"file://{PROJECT_ROOT / '.data' / 'store'}"
 CHUNK = 8 * 2**20
+DEBRIS_AGE = 3600.0  # seconds without a write after which a temp sibling is a crashed write
 _KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -142,10 +144,17 @@ class ArtifactStore:
             dst.close()
 
     def _sweep_partials(self, key: str) -> None:
-        """Remove ``.<name>.partial-*`` siblings of ``key`` (debris of crashed local writes)."""
+        """Remove ``.<name>.partial-*`` siblings of ``key`` that nobody has written to for
+        :data:`DEBRIS_AGE` seconds (debris of crashed local writes; a concurrent writer's temp
+        file is fresh and stays)."""
         final = Path(self.path(key).path)
+        cutoff = time.time() - DEBRIS_AGE
         for path in final.parent.glob(f".{glob.escape(final.name)}.partial-*"):
-            path.unlink(missing_ok=True)
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
 
     def put_file(self, local: Path, key: str) -> str:
         with open(local, "rb") as src:

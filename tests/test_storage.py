@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
 
 from include.core.errors import FatalError
-from include.storage import ArtifactStore, artifact_key
+from include.storage import DEBRIS_AGE, ArtifactStore, artifact_key
 
 
 @pytest.fixture
@@ -74,10 +76,16 @@ def test_missing_artifact_is_a_clear_fatal_error(store, tmp_path):
 def test_a_crashed_writer_s_debris_goes_with_the_next_write(store):
     key = "tenants/acme/videos/v/render/final.mp4"
     store.put_bytes(b"v1", key)
-    debris = store.path(key).parent / ".final.mp4.partial-0123456789ab"  # a worker killed mid-write
+    folder = store.path(key).parent
+    debris = folder / ".final.mp4.partial-0123456789ab"  # a worker killed mid-write, long ago
     debris.write_bytes(b"half")
+    old = time.time() - 2 * DEBRIS_AGE
+    os.utime(debris.path, (old, old))
+    writing = folder / ".final.mp4.partial-ba9876543210"  # another writer, busy right now
+    writing.write_bytes(b"fresh")
     store.put_bytes(b"v2", key)
-    assert [p.name for p in store.path(key).parent.iterdir()] == ["final.mp4"]
+    assert sorted(p.name for p in folder.iterdir()) == [".final.mp4.partial-ba9876543210",
+                                                        "final.mp4"]
     assert store.get_bytes(key) == b"v2"
 
 
