@@ -242,7 +242,7 @@ def _asr_model_dir(settings: Settings) -> str | None:
     model shipped in a Python package."""
     from airflow.sdk import Variable
 
-    return getattr(settings, "asr_model", "") or Variable.get("asr_model", default="") or None
+    return settings.asr_model or Variable.get("asr_model", default="") or None
 
 
 def _choice(settings: Settings, name: str) -> str:

@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from include.airflow_client import AirflowClient  # noqa: E402
+from include.core.edl import Edl  # noqa: E402
 from include.core.files import sha256_of, write_json  # noqa: E402
 from include.product_tour import make_product_tour  # noqa: E402
+from include.stages import qc  # noqa: E402
 from include.stages.ingest import video_id_for  # noqa: E402
 from include.storage import ArtifactStore  # noqa: E402
 
@@ -44,8 +46,8 @@ def clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def show_results(store: ArtifactStore, voiced: dict, described: dict, truth: dict | None,
-                 title_hint: str = "") -> None:
+def show_results(store: ArtifactStore, voiced: dict, described: dict, edited: dict,
+                 truth: dict | None, title_hint: str = "") -> None:
     """Print the narration as spoken and the metadata's title, tags and chapters."""
     spoken = store.get_json(voiced["artifacts"]["voiceover.json"])
     print("\nnarration (voiceover.json):")
@@ -59,13 +61,13 @@ def show_results(store: ArtifactStore, voiced: dict, described: dict, truth: dic
     for chapter in meta.get("chapters", []):
         print(f"    {clock(chapter['start'])}  {chapter['title']}")
     if truth:
+        edl = Edl.from_dict(store.get_json(edited["artifacts"]["edl.json"]))
         # Names that only come from the title hint do not count: the tour's pages must be seen.
         said = " ".join(seg["text"] for seg in spoken.get("segments", [])).lower()
         said = said.replace(title_hint.lower().rstrip(".!?"), " ") if title_hint else said
-        headings = list(dict.fromkeys(page["heading"] for page in truth["pages"]))
-        named = [h for h in headings if h.lower() in said]
-        print(f"\npages of the tour the narration names (besides the title hint): {len(named)} of "
-              f"{len(headings)}" + (f" ({', '.join(named)})" if named else ""))
+        on_screen, named = qc.pages_named(edl, truth["pages"], said)
+        print(f"\npages still on screen that the narration names (besides the title hint): "
+              f"{len(named)} of {len(on_screen)}" + (f" ({', '.join(named)})" if named else ""))
 
 
 def main() -> int:
@@ -110,7 +112,8 @@ def main() -> int:
     print("metadata.json :", where(described["artifacts"]["metadata.json"]))
     print("receipt.json  :", where(published["artifacts"]["receipt.json"]))
     print("outbox        :", published["result"]["location"])
-    show_results(store, client.xcom(video_id, "voiceover"), described, truth, title)
+    show_results(store, client.xcom(video_id, "voiceover"), described, client.xcom(video_id, "edit"),
+                 truth, title)
     return 0
 
 

@@ -19,7 +19,7 @@ import re
 import zlib
 from typing import ClassVar
 
-from include.core.text import word_count
+from include.core.text import SPOKEN_FILLERS, word_count
 from include.core.usage import Usage
 
 #: sentences that could narrate any video; none of them may ever come out (case-insensitive,
@@ -34,7 +34,6 @@ BANNED = (
 #: words that already say what kind of place a headline is ("Velocity report", "Sprint board")
 PLACE_WORDS = frozenset({"page", "board", "report", "view", "dashboard", "settings", "screen",
                          "list", "tab", "panel", "overview", "editor", "inbox", "calendar"})
-FILLERS = frozenset({"um", "uh", "erm", "er", "ah", "hmm", "mm", "uhm", "umm"})
 _LEADING_FILLERS = re.compile(r"^(?:(?:so|okay|ok|alright|right|well|now|and)\s*,?\s+)+",
                               re.IGNORECASE)
 _WORD = re.compile(r"\S+")
@@ -85,7 +84,7 @@ class OfflineScriptWriter:
         texts, previous = [], None
         for index, segment in enumerate(segments):
             texts.append(narrate(segment, previous, index=index, product=product,
-                                 turn=seed + index, last=index == len(segments) - 1,
+                                 turn=seed + index,
                                  hint=hint if index == 0 else ""))
             previous = segment
         return texts
@@ -95,7 +94,7 @@ class OfflineScriptWriter:
 
 
 def narrate(segment: dict, previous: dict | None, *, index: int, product: str, turn: int,
-            last: bool = False, hint: str = "") -> str:
+            hint: str = "") -> str:
     """The narration of one segment, within its ``word_budget``; ``hint`` (the run's title
     hint, first segment only) introduces a video whose first screen has no headline."""
     budget = max(2, int(segment.get("word_budget") or 2))
@@ -242,7 +241,7 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
             continue
         if not _UNIT_VALUE.match(text):
             continue
-        label = _label_above(line, ordered[:i])
+        label = _label_above(line, ordered[:i], bigger=True)
         if label and (len(label.split()) > 1 or len(label) >= 5):  # not a chart axis ("Jul")
             pairs.append((label, text))
     seen, out = set(), []
@@ -265,13 +264,17 @@ def reading_order(lines: list[dict]) -> list[dict]:
     return [line for row in rows for line in sorted(row, key=lambda ln: ln["box"][0])]
 
 
-def _label_above(value_line: dict, above: list[dict]) -> str:
+def _label_above(value_line: dict, above: list[dict], bigger: bool = False) -> str:
+    """The label just above a figure; with ``bigger``, only one set smaller than the figure (a
+    KPI card: "Completed points" over a large "86"), not a table header over a cell."""
     x, y, w, h = value_line.get("box") or (0, 0, 0, 0)
     best, best_gap = "", None
     for line in above:
         lx, ly, lw, lh = line.get("box") or (0, 0, 0, 0)
         text = " ".join(str(line.get("text", "")).split())
         if not text or any(c.isdigit() for c in text) or len(text.split()) > 5:
+            continue
+        if bigger and float(value_line.get("height") or h) < 1.3 * float(line.get("height") or lh):
             continue
         gap = y - (ly + lh)
         overlap = min(x + w, lx + lw) - max(x, lx)
@@ -310,7 +313,7 @@ def _listed_terms(screen: dict, headline: str, product: str, facts, speech: str)
 def presenter_sentence(transcript: str) -> str:
     """The presenter's words as narration: fillers and false starts dropped, "I" → "we"."""
     words = [w for w in _WORD.findall(transcript)
-             if w.lower().strip(",.!?;:") not in FILLERS]
+             if w.lower().strip(",.!?;:") not in SPOKEN_FILLERS]
     text = " ".join(words).strip(" ,")
     text = _LEADING_FILLERS.sub("", text).strip(" ,")
     if not text:
@@ -363,5 +366,5 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-__all__ = ["OfflineScriptWriter", "BANNED", "FILLERS", "assert_no_filler", "figures",
+__all__ = ["OfflineScriptWriter", "BANNED", "assert_no_filler", "figures",
            "narrate", "presenter_sentence"]

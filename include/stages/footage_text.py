@@ -22,12 +22,12 @@ import numpy as np
 from include.core import media, screen_text
 from include.core.errors import FatalError
 from include.core.ports import TextReader, Transcriber
+from include.core.text import SPOKEN_FILLERS
 
 LONG_SEGMENT_SECONDS = 6.0  # longer segments that move get a second frame read near their end
 MOVING = 0.02  # motion (fraction of the picture changing per frame) that counts as moving
 MAX_LINES = 60  # lines kept per segment in segments.json
 MIN_WORD, MIN_MEAN = 0.3, 0.7  # probabilities a heard sentence needs to be narrated
-FILLERS = frozenset({"um", "uh", "erm", "er", "ah", "hmm", "mm", "uhm", "umm"})
 
 
 def read_screens(source_path: Path, segments: list[dict], size: tuple[int, int],
@@ -144,7 +144,7 @@ def _judge(words: list[dict], seen: set[str]) -> dict:
     """One heard sentence, fillers dropped, and whether it is trustworthy enough to narrate:
     every word at least ``MIN_WORD`` probable (or shown on screen), ``MIN_MEAN`` on average, and
     no word fragments ("-milling")."""
-    kept = [w for w in words if w["word"].lower().strip(",.!?;:") not in FILLERS]
+    kept = [w for w in words if w["word"].lower().strip(",.!?;:") not in SPOKEN_FILLERS]
     probabilities = []
     for w in kept:
         key = w["word"].strip(",.:;!?").lower()

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from include.core.edl import Edl, Narration
 from include.core.files import read_json, write_json
+from include.core.keyphrases import FILLER as FILLERS
 from include.core.keyphrases import keyphrases
 from include.core.ports import ScriptWriter
 from include.stages.script import clean_for_speech
@@ -47,7 +48,6 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-FILLERS = frozenset("um uh erm er ah hmm mm uhm umm like closely layout view views finish".split())
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]+\s*")
 _TAG_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
