@@ -172,8 +172,9 @@ class Footage:
         lines = [lead]
         for headline, ids in pages:
             said = " ".join(t for t in (texts.get(i, "") for i in ids) if t).strip()
-            if said.lower().startswith(f"{headline.lower()}. "):  # "New invoice: New invoice."
-                said = said[len(headline) + 2:]
+            first, _, rest = said.partition(". ")
+            if rest and headline.lower() in first.lower() and len(first.split()) <= 6:
+                said = rest  # "Velocity report: On to the Velocity report. …" says it twice
             if said:
                 lines.append(f"{headline}: {said}")
         return lines
