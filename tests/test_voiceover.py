@@ -245,3 +245,32 @@ def test_words_are_aligned_to_the_audio_by_speech_recognition(tmp_path):
         last = round(seg["end"] * doc["sample_rate"])
         onset, _ = voiceover.speech_span(samples[first:last])
         assert abs(starts[0] - (seg["start"] + onset / doc["sample_rate"])) <= 0.1
+
+
+class _ListeningTTS(_StereoTTS):
+    """A fake local provider that keeps the texts it was asked to speak (no word timings)."""
+
+    name = "listening"
+    heard: list[str] = []
+
+    def synthesize(self, text, voice, out_wav):
+        type(self).heard.append(text)
+        super().synthesize(text, voice, out_wav)
+        return tts.SynthResult()
+
+
+def test_a_local_voice_is_given_numbers_in_words_and_the_script_keeps_them_written(
+        tmp_path, monkeypatch):
+    monkeypatch.setitem(tts.TTS_PROVIDERS, "listening", _ListeningTTS)
+    monkeypatch.setattr(_ListeningTTS, "heard", [])
+    script = {**SCRIPT, "segments": [
+        {**SCRIPT["segments"][0], "text": "Revenue is $48,210, up 3 % since v2.1."},
+    ]}
+    _, doc, _ = _run(tmp_path, "numbers", script=script, provider="listening")
+    assert _ListeningTTS.heard == [
+        "Revenue is forty eight thousand two hundred ten dollars, up three percent since "
+        "version two point one."]
+    segment = doc["segments"][0]
+    assert segment["text"] == "Revenue is $48,210, up 3 % since v2.1."
+    assert [w["word"] for w in segment["words"]] == segment["text"].split()
+

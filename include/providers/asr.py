@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from include.core.errors import FatalError
+from include.core.spoken import number_words
 from include.providers.cloud import installed
 
 # Only local model directories are ever loaded: make sure huggingface_hub (imported by
@@ -228,25 +229,6 @@ class WhisperTranscriber:
 
 # --- matching a known text to recognised words --------------------------------------------------
 
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen " \
-        "fifteen sixteen seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(n: int) -> list[str]:
-    """``n`` (0 ≤ n < 10^12) spelt out in English words, without "and"."""
-    if n < 20:
-        return [_ONES[n]]
-    if n < 100:
-        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
-    if n < 1000:
-        return [_ONES[n // 100], "hundred"] + (number_words(n % 100) if n % 100 else [])
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
-        if n >= size:
-            return number_words(n // size) + [name] + (number_words(n % size) if n % size else [])
-    return [str(n)]
-
-
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:[.,]\d+)*|\.\d+")
 
 
@@ -265,7 +247,7 @@ def spoken_tokens(word: str) -> list[str]:
             else:
                 out += [whole]
             if frac:
-                out += ["point"] + [_ONES[int(d)] for d in frac]
+                out += ["point"] + [number_words(int(d))[0] for d in frac]
         else:
             out.append(token)
     if "%" in lowered:

@@ -5,13 +5,17 @@ One ffmpeg process decodes the source once and feeds three outputs:
 * small 192x108 YUV 4:2:0 frames on stdout, read chunk by chunk (never all frames at once) and
   turned into per-frame scalar signals by :class:`SignalExtractor`;
 * 480 px wide JPEG samples, two per second, into a scratch folder: the keyframe candidates;
-* ``silencedetect`` on the first audio track, parsed from stderr (read in a thread).
+* ``silencedetect`` on the first audio track, parsed from stderr (read in a thread);
+* any :class:`FrameTap`: raw frames on a pipe of their own, handed to a consumer while ffmpeg
+  decodes (the OCR reader of :mod:`include.stages.footage_text` gets full-size grey frames two
+  times a second and reads the screen whenever it changed, in a thread of its own).
 
 From the signals come hard cuts (a spike of the picture change over its local median, measured on
 the most-changed quarter of the picture or on the colour histogram, so a slide that changes only a
 region of a screen recording counts), dissolves (a window whose middle frame is a blend of its
-ends, reported once), frozen spans and per-segment looks. Then each segment's text on screen is read (OCR) and the
-presenter's words heard (speech recognition) by :mod:`include.stages.footage_text`. The outputs
+ends, reported once), frozen spans and per-segment looks. Each segment gets the text read on its screen during the
+pass (OCR) and the presenter's words (speech recognition, run beside the pass on the audio) by
+:mod:`include.stages.footage_text`. The outputs
 are ``segments.json`` and one ``keyframes/<segment_id>.jpg`` per segment (see
 ``docs/ARTIFACTS.md``).
 """
@@ -25,10 +29,12 @@ import subprocess
 import tempfile
 import threading
 import time
+import os
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -147,9 +153,10 @@ def run(
     segment gets the text on its screen (``screen``) and the video its product name; with a
     ``transcriber`` (speech recognition) and an audio track, the presenter's words (``speech``);
     with a ``describer`` (a vision model) a ``description`` of its keyframe. Returns
-    ``{"segments", "cuts", "static_spans", "silences", "duration", "read", "heard"}`` (counts,
-    seconds, and seconds spent reading and hearing) plus ``"usage"`` when a vision provider was
-    paid.
+    ``{"segments", "cuts", "static_spans", "silences", "duration", "read", "reads", "heard"}``
+    (counts, seconds; ``read`` the seconds the OCR thread spent reading its ``reads`` frames,
+    ``heard`` the seconds speech recognition took, both while the decode pass ran) plus
+    ``"usage"`` when a vision provider was paid.
     """
     source_path, out_dir = Path(source_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +164,17 @@ def run(
     rate = _analysis_rate(facts["frame_rate"])
     has_audio = facts["has_audio"]
 
+    # Speech recognition needs only the audio: it runs beside the decode pass, in a thread.
+    hearing = footage_text.Hearing(source_path, transcriber) if transcriber and has_audio else None
+    screens = None
+    taps: list[FrameTap] = []
+    if reader is not None and facts["width"] and facts["height"]:
+        screens = footage_text.ScreenReader(reader, (facts["width"], facts["height"]))
+        taps.append(FrameTap(screens.filters, screens.width, screens.height, screens.add))
     scratch = Path(tempfile.mkdtemp(prefix=".analyze-", dir=out_dir))
     try:
-        signals, silences = scan(source_path, rate, has_audio, scratch, facts["duration"])
+        signals, silences = scan(source_path, rate, has_audio, scratch, facts["duration"],
+                                 taps=taps)
         duration = facts["duration"] or signals.frames / float(rate)
         silences = [(a, min(b, duration)) for a, b in silences if a < duration]
         cuts = detect_cuts(signals)
@@ -173,18 +188,20 @@ def run(
             for i, span in enumerate(build_segments(cut_times, duration), 1)
         ]
         _write_keyframes(segments, scratch, out_dir / "keyframes")
+        footage, transcript, spent = {"product_name": "", "chrome": []}, "", {}
+        if screens is not None:
+            footage = footage_text.read_screens(segments, screens.finish(), screens.size)
+            spent["read"] = screens.seconds
+            spent["reads"] = len(screens.reads)
+        if hearing is not None:
+            transcript = hearing.attach(segments)
+            spent["heard"] = hearing.seconds
     finally:
+        if screens is not None:
+            screens.close()
+        if hearing is not None:
+            hearing.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    footage, transcript, spent = {"product_name": "", "chrome": []}, "", {}
-    if reader is not None and facts["width"] and facts["height"]:
-        started = time.monotonic()
-        footage = footage_text.read_screens(source_path, segments,
-                                            (facts["width"], facts["height"]), reader)
-        spent["read"] = _r(time.monotonic() - started)
-    if transcriber is not None and has_audio:
-        started = time.monotonic()
-        transcript = footage_text.hear(source_path, segments, transcriber)
-        spent["heard"] = _r(time.monotonic() - started)
     if describer is not None:
         descriptions = describer.describe({seg["id"]: out_dir / seg["keyframe"] for seg in segments})
         for seg in segments:
@@ -269,13 +286,85 @@ def _analysis_rate(frame_rate: Fraction) -> Fraction:
 # --------------------------------------------------------------------------- the single decode pass
 
 
+TAP_BYTES_PER_PIXEL = {"gray": 1.0, "yuv420p": 1.5, "rgb24": 3.0, "bgr24": 3.0}
+
+
+@dataclass
+class FrameTap:
+    """One more output of the decode pass: raw frames handed to a consumer while ffmpeg decodes.
+
+    ``filters`` (an ffmpeg filter chain on the source's first video stream, e.g.
+    ``fps=2,scale=960:-2``) must make ``width`` x ``height`` frames; they come out as ``pix_fmt``
+    (``gray``, ``yuv420p``, ``rgb24`` or ``bgr24``) on a pipe of their own, read by a thread that
+    calls ``consume(frames, first)`` with up to ``chunk`` frames — ``(n, height, width)`` for
+    grey, ``(n, height, width, 3)`` for RGB/BGR, ``(n, frame_bytes)`` for YUV — and the index of
+    the first of them in this output. The arrays are read-only views of the pipe's bytes (copy
+    what you keep). A consumer that raises stops the decode and :func:`scan` raises its error.
+    """
+
+    filters: str
+    width: int
+    height: int
+    consume: Callable[[np.ndarray, int], None]
+    pix_fmt: str = "gray"
+    chunk: int = 1
+
+    @property
+    def frame_bytes(self) -> int:
+        return int(self.width * self.height * TAP_BYTES_PER_PIXEL[self.pix_fmt])
+
+    def output_args(self, fd: int) -> list[str]:
+        """The ffmpeg output options that write this tap's frames to file descriptor ``fd``."""
+        return ["-map", "0:v:0", "-vf", f"{self.filters},format={self.pix_fmt}",
+                "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", self.pix_fmt,
+                f"pipe:{fd}"]
+
+    def shape(self, n: int) -> tuple[int, ...]:
+        if self.pix_fmt == "gray":
+            return (n, self.height, self.width)
+        if self.pix_fmt in ("rgb24", "bgr24"):
+            return (n, self.height, self.width, 3)
+        return (n, self.frame_bytes)
+
+
+class _TapReader:
+    """Reads one tap's pipe in a thread and feeds its consumer; keeps the consumer's error."""
+
+    def __init__(self, tap: FrameTap, fd: int, on_error: Callable[[], None]) -> None:
+        self.tap = tap
+        self.error: BaseException | None = None
+        self._stream = os.fdopen(fd, "rb")
+        self._on_error = on_error
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        tap, first = self.tap, 0
+        try:
+            with self._stream:
+                while chunk := self._stream.read(tap.frame_bytes * tap.chunk):
+                    whole = len(chunk) // tap.frame_bytes  # a torn last frame is dropped
+                    if whole:
+                        frames = np.frombuffer(chunk, np.uint8, whole * tap.frame_bytes)
+                        tap.consume(frames.reshape(tap.shape(whole)), first)
+                        first += whole
+        except BaseException as exc:  # re-raised by scan() in the caller's thread
+            self.error = exc
+            self._on_error()
+
+    def join(self) -> None:
+        self._thread.join()
+
+
 def scan(
-    source_path: Path, rate: Fraction, has_audio: bool, scratch: Path, duration: float
+    source_path: Path, rate: Fraction, has_audio: bool, scratch: Path, duration: float,
+    *, taps: Sequence[FrameTap] = (),
 ) -> tuple[Signals, list[Span]]:
     """Run the one ffmpeg pass; return the frame signals and the silences.
 
-    Keyframe candidates land in ``scratch`` as ``<n>.jpg`` (sample ``n`` shows ``n / 2`` s). A
-    decode that outlasts :func:`_decode_timeout` is killed and reported as retryable.
+    Keyframe candidates land in ``scratch`` as ``<n>.jpg`` (sample ``n`` shows ``n / 2`` s); each
+    of ``taps`` gets its frames as they are decoded. A decode that outlasts
+    :func:`_decode_timeout` is killed and reported as retryable.
     """
     media.require_binary(media.FFMPEG)
     cmd = [
@@ -293,14 +382,27 @@ def scan(
         "-fps_mode", "passthrough", "-q:v", "3", "-start_number", "0",
         str(scratch).replace("%", "%%") + "/%07d.jpg",
     ]
+    pipes = [os.pipe() for _ in taps]  # (read end, write end) per tap
+    for tap, (_, write_end) in zip(taps, pipes):
+        cmd += tap.output_args(write_end)
     if has_audio:
         cmd += ["-map", "0:a:0", "-af", SILENCE_FILTER, "-f", "null", "-"]
 
     timeout = _decode_timeout(duration)
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    try:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=[write_end for _, write_end in pipes],
+        )
+    except BaseException:
+        for fds in pipes:
+            for fd in fds:
+                os.close(fd)
+        raise
+    for _, write_end in pipes:
+        os.close(write_end)  # ffmpeg holds them now: its exit is the readers' end of file
     stderr = _StderrReader(proc.stderr)
+    readers = [_TapReader(tap, read_end, proc.kill) for tap, (read_end, _) in zip(taps, pipes)]
     timed_out = threading.Event()
 
     def kill_on_timeout() -> None:
@@ -322,7 +424,12 @@ def scan(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for reader in readers:
+            reader.join()
         stderr.join()
+    for reader in readers:
+        if reader.error is not None:
+            raise reader.error
     if timed_out.is_set():
         raise RetryableError(f"ffmpeg did not finish analysing within {timeout:.0f} s")
     if returncode != 0:

@@ -1,22 +1,36 @@
 """Read and hear the footage: what each segment shows in text and what its presenter says.
 
-Part of the analyze stage. :func:`read_screens` takes a full-resolution frame of every segment
-(its keyframe time, and for long segments where the picture changes a frame near the end too),
-reads it with a :class:`~include.core.ports.TextReader` (Tesseract by default) and turns the
-lines into each segment's ``screen``: ``headline``, the ``lines`` kept (without the chrome), what
-is ``new`` against the previous segment, salient ``numbers`` and ``terms``; text repeated on most
-segments (a nav bar) is the chrome, kept once with the product's name. :func:`hear` transcribes
-the source's audio once with a :class:`~include.core.ports.Transcriber` (faster-whisper) and gives
-each segment the words spoken inside it, grouped into sentences; a sentence the recogniser is
-unsure of (a word under 30 % probability that is not on screen, a fragment) is kept for the
-record but not used as narration, so a misheard presenter is never put into the script.
+Part of the analyze stage, and cheap beside it: the text is read and the speech heard while the
+stage's one decode pass runs.
+
+- :class:`ScreenReader` is a consumer of that pass: it gets full-size grey frames two times a
+  second and hands one to a :class:`~include.core.ports.TextReader` (Tesseract by default), in a
+  thread of its own, whenever the screen changed since the last frame read — once the picture
+  has settled (not mid-transition), or after a second of continuous change (typing). A screen
+  that stays the same is read once, however long it is shown.
+- :func:`read_screens` then gives every segment the read that shows its screen at its keyframe
+  time (and, for long segments where the picture moves, near its end) and turns the lines into
+  its ``screen``: ``headline``, the ``lines`` kept (without the chrome), what is ``new`` against
+  the previous segment, salient ``numbers`` and ``terms``; text repeated on most segments (a nav
+  bar) is the chrome, kept once with the product's name.
+- :class:`Hearing` transcribes the source's audio with a
+  :class:`~include.core.ports.Transcriber` (faster-whisper) in a thread started before the pass;
+  :meth:`Hearing.attach` gives each segment the words spoken inside it, grouped into sentences; a
+  sentence the recogniser is unsure of (a word under 30 % probability that is not on screen, a
+  fragment) is kept for the record but not used as narration, so a misheard presenter is never
+  put into the script.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from include.core import media, screen_text
@@ -29,17 +43,135 @@ MOVING = 0.02  # motion (fraction of the picture changing per frame) that counts
 MAX_LINES = 60  # lines kept per segment in segments.json
 MIN_WORD, MIN_MEAN = 0.3, 0.7  # probabilities a heard sentence needs to be narrated
 
+# ---- when the screen is read (see ScreenReader)
+READS_PER_SECOND = 2  # grey frames the decode pass hands over per second (the keyframe samples)
+READ_MAX_WIDTH = 1920  # wider sources are scaled down to this (Tesseract's best size for UI text)
+THUMB_FACTOR = 4  # change is judged on 1/4-size thumbnails (a typed word still shows)
+CHANGE_LEVEL = 20  # a thumbnail pixel changed if it moved more than this (encoder noise is less)
+# A moving mouse pointer changes ~0.04 % of the thumbnail, a typed word ~0.06 %, a toast ~1 %.
+STABLE_FRACTION = 0.0005  # at most this fraction changed since the previous frame: settled
+NEW_FRACTION = 0.0005  # more than this changed since the last frame read: worth reading again
+MAX_WAIT_SECONDS = (1.0, 8.0)  # a screen that keeps changing (typing, scrolling, camera footage)
+# is read after the first wait, then after twice as long each time, up to the second
+MAX_PENDING = 4  # frames waiting for the reader; more holds the decode back
 
-def read_screens(source_path: Path, segments: list[dict], size: tuple[int, int],
-                 reader: TextReader) -> dict:
-    """Add ``screen`` to every segment; return ``{"product_name", "chrome"}`` for the video."""
+
+@dataclass(frozen=True)
+class Read:
+    """The lines read on the frame at ``time`` (seconds), boxes in the source's pixels; the
+    screen it shows began to appear at ``since`` (the first frame that differed from the read
+    before)."""
+
+    time: float
+    since: float
+    lines: list[dict]
+
+
+class ScreenReader:
+    """Reads the screen while the decode pass runs: feed it frames with :meth:`add`, get the
+    :class:`Read` s with :meth:`finish`.
+
+    It asks the pass for ``filters`` (``READS_PER_SECOND`` grey frames a second at ``width`` x
+    ``height``: the source's size, at most ``READ_MAX_WIDTH`` wide). A frame goes to the reader
+    when more than ``NEW_FRACTION`` of its thumbnail differs from the last frame read and it
+    either matches the frame before it (the picture settled) or the change has lasted
+    ``MAX_WAIT_SECONDS`` (doubling while the picture never settles). Reading happens in one worker thread (Tesseract releases the GIL), so it
+    overlaps the decode; ``seconds`` is the time spent reading.
+    """
+
+    def __init__(self, reader: TextReader, size: tuple[int, int],
+                 per_second: int = READS_PER_SECOND) -> None:
+        self.reader = reader
+        self.size = (int(size[0]), int(size[1]))
+        width, height = self.size
+        if width > READ_MAX_WIDTH:
+            self.width = READ_MAX_WIDTH
+            self.height = max(2, round(height * READ_MAX_WIDTH / width / 2) * 2)
+        else:
+            self.width, self.height = width, height
+        self.per_second = per_second
+        self.filters = f"fps={per_second},scale={self.width}:{self.height}:flags=area"
+        self.reads: list[tuple[float, float, Future]] = []
+        self.seconds = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
+        self._slots = threading.Semaphore(MAX_PENDING)
+        self._thumb_size = (max(1, self.width // THUMB_FACTOR), max(1, self.height // THUMB_FACTOR))
+        self._previous: np.ndarray | None = None  # thumbnail of the frame before
+        self._last_read: np.ndarray | None = None  # thumbnail of the last frame read
+        self._changed_since: float | None = None  # when the screen began to differ from it
+        self._unread: tuple[float, np.ndarray, np.ndarray] | None = None  # newest such frame
+        self._wait = MAX_WAIT_SECONDS[0]
+
+    def add(self, frames: np.ndarray, first: int) -> None:
+        """Consume ``(n, height, width)`` grey frames; ``first`` is the index of the first."""
+        for k, frame in enumerate(frames):
+            t = (first + k) / self.per_second
+            thumb = cv2.resize(frame, self._thumb_size, interpolation=cv2.INTER_AREA)
+            settled = self._previous is not None and _changed(thumb, self._previous) <= STABLE_FRACTION
+            self._previous = thumb
+            if self._last_read is not None and _changed(thumb, self._last_read) <= NEW_FRACTION:
+                self._changed_since, self._unread = None, None  # still (or again) what was read
+                continue
+            if self._changed_since is None:
+                self._changed_since = t
+            if settled:
+                self._wait = MAX_WAIT_SECONDS[0]
+                self._submit(t, frame, thumb)
+            elif t - self._changed_since >= self._wait:
+                self._wait = min(2 * self._wait, MAX_WAIT_SECONDS[1])
+                self._submit(t, frame, thumb)
+            else:
+                self._unread = (t, frame, thumb)
+
+    def finish(self) -> list[Read]:
+        """Every read, in time order, once the reader is done (a change still unread at the end
+        of the video is read now). Raises what the reader raised."""
+        if self._unread is not None:
+            self._submit(*self._unread)
+        return [Read(t, since, future.result()) for t, since, future in self.reads]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, t: float, frame: np.ndarray, thumb: np.ndarray) -> None:
+        self._slots.acquire()
+        future = self._pool.submit(self._read, frame)
+        future.add_done_callback(lambda _done: self._slots.release())
+        since = 0.0 if not self.reads else self._changed_since if self._changed_since is not None else t
+        self.reads.append((t, since, future))
+        self._last_read, self._changed_since, self._unread = thumb, None, None
+
+    def _read(self, frame: np.ndarray) -> list[dict]:
+        started = time.monotonic()
+        lines = [line.as_dict() for line in self.reader.read(frame)]
+        factor = self.size[0] / self.width
+        if factor != 1.0:
+            for line in lines:
+                line["box"] = [int(round(v * factor)) for v in line["box"]]
+                line["height"] = round(line["height"] * factor, 1)
+        self.seconds = round(self.seconds + time.monotonic() - started, 3)
+        return lines
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> float:
+    """The fraction of pixels that differ by more than CHANGE_LEVEL between two thumbnails."""
+    return np.count_nonzero(cv2.absdiff(a, b) > CHANGE_LEVEL) / a.size
+
+
+def read_screens(segments: list[dict], reads: list[Read], size: tuple[int, int]) -> dict:
+    """Add ``screen`` to every segment from the ``reads`` of a :class:`ScreenReader`; return
+    ``{"product_name", "chrome"}`` for the video."""
     width, height = size
     per_segment: list[list[dict]] = []
     for segment in segments:
-        lines: list[dict] = []
+        chosen: list[Read] = []
         for t in _read_times(segment):
-            frame = grab_frame(source_path, t, width, height)
-            lines = _union(lines, [line.as_dict() for line in reader.read(frame)])
+            read = _read_at(reads, t, segment)
+            if read is not None and all(read is not c for c in chosen):
+                chosen.append(read)
+        lines: list[dict] = []
+        for read in chosen:
+            lines = _union(lines, read.lines)
         per_segment.append(lines)
     chrome = screen_text.chrome(per_segment)
     previous: list[dict] = []
@@ -70,6 +202,21 @@ def _read_times(segment: dict) -> list[float]:
     return times
 
 
+def _read_at(reads: list[Read], t: float, segment: dict) -> Read | None:
+    """The read showing the screen at ``t``: the last one whose screen had begun to appear by
+    ``t`` (a read just after a cut shows the new screen from the cut on), but never one from
+    before the segment when one inside it exists."""
+    start, end = float(segment["start"]), float(segment["end"])
+    shown = [r for r in reads if r.since <= t + 1e-6] or reads[:1]
+    if not shown:
+        return None
+    if shown[-1].time < start:
+        inside = [r for r in reads if start <= r.since and r.time < end]
+        if inside:
+            return inside[0]
+    return shown[-1]
+
+
 def _union(first: list[dict], second: list[dict]) -> list[dict]:
     """The later frame's lines (what is on screen now), plus the earlier frame's lines whose
     text the later frame no longer shows; a text may stand in several places (a nav item and
@@ -80,7 +227,8 @@ def _union(first: list[dict], second: list[dict]) -> list[dict]:
 
 
 def grab_frame(source_path: Path, seconds: float, width: int, height: int) -> np.ndarray:
-    """The frame at ``seconds`` as a grey image at the source's own size."""
+    """The frame at ``seconds`` as a grey image at the source's own size (one seek; analyze reads
+    its frames from the decode pass instead)."""
     proc = media.run(
         [media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
          "-ss", f"{max(0.0, seconds):.3f}", *media.user_input_args(source_path),
@@ -93,16 +241,59 @@ def grab_frame(source_path: Path, seconds: float, width: int, height: int) -> np
     return data[: width * height].reshape(height, width)
 
 
+class Hearing:
+    """Speech recognition of a source's audio in a thread of its own, started at once (so it
+    runs beside the decode pass); :meth:`attach` waits for it. ``seconds`` is the time it took
+    (audio extraction and recognition)."""
+
+    def __init__(self, source_path: Path, transcriber: Transcriber) -> None:
+        self.seconds = 0.0
+        self._words: list[dict] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(Path(source_path), transcriber),
+                                        name="asr", daemon=True)
+        self._thread.start()
+
+    def _run(self, source_path: Path, transcriber: Transcriber) -> None:
+        started = time.monotonic()
+        try:
+            self._words = transcribe_source(source_path, transcriber)
+        except BaseException as exc:  # re-raised by attach() in the caller's thread
+            self._error = exc
+        finally:
+            self.seconds = round(time.monotonic() - started, 3)
+
+    def attach(self, segments: list[dict]) -> str:
+        """Add ``speech`` (``text`` without fillers, ``sentences``, ``words``) to every segment;
+        return the whole transcript."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return attach_speech(segments, self._words)
+
+    def close(self) -> None:
+        self._thread.join()
+
+
 def hear(source_path: Path, segments: list[dict], transcriber: Transcriber) -> str:
-    """Add ``speech`` (``text`` without fillers, ``words``) to every segment; return the whole
-    transcript."""
+    """:class:`Hearing` without the thread: transcribe, attach, return the transcript."""
+    return attach_speech(segments, transcribe_source(source_path, transcriber))
+
+
+def transcribe_source(source_path: Path, transcriber: Transcriber) -> list[dict]:
+    """The words of the source's first audio track (16 kHz mono), with times and probability."""
     with tempfile.TemporaryDirectory(prefix="asr-") as tmp:
         wav = Path(tmp) / "speech.wav"
         media.run([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
-                   *media.user_input_args(source_path), "-vn", "-ac", "1", "-ar", "16000",
-                   "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (audio for ASR)")
-        words = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3),
-                  "probability": round(w.probability, 3)} for w in transcriber.transcribe(wav)]
+                   *media.user_input_args(source_path), "-map", "0:a:0", "-vn", "-ac", "1",
+                   "-ar", "16000", "-c:a", "pcm_s16le", str(wav)],
+                  timeout=600, what="ffmpeg (audio for ASR)")
+        return [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3),
+                 "probability": round(w.probability, 3)} for w in transcriber.transcribe(wav)]
+
+
+def attach_speech(segments: list[dict], words: list[dict]) -> str:
+    """Give every segment the ``words`` heard inside it as ``speech``; return the transcript."""
     for segment in segments:
         start, end = float(segment["start"]), float(segment["end"])
         inside = [w for w in words if start <= (w["start"] + w["end"]) / 2 < end]

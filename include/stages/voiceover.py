@@ -3,7 +3,11 @@
 Each segment is synthesised separately by a ready speech provider
 (:class:`include.core.ports.SpeechSynthesizer`), normalised to mono 16-bit PCM at the provider's
 sample rate and concatenated with ``gap`` seconds of silence in between. Segment spans come from
-sample counts, so they are exact in voice time. Word timings are the provider's when it has them
+sample counts, so they are exact in voice time. Local engines (espeak-ng, Piper) are given the text
+with its numbers, amounts, versions and abbreviations in words
+(:func:`include.core.spoken.speakable`: "$48,210" → "forty eight thousand two hundred ten
+dollars"); cloud voices read them well themselves, and the script, captions and alignment keep
+the written form. Word timings are the provider's when it has them
 (``"exact"``, ElevenLabs), else the text is aligned to the synthesised audio by speech
 recognition (``"aligned"``: espeak, Piper, OpenAI), else spread over the segment's audible speech
 by syllable weight (``"estimated"``).
@@ -27,6 +31,7 @@ from include.core import media
 from include.core.errors import FatalError
 from include.core.files import atomic_write, read_json, write_json
 from include.core.ports import FileCache, SpeechSynthesizer, SynthResult, Transcriber
+from include.core.spoken import speakable
 from include.core.usage import Usage
 
 EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
@@ -108,8 +113,8 @@ def _synthesize(
             raw = Path(tmp) / f"{number:04d}.wav"
             if tts.billed:
                 samples, result = _billed(tts, text, voice, raw, cache, usage)
-            else:
-                result = tts.synthesize(text, voice, raw)
+            else:  # a local engine reads "$48,210" as "dollar forty-eight…": say it in words
+                result = tts.synthesize(speakable(text), voice, raw)
                 samples = load_pcm(raw, rate)
             if result.words is None and aligner is not None:
                 words = _aligned(aligner, samples, rate, text, raw)
