@@ -1,0 +1,174 @@
+"""Reading the screen during analyze's one decode pass (include/stages/footage_text.py).
+
+A generated screen recording with known text: a report page with a moving pointer, the same page
+with a toast, then another page. The frames read from the decode pass must give the same text as
+frames fetched by seeking (the way it was done before), a screen shown for long must be read
+once, a pointer must not cause reads, and a consumer of the pass that fails must fail the stage.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+from include.core import media
+from include.providers.ocr import TesseractReader
+from include.stages import analyze, footage_text
+from tests.test_ocr import ui_frame
+
+SIZE = (1280, 720)
+FPS = 10
+
+
+@pytest.fixture(scope="module")
+def screen_clip(tmp_path_factory):
+    """9 s at 10 fps: "Revenue by region" with a moving pointer (0-3 s), the same page with a
+    "Report exported" toast (3-5 s), then "Customer list" (5-9 s)."""
+    report = ui_frame("Revenue by region", size=SIZE)
+    toast = ui_frame("Revenue by region", toast="Report exported", size=SIZE)
+    customers = ui_frame("Customer list", table=False, size=SIZE,
+                         body="Every customer who paid an invoice this year.")
+    path = tmp_path_factory.mktemp("screens") / "screens.mp4"
+    proc = subprocess.Popen(
+        [media.FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+         "-s", f"{SIZE[0]}x{SIZE[1]}", "-r", str(FPS), "-i", "-", "-c:v", "libx264",
+         "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path)],
+        stdin=subprocess.PIPE)
+    for i in range(9 * FPS):
+        if i < 3 * FPS:
+            frame = report.copy()
+            x, y = 700 + 8 * i, 500 - 3 * i  # a pointer-sized dark arrow gliding over the page
+            frame[y:y + 16, x:x + 10] = 20
+        else:
+            frame = toast if i < 5 * FPS else customers
+        proc.stdin.write(frame.tobytes())
+    proc.stdin.close()
+    assert proc.wait() == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return TesseractReader()
+
+
+@pytest.fixture(scope="module")
+def analyzed(screen_clip, reader, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analyzed")
+    result = analyze.run(screen_clip, out, reader=reader)
+    return result, analyze_doc(out)
+
+
+def analyze_doc(out):
+    import json
+
+    return json.loads((out / "segments.json").read_text())
+
+
+def test_each_screen_is_read_once_and_the_pointer_causes_no_read(analyzed):
+    result, doc = analyzed
+    assert result["reads"] == 3  # the page, the page with its toast, the other page
+    heads = [seg["screen"]["headline"] for seg in doc["segments"]]
+    assert heads[0] == "Revenue by region" and heads[-1] == "Customer list"
+
+
+def test_text_from_the_decode_pass_is_the_text_of_a_seeked_frame(analyzed, screen_clip, reader):
+    """Reading the frames a seek gives at each segment's reading times (as analyze did before it
+    read from its decode pass) yields the same screens."""
+    _, doc = analyzed
+    segments = copy.deepcopy(doc["segments"])
+    reads = []
+    for seg in segments:
+        for t in footage_text._read_times(seg):
+            frame = footage_text.grab_frame(screen_clip, t, *SIZE)
+            reads.append(footage_text.Read(t, t, [line.as_dict() for line in reader.read(frame)]))
+    reads.sort(key=lambda r: r.time)
+    footage = footage_text.read_screens(segments, reads, SIZE)
+    assert footage["product_name"] == doc["product_name"]
+    for ours, seeked in zip(doc["segments"], segments):
+        assert ours["screen"]["headline"] == seeked["screen"]["headline"]
+        assert [line["text"] for line in ours["screen"]["lines"]] == \
+            [line["text"] for line in seeked["screen"]["lines"]]
+        assert ours["screen"]["new"] == seeked["screen"]["new"]
+
+
+class _CountingReader:
+    """A fake TextReader: one line per call, naming the call."""
+
+    def __init__(self):
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def read(self, image):
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        return [_Line(f"read {n}")]
+
+
+class _Line:
+    def __init__(self, text):
+        self.text = text
+
+    def as_dict(self):
+        return {"text": self.text, "box": [10, 10, 100, 20], "height": 20.0, "conf": 90.0}
+
+
+def _feed(screens, frames):
+    for index, frame in enumerate(frames):
+        screens.add(frame[None], index)
+    return screens.finish()
+
+
+def test_a_screen_that_keeps_changing_is_read_less_and_less_often():
+    fake = _CountingReader()
+    screens = footage_text.ScreenReader(fake, (640, 360))
+    rng = np.random.default_rng(1)
+    still = np.full((360, 640), 240, np.uint8)
+    moving = [rng.integers(0, 255, (360, 640), dtype=np.uint8) for _ in range(40)]  # 20 s
+    reads = _feed(screens, [still, still, *moving, still, still])
+    screens.close()
+    # the still start; then 1, 2, 4 and 8 s into the change (each wait doubles, up to 8 s); the
+    # still end once it has settled (its screen shown since the change after the last read)
+    assert [(r.since, r.time) for r in reads] == [
+        (0.0, 0.5), (1.0, 2.0), (2.5, 4.5), (5.0, 9.0), (9.5, 17.5), (18.0, 21.5)]
+    assert fake.calls == len(reads)
+
+
+def test_the_read_for_a_time_is_the_screen_shown_then():
+    reads = [footage_text.Read(0.5, 0.0, []), footage_text.Read(8.5, 8.0, []),
+             footage_text.Read(31.5, 31.0, [])]
+    segment = {"start": 8.0, "end": 21.0}
+    assert footage_text._read_at(reads, 8.2, segment) is reads[1]  # the new screen from its cut
+    assert footage_text._read_at(reads, 12.0, segment) is reads[1]
+    later = {"start": 33.0, "end": 45.0}  # nothing changed since 31 s: the 31.5 s read holds
+    assert footage_text._read_at(reads, 36.0, later) is reads[2]
+    assert footage_text._read_at(reads, 0.2, {"start": 0.0, "end": 8.0}) is reads[0]
+
+
+def test_a_failing_consumer_of_the_decode_pass_fails_the_scan(sample_clip, tmp_path):
+    def explode(frames, first):
+        if first >= 3:
+            raise ValueError("consumer broke")
+
+    tap = analyze.FrameTap("fps=2,scale=64:36", 64, 36, explode)
+    with pytest.raises(ValueError, match="consumer broke"):
+        analyze.scan(sample_clip[0], analyze._analysis_rate(analyze.Fraction(25)), True,
+                     tmp_path, 20.0, taps=[tap])
+
+
+def test_a_tap_gets_every_frame_of_its_output(sample_clip, tmp_path):
+    seen = []
+    tap = analyze.FrameTap("fps=2,scale=64:36", 64, 36,
+                           lambda frames, first: seen.append((first, frames.shape, frames.mean())),
+                           pix_fmt="gray", chunk=4)
+    analyze.scan(sample_clip[0], analyze._analysis_rate(analyze.Fraction(25)), True,
+                 tmp_path, 20.0, taps=[tap])
+    firsts = [first for first, _, _ in seen]
+    assert firsts == list(range(0, 4 * len(seen), 4))
+    assert sum(shape[0] for _, shape, _ in seen) == 40  # 20 s at 2 a second
+    assert all(shape[1:] == (36, 64) for _, shape, _ in seen)
