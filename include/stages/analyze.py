@@ -193,6 +193,7 @@ def run(
             footage = footage_text.read_screens(segments, screens.finish(), screens.size)
             spent["read"] = screens.seconds
             spent["reads"] = len(screens.reads)
+            spent["partial_reads"] = screens.partial
         if hearing is not None:
             transcript = hearing.attach(segments)
             spent["heard"] = hearing.seconds

@@ -54,6 +54,11 @@ NEW_FRACTION = 0.0005  # more than this changed since the last frame read: worth
 MAX_WAIT_SECONDS = (1.0, 8.0)  # a screen that keeps changing (typing, scrolling, camera footage)
 # is read after the first wait, then after twice as long each time, up to the second
 MAX_PENDING = 4  # frames waiting for the reader; more holds the decode back
+# When the change since the last read covers less than this fraction of the picture (typed text,
+# a toast, a menu), only the changed boxes are read again (padded, widened to the lines read
+# there before); the lines elsewhere carry over from the last read.
+PARTIAL_MAX = 0.3
+PARTIAL_PAD = 6  # thumbnail pixels around each changed blob
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,9 @@ class ScreenReader:
     ``height``: the source's size, at most ``READ_MAX_WIDTH`` wide). A frame goes to the reader
     when more than ``NEW_FRACTION`` of its thumbnail differs from the last frame read and it
     either matches the frame before it (the picture settled) or the change has lasted
-    ``MAX_WAIT_SECONDS`` (doubling while the picture never settles). Reading happens in one worker thread (Tesseract releases the GIL), so it
+    ``MAX_WAIT_SECONDS`` (doubling while the picture never settles). When the change covers less
+    than ``PARTIAL_MAX`` of the picture only its boxes are read (the rest of the frame blanked)
+    and the other lines carry over. Reading happens in one worker thread (Tesseract releases the GIL), so it
     overlaps the decode; ``seconds`` is the time spent reading.
     """
 
@@ -92,6 +99,7 @@ class ScreenReader:
         self.per_second = per_second
         self.filters = f"fps={per_second},scale={self.width}:{self.height}:flags=area"
         self.reads: list[tuple[float, float, Future]] = []
+        self.partial = 0  # reads of the changed boxes only
         self.seconds = 0.0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
         self._slots = threading.Semaphore(MAX_PENDING)
@@ -128,29 +136,88 @@ class ScreenReader:
         of the video is read now). Raises what the reader raised."""
         if self._unread is not None:
             self._submit(*self._unread)
-        return [Read(t, since, future.result()) for t, since, future in self.reads]
+        factor = self.size[0] / self.width
+        return [Read(t, since, _scaled(future.result(), factor)) for t, since, future in self.reads]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, t: float, frame: np.ndarray, thumb: np.ndarray) -> None:
+        boxes = self._changed_boxes(thumb) if self._last_read is not None else None
+        previous = self.reads[-1][2] if self.reads and boxes is not None else None
         self._slots.acquire()
-        future = self._pool.submit(self._read, frame)
+        future = self._pool.submit(self._read, frame, boxes, previous, int(np.median(thumb)))
         future.add_done_callback(lambda _done: self._slots.release())
         since = 0.0 if not self.reads else self._changed_since if self._changed_since is not None else t
         self.reads.append((t, since, future))
+        self.partial += previous is not None
         self._last_read, self._changed_since, self._unread = thumb, None, None
 
-    def _read(self, frame: np.ndarray) -> list[dict]:
+    def _changed_boxes(self, thumb: np.ndarray) -> list[tuple[int, int, int, int]] | None:
+        """``(x0, y0, x1, y1)`` boxes (frame pixels) around what changed since the last read, or
+        ``None`` when they cover more than PARTIAL_MAX of the picture (read it all)."""
+        mask = (cv2.absdiff(thumb, self._last_read) > CHANGE_LEVEL).astype(np.uint8)
+        mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))
+        count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(mask)
+        h, w = thumb.shape
+        cover = np.zeros((h, w), bool)
+        boxes = []
+        for x, y, bw, bh, _area in stats[1:count]:
+            x0, y0 = max(0, x - PARTIAL_PAD), max(0, y - PARTIAL_PAD)
+            x1, y1 = min(w, x + bw + PARTIAL_PAD), min(h, y + bh + PARTIAL_PAD)
+            cover[y0:y1, x0:x1] = True
+            boxes.append((x0 * THUMB_FACTOR, y0 * THUMB_FACTOR,
+                          min(self.width, x1 * THUMB_FACTOR), min(self.height, y1 * THUMB_FACTOR)))
+        if not boxes or cover.mean() > PARTIAL_MAX:
+            return None
+        return boxes
+
+    def _read(self, frame: np.ndarray, boxes, previous: Future | None, fill: int) -> list[dict]:
+        """The frame's lines in its own pixels: all of it, or only ``boxes`` (blanked elsewhere
+        with ``fill``) plus the lines of the ``previous`` read outside them."""
         started = time.monotonic()
-        lines = [line.as_dict() for line in self.reader.read(frame)]
-        factor = self.size[0] / self.width
-        if factor != 1.0:
-            for line in lines:
-                line["box"] = [int(round(v * factor)) for v in line["box"]]
-                line["height"] = round(line["height"] * factor, 1)
+        if boxes is None or previous is None:
+            lines = [line.as_dict() for line in self.reader.read(frame)]
+        else:
+            before = previous.result()  # already done: the one worker reads in order
+            boxes = _widened(boxes, before)
+            masked = np.full_like(frame, fill)
+            for x0, y0, x1, y1 in boxes:
+                masked[y0:y1, x0:x1] = frame[y0:y1, x0:x1]
+            fresh = [line.as_dict() for line in self.reader.read(masked)]
+            kept = [line for line in before if not any(_overlap(line["box"], b) for b in boxes)]
+            lines = sorted(kept + fresh, key=lambda line: (line["box"][1], line["box"][0]))
         self.seconds = round(self.seconds + time.monotonic() - started, 3)
         return lines
+
+
+def _overlap(box: list[int], region: tuple[int, int, int, int]) -> bool:
+    """Whether a line's ``[x, y, w, h]`` box meets an ``(x0, y0, x1, y1)`` region."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = region
+    return x < x1 and x + w > x0 and y < y1 and y + h > y0
+
+
+def _widened(boxes: list[tuple[int, int, int, int]], lines: list[dict]):
+    """Each box grown to take in the whole of every earlier line it meets (a line is read
+    whole or not at all)."""
+    out = []
+    for box in boxes:
+        x0, y0, x1, y1 = box
+        for line in lines:
+            if _overlap(line["box"], box):
+                x, y, w, h = line["box"]
+                x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x + w), max(y1, y + h)
+        out.append((x0, y0, x1, y1))
+    return out
+
+
+def _scaled(lines: list[dict], factor: float) -> list[dict]:
+    """Lines with boxes and heights in the source's pixels (the frames read may be smaller)."""
+    if factor == 1.0:
+        return lines
+    return [{**line, "box": [int(round(v * factor)) for v in line["box"]],
+             "height": round(line["height"] * factor, 1)} for line in lines]
 
 
 def _changed(a: np.ndarray, b: np.ndarray) -> float:
