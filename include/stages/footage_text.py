@@ -42,6 +42,11 @@ LONG_SEGMENT_SECONDS = 6.0  # longer segments that move get a second frame read 
 MOVING = 0.02  # motion (fraction of the picture changing per frame) that counts as moving
 MAX_LINES = 60  # lines kept per segment in segments.json
 MIN_WORD, MIN_MEAN = 0.3, 0.7  # probabilities a heard sentence needs to be narrated
+# tiny.en writes a presenter's "um" as one of these, squeezed into a few tens of milliseconds
+# ("invoices, um, newest first" → "invoices. I'm newest first." with "I'm" lasting 40 ms); said
+# for real they last 150 ms or more. Shorter than FILLER_MAX_SECONDS, they are fillers.
+FILLER_LOOKALIKES = frozenset({"i'm", "im", "ah", "oh", "hm"})
+FILLER_MAX_SECONDS = 0.08
 
 # ---- when the screen is read (see ScreenReader)
 READS_PER_SECOND = 2  # grey frames the decode pass hands over per second (the keyframe samples)
@@ -398,17 +403,27 @@ def _seen_words(segment: dict) -> set[str]:
     return {w.strip(",.:;!?()").lower() for t in texts for w in str(t).split() if len(w) > 1}
 
 
+def _is_filler(word: dict) -> bool:
+    """A filler ("um"), or a filler that the recogniser wrote as a short word ("I'm" in 40 ms)."""
+    key = word["word"].lower().replace("’", "'").strip(",.!?;:")
+    if key in SPOKEN_FILLERS:
+        return True
+    return key in FILLER_LOOKALIKES and word["end"] - word["start"] < FILLER_MAX_SECONDS
+
+
 def _judge(words: list[dict], seen: set[str]) -> dict:
-    """One heard sentence, fillers dropped, and whether it is trustworthy enough to narrate:
-    every word at least ``MIN_WORD`` probable (or shown on screen), ``MIN_MEAN`` on average, and
+    """One heard sentence, fillers (also when misheard as a short word) dropped, and whether it
+    is trustworthy enough to narrate: every word at least ``MIN_WORD`` probable (or shown on screen), ``MIN_MEAN`` on average, and
     no word fragments ("-milling")."""
-    kept = [w for w in words if w["word"].lower().strip(",.!?;:") not in SPOKEN_FILLERS]
+    kept = [w for w in words if not _is_filler(w)]
     probabilities = []
     for w in kept:
         key = w["word"].strip(",.:;!?").lower()
         confirmed = key in seen or any(s.startswith(key) and len(key) >= 5 for s in seen)
         probabilities.append(1.0 if confirmed else float(w.get("probability", 0.0)))
     text = " ".join(w["word"] for w in kept).strip()
+    if text and kept[0] is not words[0]:  # "I'm newest first." → "Newest first."
+        text = text[0].upper() + text[1:]
     fragment = any(w["word"].startswith("-") or w["word"].endswith("-") for w in kept)
     mean = sum(probabilities) / len(probabilities) if probabilities else 0.0
     usable = bool(kept) and not fragment and min(probabilities) >= MIN_WORD and mean >= MIN_MEAN
