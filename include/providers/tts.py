@@ -296,9 +296,18 @@ class PiperTTS(TTS):
     def sample_rate(self) -> int:  # type: ignore[override]  # depends on the voice model
         return piper_voice(self.voice_for("")).config.sample_rate
 
+    #: Piper's synthesis settings (``None``: the voice model's own, see its ``.onnx.json``)
+    length_scale: ClassVar[float | None] = None
+    noise_scale: ClassVar[float | None] = None
+    noise_w_scale: ClassVar[float | None] = None
+
     def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
+        from piper import SynthesisConfig
+
+        settings = SynthesisConfig(length_scale=self.length_scale, noise_scale=self.noise_scale,
+                                   noise_w_scale=self.noise_w_scale)
         with wave.open(str(out_wav), "wb") as wav:
-            piper_voice(voice).synthesize_wav(text, wav)
+            piper_voice(voice).synthesize_wav(text, wav, syn_config=settings)
         return SynthResult()
 
 

@@ -13,23 +13,22 @@ One ffmpeg process decodes the source once and feeds three outputs:
 From the signals come hard cuts (a spike of the picture change over its local median, measured on
 the most-changed quarter of the picture or on the colour histogram, so a slide that changes only a
 region of a screen recording counts), dissolves (a window whose middle frame is a blend of its
-ends, reported once), frozen spans and per-segment looks. Each segment gets the text read on its screen during the
-pass (OCR) and the presenter's words (speech recognition, run beside the pass on the audio) by
-:mod:`include.stages.footage_text`. The outputs
-are ``segments.json`` and one ``keyframes/<segment_id>.jpg`` per segment (see
-``docs/ARTIFACTS.md``).
+ends, reported once), frozen spans and per-segment looks. Each segment gets the text read on its
+screen during the pass (OCR) and the presenter's words (speech recognition, run beside the pass
+on the audio) by :mod:`include.stages.footage_text`. The outputs are ``segments.json`` and one
+``keyframes/<segment_id>.jpg`` per segment (see ``docs/ARTIFACTS.md``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-import os
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -299,8 +298,9 @@ class FrameTap:
     (``gray``, ``yuv420p``, ``rgb24`` or ``bgr24``) on a pipe of their own, read by a thread that
     calls ``consume(frames, first)`` with up to ``chunk`` frames — ``(n, height, width)`` for
     grey, ``(n, height, width, 3)`` for RGB/BGR, ``(n, frame_bytes)`` for YUV — and the index of
-    the first of them in this output. The arrays are read-only views of the pipe's bytes (copy
-    what you keep). A consumer that raises stops the decode and :func:`scan` raises its error.
+    the first of them in this output. The arrays are read-only views of the bytes read from the
+    pipe (each chunk its own). A consumer that raises stops the decode and :func:`scan` raises
+    its error.
     """
 
     filters: str

@@ -87,8 +87,8 @@ class ScreenReader:
     either matches the frame before it (the picture settled) or the change has lasted
     ``MAX_WAIT_SECONDS`` (doubling while the picture never settles). When the change covers less
     than ``PARTIAL_MAX`` of the picture only its boxes are read (the rest of the frame blanked)
-    and the other lines carry over. Reading happens in one worker thread (Tesseract releases the GIL), so it
-    overlaps the decode; ``seconds`` is the time spent reading.
+    and the other lines carry over. Reading happens in one worker thread (Tesseract releases
+    the GIL), so it overlaps the decode; ``seconds`` is the time spent reading.
     """
 
     def __init__(self, reader: TextReader, size: tuple[int, int],
@@ -120,7 +120,8 @@ class ScreenReader:
         for k, frame in enumerate(frames):
             t = (first + k) / self.per_second
             thumb = cv2.resize(frame, self._thumb_size, interpolation=cv2.INTER_AREA)
-            settled = self._previous is not None and _changed(thumb, self._previous) <= STABLE_FRACTION
+            settled = (self._previous is not None
+                       and _changed(thumb, self._previous) <= STABLE_FRACTION)
             self._previous = thumb
             if self._last_read is not None and _changed(thumb, self._last_read) <= NEW_FRACTION:
                 self._changed_since, self._unread = None, None  # still (or again) what was read
@@ -153,7 +154,8 @@ class ScreenReader:
         self._slots.acquire()
         future = self._pool.submit(self._read, frame, boxes, previous, int(np.median(thumb)))
         future.add_done_callback(lambda _done: self._slots.release())
-        since = 0.0 if not self.reads else self._changed_since if self._changed_since is not None else t
+        since = t if self._changed_since is None else self._changed_since
+        since = since if self.reads else 0.0  # the first read stands for the start
         self.reads.append((t, since, future))
         self.partial += previous is not None
         self._last_read, self._changed_since, self._unread = thumb, None, None
@@ -413,8 +415,8 @@ def _is_filler(word: dict) -> bool:
 
 def _judge(words: list[dict], seen: set[str]) -> dict:
     """One heard sentence, fillers (also when misheard as a short word) dropped, and whether it
-    is trustworthy enough to narrate: every word at least ``MIN_WORD`` probable (or shown on screen), ``MIN_MEAN`` on average, and
-    no word fragments ("-milling")."""
+    is trustworthy enough to narrate: every word at least ``MIN_WORD`` probable (or shown on
+    screen), ``MIN_MEAN`` on average, and no word fragments ("-milling")."""
     kept = [w for w in words if not _is_filler(w)]
     probabilities = []
     for w in kept:
