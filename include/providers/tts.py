@@ -298,7 +298,7 @@ class PiperTTS(TTS):
 
     #: Piper's synthesis settings (``None``: the voice model's own, see its ``.onnx.json``). A
     #: 15 % slower pace: tiny.en mishears 4.0 % of a fixed paragraph instead of 5.3 % (mean of 8
-    #: takes each, benchmarks/speech.py), "fell" no longer comes out "felt".
+    #: takes each, benchmarks/speech.py); the text is the same, the recogniser is the same.
     length_scale: ClassVar[float | None] = 1.15
     noise_scale: ClassVar[float | None] = None
     noise_w_scale: ClassVar[float | None] = None
