@@ -51,7 +51,9 @@ from include.stages import (  # noqa: E402
 from include.core.options import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SHARED = ROOT.parent / "shared" / "media"
+# ../shared/media beside the main checkout, or beside a worktree's folder
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+              ROOT.parent / "shared") / "media"
 SCENEDETECT_PY = HERE / ".venv-scenedetect" / "bin" / "python"
 TOLERANCE_FRAMES = 2
 STAGES = ("ingest", "analyze", "script", "voiceover", "edit", "render", "thumbnail", "captions",
