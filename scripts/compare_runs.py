@@ -49,7 +49,7 @@ VOLATILE = {"revision", "run_id", "elapsed_seconds", "seconds", "created_at", "g
 RUNNER = r"""
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.get_dag("video_pipeline")
 if dag is None:
     sys.exit(f"video_pipeline did not load: {bag.import_errors}")
