@@ -57,6 +57,15 @@ _list_locks: dict[str, threading.Lock] = {}
 _list_guard = threading.Lock()
 
 
+# the publisher's own bookkeeping (a resumable upload's session URI): not the user's to read
+INTERNAL_PREFIXES = (keys.artifact_name("publish", keys.PUBLISH_STATE) + "/",)
+
+
+def _listed(name: str) -> bool:
+    """Whether an artifact is the user's to see: not hidden temp files, not internal state."""
+    return not name.rsplit("/", 1)[-1].startswith(".") and not name.startswith(INTERNAL_PREFIXES)
+
+
 def forget_list(tenant: str | None) -> None:
     """Drop the cached lists that show ``tenant`` (its own and the admins')."""
     with _list_guard:
@@ -273,7 +282,7 @@ class Videos:
         tenant = video["tenant"]
         prefix = video_prefix(tenant, video_id) + "/"
         names = [
-            k[len(prefix) :] for k in self.store.list(prefix) if not k.rsplit("/", 1)[-1].startswith(".")
+            name for name in (k[len(prefix):] for k in self.store.list(prefix)) if _listed(name)
         ]
         video["artifacts"] = names
         video["final"] = FINAL if FINAL in names else None
@@ -296,7 +305,7 @@ class Videos:
             check_key(key)
         except FatalError:
             raise refuse(self.user, "artifact path outside the video", name, status=403) from None
-        if not self.store.exists(key):
+        if not _listed(name) or not self.store.exists(key):
             raise HTTPException(404, f"artifact {name}: not found")
         return key
 
