@@ -62,3 +62,25 @@ def test_the_key_scan_sees_a_hand_spelled_key(tmp_path):
         'def f(t, n):\n    return f"tenants/{t}/tts-cache/{n}"\n'
     )
     assert hand_spelled_keys(tmp_path) == ["include/x.py:3: 'tenants/'", "include/x.py:3: '/tts-cache/'"]
+
+
+REVIEW_KEYS = {"script_key", "reviewed_script_key", "decision_key", "review_key"}
+
+
+def test_only_review_spells_the_script_and_review_keys():
+    """One owner of "which script is current": the script and review keys of core.keys are used
+    by include/review.py alone; the gate, the tasks (StageIO.script_key) and the studio ask
+    ScriptReview."""
+    users = []
+    for folder in ("include", "dags", "scripts", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in ("include/review.py", "include/core/keys.py"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "include.core.keys":
+                    users += [f"{rel}: imports {a.name}" for a in node.names if a.name in REVIEW_KEYS]
+                if (isinstance(node, ast.Attribute) and node.attr in REVIEW_KEYS
+                        and isinstance(node.value, ast.Name) and node.value.id == "keys"):
+                    users.append(f"{rel}:{node.lineno}: keys.{node.attr}")
+    assert users == []
