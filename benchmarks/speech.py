@@ -190,8 +190,8 @@ def real_time_factor(tmp: Path, paragraph_wav: Path, rounds: int) -> dict:
     """Transcription time ÷ audio duration on the tour's audio (else the Piper paragraph)."""
     if TOUR.is_file():
         audio, origin = tmp / "tour.wav", "../shared/media/product_tour_45s.mp4"
-        media.run([media.FFMPEG, "-v", "error", "-y", "-i", str(TOUR), "-vn", "-ac", "1",
-                   "-ar", "16000", str(audio)], what="ffmpeg")
+        media.run_tool([media.FFMPEG, "-v", "error", "-y", "-i", str(TOUR), "-vn", "-ac", "1",
+                        "-ar", "16000", str(audio)], what="ffmpeg")
     else:
         audio, origin = paragraph_wav, "the Piper paragraph"
         if not audio.is_file():
