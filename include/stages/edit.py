@@ -6,7 +6,8 @@ speed, and how long each clip's last frame is held, in final-time order. Three s
 - ``fit``: the footage's action decides the timing, the narration follows it. Each narrated
   segment's footage is split into *action* (a new picture — a cut, each change between frozen
   stretches — and ``ACTION_SECONDS`` of reading time after it, any stretch where the picture
-  moves, the segment's ``focus`` events other than typing), *typing* (a ``typing`` focus event
+  moves, the segment's ``focus`` events other than typing and cursor, up to ``FOCUS_MAX_SECONDS``
+  each), *typing* (a ``typing`` focus event
   past its first second) and *idle* (the rest of its kept footage: a frozen screen, cursor-only
   motion). Action plays at 1x, typing at up to ``MAX_TYPING_SPEED``, idle at up to
   ``MAX_IDLE_SPEED``; the presenter's own speech plays at 1x when the run keeps the source's
@@ -58,6 +59,7 @@ VOICE_OFFSET = 0.0
 ACTION_SECONDS = 2.5  # a new picture plays this long at 1x (time to take it in)
 MAX_IDLE_SPEED = 4.0  # a frozen screen or cursor-only motion plays at most this fast ...
 IDLE_MAX_OUT = 1.0  # ... and, when the narration does not need it, shows at most this long
+FOCUS_MAX_SECONDS = 4.0  # a focus event plays at 1x for at most this long (then it is idle)
 MAX_TYPING_SPEED = 2.0  # typing past its first second plays at most this fast
 TYPING_LEAD = 1.0  # the first second of typing and ...
 TYPING_TAIL = 0.5  # ... the typed result (this long either side of its end) play at 1x
@@ -346,8 +348,8 @@ def _classify(span: tuple[float, float], kept: list, static: list | None, segmen
         if kind == "typing":
             windows += [(a, a + TYPING_LEAD), (b - TYPING_TAIL, b + TYPING_TAIL)]
             typing.append((a + TYPING_LEAD, b - TYPING_TAIL))
-        else:
-            windows.append((a, max(b, a + ACTION_SECONDS)))
+        else:  # a menu, dialog, toast or scroll: while it changes, at least ACTION_SECONDS
+            windows.append((a, a + max(ACTION_SECONDS, min(b - a, FOCUS_MAX_SECONDS))))
     talk = []
     if keeps_speech:
         talk = [(float(x["start"]), float(x["end"]))
