@@ -270,3 +270,17 @@ def test_the_video_page_shows_the_drift_report(tmp_path):
                "final": None, "metadata": None, "receipt": None, "pacing": rows})
     assert "<h2>Sync</h2>" in html and "+0.40 s" in html and 'class="bad"' in html
     assert f"({rows[0]['action_share']}%)" in html
+
+
+def test_trim_reports_segments_whose_clip_merged_with_the_one_before(tmp_path):
+    # s01 and s02 continue each other in the source: trim plays them as one clip (labelled s01)
+    segments = [segment("s01", 0.0, 6.0), segment("s02", 6.0, 12.0)]
+    paths = write_inputs(tmp_path / "in", segments, [("s01", 0.0, 3.0), ("s02", 3.4, 9.0)],
+                         static_spans=[[0.0, 6.0], [6.0, 12.0]], silences=[], duration=12.0)
+    edl = run_edit(tmp_path, paths, sync_mode="trim")
+    assert len(edl["clips"]) == 1
+    s01, s02 = edl["pacing"]
+    assert (s02["footage_start"], s02["narration_start"]) == (6.0, 3.4)
+    assert s02["drift"] == pytest.approx(-2.6)
+    assert s02["action_kept"] == s02["action"] == edit.ACTION_SECONDS
+    assert s01["action_kept"] == s01["action"]

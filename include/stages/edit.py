@@ -164,9 +164,7 @@ def run(
                    "out_end": round(min(n["end"] + VOICE_OFFSET, duration), 3)}
                   for n in narration]
         content = _content(analysis, kept, set(), keeps_speech)
-        starts = _first_clip_starts(clips)
-        pacing = [_played_report(n, starts.get(n["id"]), content[n["id"]], clips)
-                  for n in placed]
+        pacing = [_played_report(n, content[n["id"]], clips) for n in placed]
 
     events = captions.build_events(_placed_voiceover(voiceover, placed), duration, 0.0)
     width, height = settings.output_size
@@ -467,13 +465,16 @@ def _fit_report(narration: dict, footage_start: float, paced: _Paced) -> Pacing:
                    idle_speed=paced.idle_speed, hold=paced.hold)
 
 
-def _played_report(narration: dict, footage_start: float | None, stretches: list[_Stretch],
-                   clips: list[Clip]) -> Pacing:
-    """The drift report of a trim or pad edit (its footage plays in source order at 1x)."""
-    played = [(c.src_start, c.src_end) for c in clips if c.segment_id == narration["id"]]
-    # A segment whose footage was cut away entirely is reported at the video's end.
-    start = footage_start if footage_start is not None else clips[-1].out_end
-    hold = sum(c.hold for c in clips if c.segment_id == narration["id"])
+def _played_report(narration: dict, stretches: list[_Stretch], clips: list[Clip]) -> Pacing:
+    """The drift report of a trim or pad edit: its footage plays in source order at 1x, and one
+    clip may run across segments (clips that continue each other are merged)."""
+    played = [(c.src_start, c.src_end) for c in clips]
+    first = stretches[0].start if stretches else 0.0
+    last = stretches[-1].end if stretches else 0.0
+    # where the segment's first kept frame plays (the video's end if it was cut away)
+    start = next((c.out_start + max(0.0, first - c.src_start) / c.speed
+                  for c in clips if c.src_end > first + 1e-6), clips[-1].out_end)
+    hold = sum(c.hold for c in clips if first < c.src_end <= last + 1e-6)
     return _report(narration, start, stretches, played, idle_speed=1.0, hold=round(hold, 3))
 
 
