@@ -213,7 +213,7 @@ def tour_edit(product_tour, tmp_path_factory) -> tuple[dict, dict]:
     document = json.loads(paths["segments"].read_text())
     document.update({k: analysis[k] for k in ("static_spans", "silences", "has_audio")})
     paths["segments"].write_text(json.dumps(document))
-    return run_edit(folder, paths), truth
+    return {**run_edit(folder, paths), "_segments": analysis["segments"]}, truth
 
 
 def test_tour_every_narrated_page_dialog_and_toast_stays_on_screen(tour_edit):
@@ -223,6 +223,20 @@ def test_tour_every_narrated_page_dialog_and_toast_stays_on_screen(tour_edit):
     for name in ("dialog", "toast"):
         event = truth[name]
         assert on_screen(edl, event["start"], event["end"]) >= 1.5, name
+
+
+def test_tour_each_narration_starts_on_its_own_page(tour_edit):
+    edl, truth = tour_edit
+
+    def page_at(t):
+        return next(i for i, p in enumerate(truth["pages"]) if p["start"] <= t < p["end"])
+
+    segments = {s["id"]: s for s in edl["_segments"]}
+    for n in edl["narration"]:
+        first = next(c for c in edl["clips"] if c["segment_id"] == n["segment_id"])
+        assert first["out_start"] == n["out_start"]
+        assert page_at(first["src_start"] + 0.05) == page_at(
+            segments[n["segment_id"]]["start"] + 0.05), (n, first)
 
 
 def test_tour_drift_is_within_a_quarter_second_and_action_survives(tour_edit):

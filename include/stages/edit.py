@@ -316,7 +316,7 @@ def _content(analysis: dict, kept: dict, narrated: set[str], keeps_speech: bool
                 continue
             changes = [a for a, b in static
                        if max(a0 + ACTION_SECONDS, b0 - SNAP_SECONDS) <= a < b0 - MIN_PIECE
-                       and b >= b0 - TOLERANCE]
+                       and b > b0 + MIN_PIECE]  # no change at b0: the picture runs on
             if changes:
                 ranges[first], ranges[second] = (a0, changes[-1]), (changes[-1], b1)
     content = {}
