@@ -50,7 +50,7 @@ from include.core.edl import (
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import captions
+from include.stages import caption_track
 
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
 VOICE_OFFSET = 0.0
@@ -166,7 +166,7 @@ def run(
         content = _content(analysis, kept, set(), keeps_speech)
         pacing = [_played_report(n, content[n["id"]], clips) for n in placed]
 
-    events = captions.build_events(_placed_voiceover(voiceover, placed), duration, 0.0)
+    events = caption_track.build_events(_placed_voiceover(voiceover, placed), duration, 0.0)
     width, height = settings.output_size
     edl = Edl(
         sync_mode=settings.sync_mode,
@@ -196,7 +196,7 @@ def run(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
+    caption_track.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
     return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
 
