@@ -35,7 +35,7 @@ from include.core.edl import (
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import captions
+from include.stages import camera, captions
 
 MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
@@ -100,12 +100,19 @@ def run(
     events = captions.build_events(voiceover, duration, VOICE_OFFSET)
     width, height = settings.output_size
     has_audio = bool(source.get("has_audio"))
+    framing = "crop" if settings.aspect == "9:16" else "pad"
+    picture = (int(source.get("width") or 0), int(source.get("height") or 0))
+    if settings.zoom == "auto" and all(picture) and camera.is_screen_recording(analysis["segments"]):
+        clips = camera.plan(clips, analysis["segments"],
+                            camera.view_box(picture, (width, height), framing),
+                            narration_text={str(s.get("id")): str(s.get("text") or "")
+                                            for s in script.get("segments") or []})
     edl = Edl(
         sync_mode=settings.sync_mode,
         output=Output(width=width, height=height, fps=settings.fps, duration=duration,
-                      aspect=settings.aspect,
-                      framing="crop" if settings.aspect == "9:16" else "pad"),
-        source=Source(duration=source_duration, has_audio=has_audio),
+                      aspect=settings.aspect, framing=framing),
+        source=Source(duration=source_duration, has_audio=has_audio, width=picture[0],
+                      height=picture[1]),
         clips=tuple(clips),
         narration=tuple(
             Narration(
@@ -129,7 +136,8 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     captions.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
-    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
+    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode,
+            "zoom_moves": sum(len(c.zoom) for c in clips)}
 
 
 def _positive(value: object, what: str) -> float:
