@@ -149,8 +149,11 @@ class FocusDetector:
         if not changed.any():
             return
         # settled: still different from before later on, and what appeared now is what stays,
-        # from the next frame on (a pointer passing over a region that changes later is not)
+        # from the next frame on (a pointer passing over a region that changes later is not),
+        # and what was there well before is gone too (where a pointer just left, it was not)
+        long_before = self._frame(i - 1 - PERSIST_STEPS)
         settled = (changed & (cv2.absdiff(later, before) > CHANGED_LEVELS)
+                   & (cv2.absdiff(later, long_before) > CHANGED_LEVELS)
                    & (cv2.absdiff(later, now) <= CHANGED_LEVELS)
                    & (cv2.absdiff(self._frame(i + 1), now) <= CHANGED_LEVELS))
         w, h = self.size
@@ -200,8 +203,10 @@ class FocusDetector:
             x0, y0, x1, y1 = event.recent_box(obs.step, window)
             grown = (x0 - margin_x, y0 - margin_y, x1 + margin_x, y1 + margin_y)
             last = event.observations[-1]
+            recent = _area((x0, y0, x1, y1))
+            opened = _area(obs.box) >= max(2 * recent, 0.5 * DIALOG_AREA * w * self.size[1])
             if (_intersects(grown, obs.box) and last.page == obs.page
-                    and last.shifted == obs.shifted):
+                    and last.shifted == obs.shifted and not opened):
                 near.append(event)
         if not near:
             self._open.append(_Event([obs]))
@@ -424,10 +429,11 @@ def _kind(event: _Event, size) -> str:
     w, h = size
     box = event.box
     area = _area(box) / float(w * h)
+    shifted = sum(o.shifted for o in event.observations)
+    if shifted >= 2 and shifted >= sum(o.page for o in event.observations):
+        return "scroll"  # (a slow start of the scroll may look like a new page)
     if area >= PAGE_AREA or any(o.page for o in event.observations):
         return "page"
-    if sum(o.shifted for o in event.observations) >= 2:
-        return "scroll"
     steps = sorted({o.step for o in event.observations})
     height = box[3] - box[1]
     first = _area(_union(o.box for o in event.observations if o.step == steps[0]))
@@ -450,4 +456,14 @@ def _moved_vertically(before: np.ndarray, now: np.ndarray, box) -> bool:
     if a.shape[0] < 8 or a.shape[1] < 8:
         return False
     (dx, dy), response = cv2.phaseCorrelate(a, b)
-    return response >= 0.1 and abs(dy) >= 0.5 and abs(dx) < 0.5
+    if response < 0.1 or abs(dy) < 0.5 or abs(dx) >= 0.5:
+        return False
+    # the shift must explain the change (a box appearing or going has no shift that does)
+    k = int(round(dy))
+    if k == 0:
+        return False
+    if k > 0:
+        residual = np.abs(b[k:] - a[:-k]).mean()
+    else:
+        residual = np.abs(b[:k] - a[-k:]).mean()
+    return residual <= 0.75 * np.abs(b - a).mean()
