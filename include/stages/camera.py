@@ -31,6 +31,7 @@ LEAD = 0.25  # the move starts this long before the change
 LINGER = 1.0  # ... and stays this long after it
 MIN_MOVE = 2.0  # seconds a move lasts at least (when the clip has room)
 PAN_GAP = 1.0  # moves closer than this are joined: the camera pans instead of zooming out
+SHARE = 1.5  # overlapping events share a box if it is at most this much larger than either's
 MARGIN = 0.12  # of the region's size, at least MARGIN_PX source pixels, around it
 MARGIN_PX = 16
 CAPTION_BAND = 0.22  # the bottom of the output that burned captions may cover
@@ -110,24 +111,24 @@ def _window(clip: Clip, event: dict) -> tuple[float, float] | None:
 
 
 def _moves(windows: list, clip: Clip, view) -> list[ZoomMove]:
-    """Non-overlapping moves from the event windows: overlapping events share one box when it
-    still zooms, else the higher-ranked keeps its place; close moves abut (a pan)."""
+    """Non-overlapping moves from the event windows: overlapping events share one box when it is
+    not much larger than theirs; else a new event takes over once the earlier move has lasted
+    ``MIN_MOVE`` (before that the higher-ranked one wins); close moves abut (a pan)."""
     windows.sort(key=lambda w: (w[0], -w[4]))
     chosen: list[list] = []
     for a, b, box, region, rank in windows:
         if chosen and a < chosen[-1][1]:
             last = chosen[-1]
             both = _frame(_union(last[3], region), view)
-            if both is not None:
+            if both is not None and _area(both) <= SHARE * max(_area(last[2]), _area(box)):
                 last[1], last[2], last[3] = max(last[1], b), both, _union(last[3], region)
                 last[4] = max(last[4], rank)
                 continue
-            if rank > last[4]:
-                if a - last[0] >= MIN_MOVE:
-                    last[1] = a  # the earlier move gives way
-                else:
-                    chosen[-1] = [a, b, box, region, rank]
-                    continue
+            if a - last[0] >= MIN_MOVE:
+                last[1] = a  # the action moved on: the earlier move gives way
+            elif rank > last[4]:
+                chosen[-1] = [a, b, box, region, rank]
+                continue
             else:
                 a = last[1]
                 if b - a < MIN_MOVE:
@@ -147,6 +148,10 @@ def _union(a, b) -> tuple[int, int, int, int]:
     x0, y0 = min(a[0], b[0]), min(a[1], b[1])
     x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
     return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _area(box) -> int:
+    return box[2] * box[3]
 
 
 def _overlaps(a, b) -> bool:
