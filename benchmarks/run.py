@@ -50,7 +50,8 @@ from include.stages import (  # noqa: E402
 from include.core.options import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SHARED = ROOT.parent / "shared" / "media"
+# the reference clips; VIDEO_BENCH_MEDIA names another folder (a worktree one level deeper)
+SHARED = Path(os.environ.get("VIDEO_BENCH_MEDIA") or ROOT.parent / "shared" / "media")
 SCENEDETECT_PY = HERE / ".venv-scenedetect" / "bin" / "python"
 TOLERANCE_FRAMES = 2
 STAGES = ("ingest", "analyze", "script", "voiceover", "edit", "render", "thumbnail", "captions",
@@ -536,7 +537,7 @@ def table(r: dict) -> str:
         ]
     if "render_zoom_vs_plain" in r:
         lines += [
-            row(f"auto-zoom on {Path(r['zoom_source']).name}: focus events, camera moves",
+            row(f"auto-zoom on {Path(r['zoom_source']).name if r['zoom_source'].endswith('.mp4') else r['zoom_source']}: focus events, camera moves",
                 f"{r['zoom_focus_events']} ({', '.join(f'{k} {v}' for k, v in r['zoom_focus_kinds'].items())}), "
                 f"{r['zoom_moves']}", "—"),
             row("render with zoom ÷ without (same EDL otherwise; wall / CPU)",

@@ -181,12 +181,18 @@ class FocusDetector:
         """The connected regions of changed pixels, less noise and text carets."""
         if not mask.any():
             return []
-        grown = cv2.dilate(mask, self._kernel)
+        # only the rectangle around the changes (a typed letter is a few pixels, not a frame)
+        rx, ry, rw, rh = cv2.boundingRect(mask)
+        fh, fw = mask.shape
+        ox, oy = max(0, rx - 3), max(0, ry - 2)
+        roi = mask[oy:min(fh, ry + rh + 2), ox:min(fw, rx + rw + 3)]
+        grown = cv2.dilate(roi, self._kernel)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-        pixels = np.bincount(labels[mask > 0], minlength=count)
+        pixels = np.bincount(labels[roi > 0], minlength=count)
         found = []
         for label in range(1, count):
             x, y, bw, bh, _ = stats[label]
+            x, y = x + ox, y + oy
             x0, y0, x1, y1 = x + 2, y + 1, x + bw - 2, y + bh - 1  # undo the dilation's growth
             if pixels[label] < MIN_PIXELS or x1 - x0 < 2:
                 continue  # noise, or a caret blinking
