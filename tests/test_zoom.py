@@ -200,3 +200,11 @@ def test_pointer_only_frames_are_not_zoomed(recording, rendered):
     final = frame_at(rendered["auto"]["video"], t)
     source = frame_at(recording["source"], t)
     assert np.abs(final - source)[: int(H * 0.7)].mean() < 4
+
+
+def test_a_clip_that_runs_into_the_next_segment_zooms_on_its_events():
+    segments = [{"id": "s01", "start": 0, "end": 5, "focus": []},
+                {"id": "s02", "start": 5, "end": 10, "focus": [
+                    {"start": 6.0, "end": 8.0, "box": [200, 300, 400, 40], "kind": "typing"}]}]
+    (planned,) = camera.plan([clip(segment_id="s01")], segments, VIEW)
+    assert len(planned.zoom) == 1 and planned.zoom[0].out_start <= 6.0 < planned.zoom[0].out_end

@@ -62,27 +62,29 @@ def plan(
     narration_text: dict[str, str] | None = None,
 ) -> list[Clip]:
     """The clips with their ``zoom`` moves (clips without focus events are returned as they are)."""
-    by_id = {str(s["id"]): s for s in segments}
     text = {k: _words(v) for k, v in (narration_text or {}).items()}
     planned = []
     for clip in clips:
-        segment = by_id.get(clip.segment_id) or {}
-        lines = (segment.get("screen") or {}).get("lines") or []
-        said = text.get(clip.segment_id)
         windows = []
-        for event in segment.get("focus") or []:
-            window = _window(clip, event)
-            if window is None:
+        # a clip may run on into the next segment (edit joins footage that continues)
+        for segment in segments:
+            if float(segment["end"]) <= clip.src_start or float(segment["start"]) >= clip.src_end:
                 continue
-            region = _with_lines(tuple(int(v) for v in event["box"]), lines)
-            named = _named(region, lines, said)
-            if event.get("kind") not in ZOOM_KINDS and not named:
-                continue
-            box = _frame(region, view)
-            if box is None:
-                continue
-            rank = PRIORITY.get(event.get("kind"), 0) + (2 if named else 0)
-            windows.append((window[0], window[1], box, region, rank))
+            lines = (segment.get("screen") or {}).get("lines") or []
+            said = text.get(str(segment["id"]))
+            for event in segment.get("focus") or []:
+                window = _window(clip, event)
+                if window is None:
+                    continue
+                region = _with_lines(tuple(int(v) for v in event["box"]), lines)
+                named = _named(region, lines, said)
+                if event.get("kind") not in ZOOM_KINDS and not named:
+                    continue
+                box = _frame(region, view)
+                if box is None:
+                    continue
+                rank = PRIORITY.get(event.get("kind"), 0) + (2 if named else 0)
+                windows.append((window[0], window[1], box, region, rank))
         planned.append(replace(clip, zoom=tuple(_moves(windows, clip, view))))
     return planned
 
