@@ -537,7 +537,7 @@ def table(r: dict) -> str:
         ]
     if "render_zoom_vs_plain" in r:
         lines += [
-            row(f"auto-zoom on {Path(r['zoom_source']).name if r['zoom_source'].endswith('.mp4') else r['zoom_source']}: focus events, camera moves",
+            row(f"auto-zoom on {r['zoom_source'].rsplit('/', 1)[-1]}: focus events, camera moves",
                 f"{r['zoom_focus_events']} ({', '.join(f'{k} {v}' for k, v in r['zoom_focus_kinds'].items())}), "
                 f"{r['zoom_moves']}", "—"),
             row("render with zoom ÷ without (same EDL otherwise; wall / CPU)",
