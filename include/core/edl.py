@@ -75,6 +75,32 @@ class Narration:
 
 
 @dataclass(frozen=True)
+class Pacing:
+    """How one narrated segment's footage and narration line up in the final video (the drift
+    report).
+
+    ``footage_start`` is where the segment's first clip starts in final time, ``narration_start``
+    where its narration starts; ``drift`` is ``narration_start - footage_start`` (positive: the
+    voice comes late). ``action`` is how many source seconds of the segment edit counted as
+    action (picture changes and the reading time after them, focus events), ``action_kept`` how
+    many of them play in the final video (at any speed); ``idle`` and ``idle_kept`` the same for
+    the rest of its kept footage, ``idle_speed`` the fastest speed an idle stretch plays at and
+    ``hold`` the seconds its last frame is held for a longer narration.
+    """
+
+    segment_id: str
+    footage_start: float
+    narration_start: float
+    drift: float
+    action: float
+    action_kept: float
+    idle: float = 0.0
+    idle_kept: float = 0.0
+    idle_speed: float = 1.0
+    hold: float = 0.0
+
+
+@dataclass(frozen=True)
 class Output:
     width: int
     height: int
@@ -116,6 +142,7 @@ class Edl:
     narration: tuple[Narration, ...]
     audio: AudioPlan = field(default_factory=AudioPlan)
     captions: CaptionTrack = field(default_factory=CaptionTrack)
+    pacing: tuple[Pacing, ...] = ()
     version: int = VERSION
 
     # ---- (de)serialisation
@@ -132,6 +159,7 @@ class Edl:
             "audio": _plain(self.audio),
             "captions": {"file": self.captions.file, "style": self.captions.style,
                          "events": list(self.captions.events)},
+            "pacing": [_plain(p) for p in self.pacing],
         }
 
     @classmethod
@@ -152,6 +180,7 @@ class Edl:
                     style=str(captions.get("style", "karaoke")),
                     events=tuple(_event(e) for e in captions.get("events") or []),
                 ),
+                pacing=tuple(_build(Pacing, p) for p in data.get("pacing") or []),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FatalError(
@@ -209,9 +238,21 @@ class Edl:
             position = clip.out_end
         _require(abs(position - duration) <= TOLERANCE,
                  f"clips end at {position} instead of {duration}")
+        previous_end = 0.0
         for n in self.narration:
             _require(0.0 <= n.out_start <= n.out_end <= duration,
                      f"narration {n.segment_id} is outside the video")
+            _require(n.out_start >= previous_end - TOLERANCE,
+                     f"narration {n.segment_id} overlaps the narration before it")
+            _require(n.out_end - n.out_start <= n.voice_end - n.voice_start + TOLERANCE,
+                     f"narration {n.segment_id} lasts longer in the video than in the voice")
+            previous_end = n.out_end
+        for p in self.pacing:
+            _require(abs(p.drift - (p.narration_start - p.footage_start)) <= TOLERANCE,
+                     f"pacing of {p.segment_id}: drift is not narration_start - footage_start")
+            _require(0.0 <= p.action_kept <= p.action + TOLERANCE
+                     and 0.0 <= p.idle_kept <= p.idle + TOLERANCE and p.hold >= 0,
+                     f"pacing of {p.segment_id} keeps more than there is")
         previous_end = 0.0
         for event in self.captions.events:
             _require(previous_end <= event["start"] < event["end"] <= duration,

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from include.core.edl import Clip, Edl
+from include.core.edl import TOLERANCE, Clip, Edl
 from include.core.errors import FatalError, RetryableError
 from include.core.files import temp_sibling
 from include.core.media import (
@@ -329,12 +329,14 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
     """Filter-graph chains ending in ``[a]``: the voice, over the planned beds (the source's
     audio following the clips, the music looped), both ducked under the voice."""
     duration = edl.output.duration
-    voice = (f"[{voice_index}:a]{loudness.stereo_chain()},"
-             f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)},"
-             f"apad,atrim=end={_num(duration)}")
+    voice_in = (f"[{voice_index}:a]{loudness.stereo_chain()},"
+                f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)}")
+    graph = _placed_voice(edl, voice_in)
+    voice = f"[voice_placed]apad,atrim=end={_num(duration)}" if graph else (
+        f"{voice_in},apad,atrim=end={_num(duration)}")
     if mix.bed_gain_db is None and mix.music_gain_db is None:
-        return [f"{voice}[a]"]
-    graph, beds = [], []
+        return [*graph, f"{voice}[a]"]
+    beds = []
     if mix.bed_gain_db is not None:
         fps = edl.output.fps
         if not seek_inputs:
@@ -356,6 +358,28 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
         "[voice][ducked]amix=inputs=2:normalize=0:duration=first,"
         f"{loudness.gain_filters(mix.mix_gain_db)}[a]",
     ]
+    return graph
+
+
+def _placed_voice(edl: Edl, voice_in: str) -> list[str]:
+    """Chains ending in ``[voice_placed]`` that play each narration segment's voice span at its
+    ``out_start``, or ``[]`` when the voice plays continuously (every segment at its voice time
+    plus ``audio.voice_offset``)."""
+    offset = edl.audio.voice_offset
+    narration = [n for n in edl.narration if n.out_end > n.out_start]
+    if not narration or all(abs(n.out_start - n.voice_start - offset) <= TOLERANCE
+                            for n in narration):
+        return []
+    graph = [voice_in + f",asplit={len(narration)}"
+             + "".join(f"[vs{k}]" for k in range(len(narration)))]
+    for k, n in enumerate(narration):
+        end = n.voice_start + (n.out_end - n.out_start)
+        delay = round(n.out_start * 1000)
+        graph.append(f"[vs{k}]atrim=start={_num(n.voice_start)}:end={_num(end)},"
+                     f"asetpts=PTS-STARTPTS,adelay=delays={delay}:all=1[vp{k}]")
+    graph.append("".join(f"[vp{k}]" for k in range(len(narration)))
+                 + f"amix=inputs={len(narration)}:normalize=0:duration=longest[voice_placed]"
+                 if len(narration) > 1 else "[vp0]anull[voice_placed]")
     return graph
 
 
