@@ -93,7 +93,7 @@ def run_edit(folder: Path, sync_mode: str = "fit", style: str = "karaoke", **inp
                       settings, folder / "edit")
     edl = json.loads((folder / "edit" / "edl.json").read_text())
     assert result == {"duration": edl["output"]["duration"], "clips": len(edl["clips"]),
-                      "sync_mode": sync_mode}
+                      "sync_mode": sync_mode, "zoom_moves": 0}
     return edl
 
 

@@ -50,7 +50,7 @@ from include.core.edl import (
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import caption_track
+from include.stages import camera, caption_track
 
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
 VOICE_OFFSET = 0.0
@@ -168,12 +168,19 @@ def run(
 
     events = caption_track.build_events(_placed_voiceover(voiceover, placed), duration, 0.0)
     width, height = settings.output_size
+    framing = "crop" if settings.aspect == "9:16" else "pad"
+    picture = (int(source.get("width") or 0), int(source.get("height") or 0))
+    if settings.zoom == "auto" and all(picture) and camera.is_screen_recording(analysis["segments"]):
+        clips = camera.plan(clips, analysis["segments"],
+                            camera.view_box(picture, (width, height), framing),
+                            narration_text={str(s.get("id")): str(s.get("text") or "")
+                                            for s in script.get("segments") or []})
     edl = Edl(
         sync_mode=settings.sync_mode,
         output=Output(width=width, height=height, fps=settings.fps, duration=duration,
-                      aspect=settings.aspect,
-                      framing="crop" if settings.aspect == "9:16" else "pad"),
-        source=Source(duration=source_duration, has_audio=has_audio),
+                      aspect=settings.aspect, framing=framing),
+        source=Source(duration=source_duration, has_audio=has_audio, width=picture[0],
+                      height=picture[1]),
         clips=tuple(clips),
         narration=tuple(
             Narration(
@@ -198,7 +205,8 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     caption_track.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
-    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
+    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode,
+            "zoom_moves": sum(len(c.zoom) for c in clips)}
 
 
 def _positive(value: object, what: str) -> float:
