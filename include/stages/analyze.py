@@ -43,7 +43,7 @@ from include.core.errors import FatalError, RetryableError
 from include.core.files import copy_file, write_json
 from include.core.ports import KeyframeDescriber, TextReader, Transcriber
 from include.core.spans import Span
-from include.stages import footage_text
+from include.stages import focus, footage_text
 
 # ---- the analysis picture
 WIDTH, HEIGHT = 192, 108
@@ -172,8 +172,10 @@ def run(
         taps.append(FrameTap(screens.filters, screens.width, screens.height, screens.add))
     scratch = Path(tempfile.mkdtemp(prefix=".analyze-", dir=out_dir))
     try:
+        detector = (focus.FocusDetector(facts["width"], facts["height"])
+                    if facts["width"] and facts["height"] else None)
         signals, silences = scan(source_path, rate, has_audio, scratch, facts["duration"],
-                                 taps=taps)
+                                 detector, taps=taps)
         duration = facts["duration"] or signals.frames / float(rate)
         silences = [(a, min(b, duration)) for a, b in silences if a < duration]
         cuts = detect_cuts(signals)
@@ -186,6 +188,7 @@ def run(
             )
             for i, span in enumerate(build_segments(cut_times, duration), 1)
         ]
+        focus.assign(segments, detector.events() if detector is not None else [])
         _write_keyframes(segments, scratch, out_dir / "keyframes")
         footage, transcript, spent = {"product_name": "", "chrome": []}, "", {}
         if screens is not None:
@@ -359,13 +362,14 @@ class _TapReader:
 
 def scan(
     source_path: Path, rate: Fraction, has_audio: bool, scratch: Path, duration: float,
-    *, taps: Sequence[FrameTap] = (),
+    detector: focus.FocusDetector | None = None, *, taps: Sequence[FrameTap] = (),
 ) -> tuple[Signals, list[Span]]:
     """Run the one ffmpeg pass; return the frame signals and the silences.
 
-    Keyframe candidates land in ``scratch`` as ``<n>.jpg`` (sample ``n`` shows ``n / 2`` s); each
-    of ``taps`` gets its frames as they are decoded. A decode that outlasts
-    :func:`_decode_timeout` is killed and reported as retryable.
+    With a ``detector`` the same pass also feeds it gray focus frames (:mod:`.focus`); each of
+    ``taps`` gets its frames as they are decoded. Keyframe candidates land in ``scratch`` as
+    ``<n>.jpg`` (sample ``n`` shows ``n / 2`` s). A decode that outlasts :func:`_decode_timeout`
+    is killed and reported as retryable.
     """
     media.require_binary(media.FFMPEG)
     cmd = [
@@ -388,20 +392,27 @@ def scan(
         cmd += tap.output_args(write_end)
     if has_audio:
         cmd += ["-map", "0:a:0", "-af", SILENCE_FILTER, "-f", "null", "-"]
+    focus_pipe = focus.FramePipe(detector) if detector is not None else None
+    cmd += focus_pipe.output_args() if focus_pipe else []
 
     timeout = _decode_timeout(duration)
     try:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=[write_end for _, write_end in pipes],
+            pass_fds=[write_end for _, write_end in pipes]
+            + list(focus_pipe.pass_fds if focus_pipe else ()),
         )
     except BaseException:
         for fds in pipes:
             for fd in fds:
                 os.close(fd)
+        if focus_pipe:
+            focus_pipe.close()
         raise
     for _, write_end in pipes:
         os.close(write_end)  # ffmpeg holds them now: its exit is the readers' end of file
+    if focus_pipe:
+        focus_pipe.start()
     stderr = _StderrReader(proc.stderr)
     readers = [_TapReader(tap, read_end, proc.kill) for tap, (read_end, _) in zip(taps, pipes)]
     timed_out = threading.Event()
@@ -428,6 +439,8 @@ def scan(
         for reader in readers:
             reader.join()
         stderr.join()
+        if focus_pipe:
+            focus_pipe.join()
     for reader in readers:
         if reader.error is not None:
             raise reader.error
