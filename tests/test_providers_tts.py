@@ -94,13 +94,11 @@ def test_cloud_voice_per_segment_with_cache(provider, cloud, tmp_path):
 
 
 def test_segments_are_spoken_concurrently_within_the_bound(cloud, tmp_path):
-    cloud.delay = 0.3
+    cloud.delay = 0.3  # long enough for two requests to overlap on the server
     script = write_script(tmp_path / "script.json")
-    started = time.monotonic()
     speak(script, tmp_path / "out", provider="openai",
                   config=config(cloud, "openai", concurrency=2))
-    assert cloud.max_inflight == 2
-    assert time.monotonic() - started < 5 * 0.3  # faster than one at a time
+    assert cloud.max_inflight == 2  # two at once (concurrent), never more (the bound)
 
 
 @pytest.mark.parametrize("provider,voice", [("openai", "nobody"), ("elevenlabs", "nobody")])
