@@ -16,7 +16,6 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from include import tenancy
 from include.core import keys
 from include.airflow_params import dag_params
 from include.pipeline import (
@@ -30,20 +29,11 @@ from include.pipeline import (
     transcriber,
 )
 from include.publish_operator import PublishOperator
-from include.review import ScriptReview
 from include.review_gate import ReviewGateSensor
-from include.stages import (
-    analyze,
-    edit,
-    ingest,
-    metadata,
-    render,
-    script,
-    sidecar,
-    thumbnail,
-    voiceover,
-)
-from include.storage import configured
+
+# Every task process parses this file, so it imports only what builds the DAG. A task imports its
+# stage (and whatever that needs: OpenCV, NumPy, pysubs2 ...) on its first line, inside the
+# callable: `publish` and `captions` never load OpenCV. tests/test_task_imports.py holds this.
 
 RETRIES = dict(
     retries=3,
@@ -73,6 +63,10 @@ UPLOADS = dict(pool="youtube_uploads")
 def video_pipeline():
     @task(execution_timeout=timedelta(hours=1), **RETRIES)
     def ingest_source() -> dict:
+        from include import tenancy
+        from include.stages import ingest
+        from include.storage import configured
+
         with stage_io("ingest") as io:
             settings = io.settings
             # who started the run decides its tenant and footage (include/tenancy.py)
@@ -94,6 +88,8 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
     def analyze_footage(ingested: dict) -> dict:
+        from include.stages import analyze
+
         with stage_io("analyze", ingested) as io:
             src = io.fetch(ingested["artifacts"][ingested["result"]["source_file"]])
             info = io.store.get_json(ingested["artifacts"]["source.json"])
@@ -104,6 +100,9 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **LLM)
     def write_script(analyzed: dict) -> dict:
+        from include.review import ScriptReview
+        from include.stages import script
+
         with stage_io("script", analyzed) as io:
             segments = io.fetch(analyzed["artifacts"]["segments.json"])
             written = io.publish(script.run(
@@ -116,6 +115,8 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
+        from include.stages import voiceover
+
         with stage_io("voiceover", reviewed) as io:
             script_path = io.fetch(io.script_key())
             return io.publish(voiceover.run(
@@ -124,6 +125,8 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
+        from include.stages import edit
+
         with stage_io("edit", ingested) as io:
             return io.publish(edit.run(
                 io.fetch(analyzed["artifacts"]["segments.json"]),
@@ -136,6 +139,8 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(hours=2), **RETRIES, **MEDIA)
     def render_video(ingested: dict, edited: dict, voiced: dict) -> dict:
+        from include.stages import render
+
         with stage_io("render", ingested) as io:
             files = {"captions.ass": io.fetch(edited["artifacts"]["captions.ass"]),
                      "voiceover.wav": io.fetch(voiced["artifacts"]["voiceover.wav"])}
@@ -152,6 +157,8 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
+        from include.stages import thumbnail
+
         with stage_io("thumbnail", ingested) as io:
             title = io.store.get_json(io.script_key()).get("title", "")
             return io.publish(thumbnail.run(
@@ -164,11 +171,15 @@ def video_pipeline():
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES)
     def export_captions(edited: dict) -> dict:
+        from include.stages import sidecar
+
         with stage_io("captions", edited) as io:
             return io.publish(sidecar.run(io.fetch(edited["artifacts"]["edl.json"]), io.out_dir))
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **LLM)
     def write_metadata(analyzed: dict, reviewed: dict, edited: dict) -> dict:
+        from include.stages import metadata
+
         with stage_io("metadata", reviewed) as io:
             return io.publish(metadata.run(
                 io.fetch(io.script_key()),

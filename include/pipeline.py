@@ -40,7 +40,6 @@ from include.core.ports import (
 )
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
-from include.review import ScriptReview
 from include.core import keys
 from include.core.keys import artifact_key
 from include.storage import ArtifactStore
@@ -74,6 +73,8 @@ class StageIO:
         """The narration to use, as :mod:`include.review` decides: ``review/script.json`` while it
         is bound to the current ``script/script.json`` (also after the run, to rerun from
         voiceover with new text), else ``script/script.json``."""
+        from include.review import ScriptReview
+
         state = ScriptReview(self.store, self.tenant, self.video_id).state()
         for note in state.ignored:
             log.warning("%s: %s", self.stage, note)
@@ -139,6 +140,44 @@ def stage_io(stage: str, upstream: dict | None = None, *, tenant: str | None = N
             yield io
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def task_imports(task) -> list[str]:
+    """The import statements ``task`` runs when it starts work, beyond the DAG file's: those
+    inside its callable (a ``@task`` function, an operator's ``execute``) and inside the helpers
+    of the project it calls (``script_writer`` imports the LLM provider, ...), in order.
+
+    A task process parses the DAG file, then runs these: ``benchmarks/task_imports.py`` times
+    them, ``tests/test_task_imports.py`` checks that non-media tasks never load OpenCV or NumPy.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    fn = getattr(task, "python_callable", None) or getattr(task, "partial_kwargs", {}).get(
+        "python_callable") or type(task).execute
+    statements: list[str] = []
+    seen: set = set()
+    project = str(Path(__file__).resolve().parents[1])
+
+    def visit(func) -> None:
+        func = inspect.unwrap(func)
+        source = inspect.getsourcefile(func)
+        if func in seen or not source or not str(Path(source).resolve()).startswith(project):
+            return  # Airflow's own functions: the task runner imports them anyway
+        seen.add(func)
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(func)))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "level", 0) == 0:
+                statement = ast.unparse(node)
+                if statement not in statements:
+                    statements.append(statement)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                called = func.__globals__.get(node.func.id)
+                if inspect.isfunction(called):
+                    visit(called)
+
+    visit(fn)
+    return statements
 
 
 # ---- cloud providers

@@ -36,7 +36,6 @@ from include.pipeline import (
     stage_io,
 )
 from include.providers.cloud import QuotaWait
-from include.stages import publish
 from include.storage import configured
 
 DEFAULT_MAX_WAIT = 26 * 3600.0
@@ -83,6 +82,8 @@ class PublishOperator(BaseOperator):
         self.thumbnailed, self.captioned = thumbnailed, captioned
 
     def execute(self, context: Any, waited: float = 0.0) -> dict:
+        from include.stages import publish  # the stage, imported by the task that runs it
+
         with stage_io("publish", self.rendered) as io:
             ledger = StoreLedger(io.store, io.tenant, io.video_id)
             try:

@@ -39,7 +39,6 @@ from typing import Any
 
 from include.core.errors import FatalError
 from include.core.options import Settings
-from include.stages.script import validate_review
 from include.core import keys
 from include.storage import ArtifactStore
 
@@ -307,6 +306,8 @@ class ScriptReview:
     ) -> ScriptState:
         if isinstance(edits, dict):
             edits = [{"id": sid, "text": text} for sid, text in edits.items()]
+        from include.stages.script import validate_review
+
         merged = validate_review(
             state.narration, {"segments": list(edits)}, settings or Settings(tenant=self.tenant)
         )

@@ -19,7 +19,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.core.options import Settings
 from include.review import ScriptReview, ScriptState
-from include.stages.script import validate_review
 from include.storage import ArtifactStore
 
 
@@ -174,6 +173,8 @@ class ReviewGateSensor(BaseSensorOperator):
             self.log.info("the script was edited by %s after the approval; narrating that edit",
                           made.get("by"))
         if state.edit is not None:
+            from include.stages.script import validate_review
+
             try:  # re-check at the gate: the file may have been edited by hand
                 validate_review(state.script, state.edit, Settings.from_mapping(context["params"]))
             except Exception as exc:
