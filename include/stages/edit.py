@@ -12,7 +12,9 @@ speed, and how long each clip's last frame is held, in final-time order. Three s
   frame holds if the footage is shorter than the voice).
 - ``pad``: all kept footage plays at 1x; if the voice is longer the last frame holds until it ends.
 
-The voice always starts at final time 0, so final time = voice time (``voice_offset`` 0).
+Without motion graphics the voice starts at final time 0, so final time = voice time
+(``voice_offset`` 0). The intro card (option ``animate``, see :mod:`include.stages.animate`)
+moves the footage, the voice and the captions back by its length; the outro follows.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from include.core.edl import (
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import captions
+from include.stages import animate, captions
 
 MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
@@ -123,13 +125,19 @@ def run(
         captions=CaptionTrack(file="captions.ass", style=settings.caption_style,
                               events=tuple(events)),
     )
+    # The intro/outro cards and lower thirds (option animate): the footage, the voice and the
+    # captions move back by the intro's length.
+    edl = animate.lay_out(edl, settings, analysis, script)
     edl.check()
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
+    captions.write_ass(list(edl.captions.events), out_dir / edl.captions.file,
+                       settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
-    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
+    return {"duration": edl.output.duration, "clips": len(clips),
+            "sync_mode": settings.sync_mode, "cards": len(edl.cards),
+            "overlays": len(edl.overlays)}
 
 
 def _positive(value: object, what: str) -> float:
