@@ -134,7 +134,8 @@ def edit_and_render(
 ) -> dict:
     """edit.run then render.run into ``folder``; returns the EDL, the result and the paths."""
     settings = Settings(
-        width=WIDTH, height=HEIGHT, sync_mode=sync_mode, **(settings or {})
+        width=WIDTH, height=HEIGHT, sync_mode=sync_mode,
+        **{"animate": "off", **(settings or {})},  # graphics: tests/test_animate.py
     )
     edit.run(
         inputs["segments"],

@@ -271,7 +271,7 @@ OPTIONS: tuple[Option, ...] = (
         description="Draw the video's title on the thumbnail.",
     ),
     Option(
-        "animate", str, "auto", section="Animate", enum=ANIMATE_MODES, studio=True,
+        "animate", str, "auto", section="Animate", enum=ANIMATE_MODES,
         values_display={"auto": "Intro, lower thirds and outro", "minimal": "Intro card only",
                         "off": "No motion graphics"},
         description="Motion graphics: auto (an intro card, a lower third on each new page, an "

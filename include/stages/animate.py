@@ -491,11 +491,14 @@ def _lower_third_clip(overlay: Overlay, style: Style):
 
 
 def _write(clip, path: Path, fps: int, *, alpha: bool) -> None:
-    """Encode ``clip`` to ``path`` (a temp name, then renamed): H.264 for the opaque cards,
-    PNG-in-MOV with alpha for the overlays."""
+    """Encode ``clip`` to ``path`` (a temp name, then renamed) with exactly its duration's
+    frames: H.264 (BT.709, as the render's output) for the opaque cards, PNG-in-MOV with alpha
+    for the overlays."""
     from include.core.files import temp_sibling
 
     partial = temp_sibling(path).with_suffix(path.suffix)
+    # MoviePy writes int(duration * fps) frames: half a frame more keeps the exact count
+    clip = clip.with_duration((round(clip.duration * fps) + 0.5) / fps)
     try:
         if alpha:
             clip.write_videofile(str(partial), fps=fps, codec=OVERLAY_CODEC, audio=False,
@@ -504,7 +507,10 @@ def _write(clip, path: Path, fps: int, *, alpha: bool) -> None:
             clip.write_videofile(str(partial), fps=fps, codec="libx264", audio=False,
                                  logger=None, preset="veryfast", threads=2,
                                  ffmpeg_params=["-crf", "16", "-pix_fmt", "yuv420p",
-                                                "-tune", "animation"])
+                                                "-tune", "animation",
+                                                "-vf", "scale=out_color_matrix=bt709:out_range=tv",
+                                                "-colorspace", "bt709", "-color_primaries",
+                                                "bt709", "-color_trc", "bt709"])
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
