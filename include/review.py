@@ -40,12 +40,13 @@ from typing import Any
 from include.core.errors import FatalError
 from include.core.options import Settings
 from include.stages.script import validate_review
-from include.storage import ArtifactStore, artifact_key
+from include.core import keys
+from include.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
 DECISIONS = ("approved", "rejected")
-LEGACY_APPROVAL = "approval.json"  # review/approval.json: a decision from before revisions existed
+LEGACY_APPROVAL = keys.LEGACY_APPROVAL  # review/approval.json: a decision from before revisions existed
 
 
 class ReviewConflict(FatalError):
@@ -66,16 +67,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def original_script_key(tenant: str, video_id: str) -> str:
-    return artifact_key(tenant, video_id, "script", "script.json")
-
-
-def reviewed_script_key(tenant: str, video_id: str) -> str:
-    return artifact_key(tenant, video_id, "review", "script.json")
+original_script_key = keys.script_key
+reviewed_script_key = keys.reviewed_script_key
 
 
 def decision_key(tenant: str, video_id: str, revision: str) -> str:
-    return artifact_key(tenant, video_id, "review", f"decisions/{_key_part(revision)}.json")
+    return keys.decision_key(tenant, video_id, _key_part(revision))
 
 
 @dataclass
@@ -142,7 +139,7 @@ class ScriptReview:
         return decision_key(self.tenant, self.video_id, revision)
 
     def _review_key(self, name: str) -> str:
-        return artifact_key(self.tenant, self.video_id, "review", name)
+        return keys.review_key(self.tenant, self.video_id, name)
 
     def _decision_keys(self) -> list[str]:
         keys = [

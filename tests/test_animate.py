@@ -15,7 +15,7 @@ from include.core.edl import Edl
 from include.core.errors import FatalError
 from include.core.media import ffprobe
 from include.core.options import Settings
-from include.stages import animate, captions, edit, metadata, render
+from include.stages import animate, caption_track, edit, metadata, render
 from tests.fakes.edl import clip, edl_document
 
 W, H, FPS = 1280, 720, 30
@@ -189,11 +189,11 @@ def test_a_product_name_page_or_a_late_page_gets_no_lower_third():
     assert [o.title for o in edl.overlays] == ["Invoices"]
 
 
-@pytest.mark.parametrize("style", captions.STYLES)
+@pytest.mark.parametrize("style", caption_track.STYLES)
 @pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (1920, 1080)])
 def test_lower_thirds_sit_in_the_frame_above_the_caption_band(style, size):
     edl = animate.lay_out(body_edl(style=style, size=size), Settings(), analysis("A", "B"), {})
-    top = captions.safe_top(style, *size)
+    top = caption_track.safe_top(style, *size)
     for o in edl.overlays:
         assert o.y + o.height < top and o.x + o.width <= size[0]
         assert o.y + o.height > size[1] * 0.55, "a lower third belongs in the lower part"
@@ -385,20 +385,20 @@ def test_durations_hold_and_the_voice_starts_after_the_intro(videos):
     assert made["edl"].captions.events[0]["start"] >= edl.body_start
 
 
-@pytest.mark.parametrize("style", captions.STYLES)
+@pytest.mark.parametrize("style", caption_track.STYLES)
 def test_captions_never_overlap_a_lower_third(videos, tmp_path, style):
     """The caption band is measured as libass draws it: the longest caption (every word wide)
     on a black frame, and the real captions of the video while a lower third shows."""
     edl = videos["auto"]["edl"]
     o = edl.overlays[0]
     widest = "W" * 6 + " " + "MMMMM " * 5 + "WWWWW"
-    widest = widest[:captions.MAX_CHARS]
+    widest = widest[:caption_track.MAX_CHARS]
     events = [{"start": 0.0, "end": 1.0, "text": widest, "words": [
         {"word": w, "start": 0.0, "end": 1.0} for w in widest.split()]}]
     events += [e for e in edl.captions.events if e["start"] < o.out_end and o.out_start < e["end"]]
     ass = tmp_path / "c.ass"
     # event i shown during [2i, 2i + 1] s
-    captions.write_ass([{**e, "start": 2.0 * i, "end": 2.0 * i + 1.0,
+    caption_track.write_ass([{**e, "start": 2.0 * i, "end": 2.0 * i + 1.0,
                          "words": [{**w, "start": 2.0 * i, "end": 2.0 * i + 1.0}
                                    for w in e["words"]]} for i, e in enumerate(events)],
                        ass, style, W, H)

@@ -8,7 +8,7 @@ Two halves, so that rerunning ``animate`` alone stays correct:
   card (``OUTRO_SECONDS``, the run's ``outro_text`` and ``outro_url``) follows the footage; a
   lower third (``LOWER_THIRD_SECONDS``, the page's headline) is laid over the footage where a
   segment opens a new page, in the frame's lower third but above the caption band (see
-  :func:`include.stages.captions.safe_top`), so captions never cover it. The run option
+  :func:`include.stages.caption_track.safe_top`), so captions never cover it. The run option
   ``animate`` says which: ``auto`` all three, ``minimal`` the intro only, ``off`` none.
 * :func:`run` (the animate task) **draws** what the EDL names with MoviePy, in the run's
   ``brand_color`` and ``brand_font``: the cards as small full-frame H.264 clips, the lower thirds
@@ -35,7 +35,7 @@ from include.core.edl import Card, Edl, Overlay
 from include.core.errors import FatalError
 from include.core.files import write_json
 from include.core.options import Settings
-from include.stages import captions
+from include.stages import caption_track
 
 INTRO_SECONDS = 2.5
 OUTRO_SECONDS = 3.0
@@ -148,10 +148,10 @@ def lower_third_box(edl: Edl) -> tuple[int, int, int, int]:
     small gap above the caption band, so the two never overlap."""
     width, height = edl.output.width, edl.output.height
     unit = min(width, height)
-    margin = math.ceil(width * captions.SAFE_MARGIN)
+    margin = math.ceil(width * caption_track.SAFE_MARGIN)
     box_h = _even(unit * 0.15)
     box_w = _even(min(width * 0.62, width - 2 * margin))
-    top = captions.safe_top(edl.captions.style, width, height) - _even(unit * 0.025) - box_h
+    top = caption_track.safe_top(edl.captions.style, width, height) - _even(unit * 0.025) - box_h
     return margin, max(0, top), box_w, box_h
 
 
