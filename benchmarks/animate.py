@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from include.core.edl import Edl
+from include.core.edl import Edl, Overlay
 from include.core.media import FFMPEG, duration_of
 from include.core.options import Settings
 from include.stages import animate, render
@@ -27,16 +27,23 @@ LOWER_THIRDS = 6
 
 
 def animated_edl(job: Path, settings: Settings) -> Path:
-    """The job's EDL (made with animate off) laid out with intro, outro and 6 lower thirds:
-    the pages' headlines, numbered sections where the recording has fewer."""
+    """The job's EDL (made with animate off) laid out with an intro, an outro and 6 lower
+    thirds spread over the footage."""
     plain = Edl.load(job / "edit" / "edl.json")
     analysis = json.loads((job / "analyze" / "segments.json").read_text())
-    for i, seg in enumerate(analysis.get("segments") or []):
-        seg.setdefault("screen", {})["headline"] = f"Section {i + 1}: " + str(
-            (seg.get("screen") or {}).get("headline") or "Overview")[:30]
     script = json.loads((job / "script" / "script.json").read_text())
     edl = animate.lay_out(plain, settings, analysis, script)
-    edl = replace(edl, overlays=edl.overlays[:LOWER_THIRDS])
+    # a lower third per page; where the recording has fewer pages than 6, more are spread evenly
+    # over the footage (the cost, not the layout, is measured)
+    x, y, width, height = animate.lower_third_box(edl)
+    step = (edl.body_end - edl.body_start) / LOWER_THIRDS
+    overlays = tuple(
+        Overlay("lower_third", f"lower-third-{k + 1:02d}.{animate.OVERLAY_FORMAT}", "s01",
+                round(edl.body_start + k * step + 0.4, 3),
+                round(edl.body_start + k * step + 0.4 + animate.LOWER_THIRD_SECONDS, 3),
+                x, y, width, height, title=f"Section {k + 1}: Overview", kicker="Bench")
+        for k in range(LOWER_THIRDS))
+    edl = replace(edl, overlays=overlays)
     path = job / "edit" / "edl-animated.json"
     edl.write(path)
     return path
