@@ -332,7 +332,8 @@ def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
         ],
         check=True,
     )
-    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode="fit", music=str(music))
+    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode="fit", music=str(music),
+                        animate="off")
     edit.run(
         inputs["segments"],
         inputs["script"],
