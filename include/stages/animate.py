@@ -459,17 +459,20 @@ def _lower_third_clip(overlay: Overlay, style: Style):
         text[y:y + ih, x:x + iw] = img[:, :iw]
         y += ih + round(h * 0.02)
     text_rgb, text_a = text[..., :3], text[..., 3:] / 255.0
+    text_rgb, text_a = text_rgb.astype(np.float32), text_a.astype(np.float32)
     panel = np.zeros((h, w, 3), np.float32)
     panel[:, :panel_w] = PANEL
     panel[:, :bar] = style.accent
     duration = overlay.out_length
     columns = np.arange(w)[None, :, None]
 
+    @functools.lru_cache(maxsize=2)  # the frame and its mask ask for the same t
     def alpha(t: float):
         fade = min(1.0, (duration - t) / 0.35) if t > duration - 0.35 else 1.0
         bar_a = _ease(t / 0.15)
         opened = bar + (panel_w - bar) * _ease((t - 0.08) / 0.4)
-        base = np.where(columns < bar, bar_a, np.where(columns < opened, PANEL_ALPHA, 0.0))
+        base = np.where(columns < bar, bar_a, np.where(columns < opened, PANEL_ALPHA, 0.0)
+                        ).astype(np.float32)
         shift = round(h * 0.12 * (1 - _ease((t - 0.22) / 0.45)))
         ta = np.roll(text_a, -shift, axis=1) * _ease((t - 0.22) / 0.35)
         ta = np.minimum(ta, columns < opened)
