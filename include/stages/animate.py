@@ -80,13 +80,20 @@ def lay_out(edl: Edl, settings: Settings, analysis: dict, script: dict) -> Edl:
                           title=settings.outro_text.strip() or "Thanks for watching",
                           subtitle=settings.outro_url, kicker=product))
     clips = tuple(replace(c, out_start=round(c.out_start + offset, 3),
-                          out_end=round(c.out_end + offset, 3)) for c in edl.clips)
+                          out_end=round(c.out_end + offset, 3),
+                          zoom=tuple(replace(m, out_start=round(m.out_start + offset, 3),
+                                             out_end=round(m.out_end + offset, 3))
+                                     for m in c.zoom)) for c in edl.clips)
+    pacing = tuple(replace(p, footage_start=round(p.footage_start + offset, 3),
+                           narration_start=round(p.narration_start + offset, 3))
+                   for p in edl.pacing)
     narration = tuple(replace(n, out_start=round(n.out_start + offset, 3),
                               out_end=round(n.out_end + offset, 3)) for n in edl.narration)
     shifted = replace(
         edl,
         output=replace(edl.output, duration=duration),
         clips=clips,
+        pacing=pacing,
         narration=narration,
         audio=replace(edl.audio, voice_offset=round(edl.audio.voice_offset + offset, 3)),
         captions=replace(edl.captions, events=tuple(_shift_event(e, offset)
