@@ -60,7 +60,10 @@ SCENEDETECT_PY = HERE / ".venv-scenedetect" / "bin" / "python"
 TOLERANCE_FRAMES = 2
 STAGES = ("ingest", "analyze", "script", "voiceover", "edit", "render", "thumbnail", "captions",
           "metadata", "publish")
-SETTINGS = Settings(tenant="bench", title_hint="Job monitor dashboard", sync_mode="pad")
+# animate off: the render is compared with a hand-written command without graphics; the animate
+# step (benchmarks/animate.py) lays them out on the same job.
+SETTINGS = Settings(tenant="bench", title_hint="Job monitor dashboard", sync_mode="pad",
+                    animate="off")
 
 
 # ------------------------------------------------------------------ the pipeline, stage by stage
@@ -443,6 +446,15 @@ def bench_moviepy(source: Path, work: Path, moviepy_seconds: float) -> dict:
     }
 
 
+def bench_graphics(source: Path, work: Path, rounds: int) -> dict:
+    """Motion graphics on the render job (see benchmarks/animate.py)."""
+    from benchmarks.animate import bench_animate
+
+    job = work / "animate-job"
+    prepare_job(source, job)
+    return bench_animate(job, ingested(job), SETTINGS, rounds, alternate, timed)
+
+
 # ------------------------------------------------------------------ auto-zoom
 
 
@@ -601,6 +613,21 @@ def table(r: dict) -> str:
                 f"{r['pyscenedetect_screen_changes_found']} of {r['screen_changes_total']}, "
                 f"{r['pyscenedetect_screen_false_changes']}", "—"),
         ]
+    if "animate_s" in r:
+        lines += [
+            row(f"animate: intro + outro + {r['animate_clips'] - 2} lower thirds at 1280x720 "
+                "(MoviePy, encodes included)",
+                f"{r['animate_s']:.1f} s (CPU {r['animate_cpu_s']:.1f} s)", "≤ 10 s"),
+            row("render with those graphics ÷ without (same job, same run)",
+                f"{r['render_animated_vs_plain']:.2f} ({r['render_animated_s']:.1f} s vs "
+                f"{r['render_plain_s']:.1f} s; CPU {r['render_animated_vs_plain_cpu']:.2f}; "
+                f"per output second {r['render_animated_vs_plain_per_output_s']:.2f})", "≤ 1.10"),
+            row("decode + overlay of the 6 lower thirds (s over the bare pass): PNG-in-MOV, "
+                "ProRes 4444, VP9 WebM, PNG sequence",
+                " / ".join(f"{r[f'overlay_{k}_cpu_s']:.2f}" for k in
+                           ("png_mov", "prores4444", "vp9_webm", "png_sequence"))
+                + " s CPU", "smallest wins"),
+        ]
     if "render_zoom_vs_plain" in r:
         lines += [
             row(f"auto-zoom on {r['zoom_source'].rsplit('/', 1)[-1]}: focus events, camera moves",
@@ -637,7 +664,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--moviepy-seconds", type=float, default=20.0)
     ap.add_argument("--rss-minutes", type=int, default=10)
     ap.add_argument("--only", nargs="+",
-                    choices=["analyze", "footage", "render", "moviepy", "rss", "zoom"],
+                    choices=["analyze", "footage", "render", "moviepy", "rss", "zoom", "animate"],
                     help="re-measure only these steps; other figures stay from results.json")
     args = ap.parse_args(argv)
     if args.stage:
@@ -663,6 +690,7 @@ def main(argv: list[str] | None = None) -> None:
             "render": lambda: bench_render(inputs["screen"]["path"], work, args.rounds),
             "moviepy": lambda: bench_moviepy(inputs["screen"]["path"], work, args.moviepy_seconds),
             "rss": lambda: bench_rss(work, args.rss_minutes),
+            "animate": lambda: bench_graphics(inputs["screen"]["path"], work, args.rounds),
             "zoom": lambda: bench_zoom(work, args.rounds),
         }
         if args.only:  # re-measure some steps, keep the other figures of the last full run

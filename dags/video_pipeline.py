@@ -1,9 +1,9 @@
 """video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
 
-    ingest → analyze → script → review_gate → voiceover → edit → render ──────→ publish
-                                                                  ↘ metadata ──↗
-                                                                  ↘ thumbnail ─↗
-                                                                  ↘ captions ──↗
+    ingest → analyze → script → review_gate → voiceover → edit → animate → render → publish
+                                                                ↘ metadata ────────↗
+                                                                ↘ thumbnail ───────↗
+                                                                ↘ captions ────────↗
 
 Each task downloads its inputs from the artifact store, calls a pure stage in
 ``include/stages/``, uploads the outputs and returns their keys through XCom. Clearing a task
@@ -137,13 +137,25 @@ def video_pipeline():
                 io.out_dir,
             ))
 
+    @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
+    def make_graphics(ingested: dict, edited: dict) -> dict:
+        from include.stages import animate
+
+        with stage_io("animate", ingested) as io:
+            return io.publish(animate.run(io.fetch(edited["artifacts"]["edl.json"]),
+                                          io.settings, io.out_dir))
+
     @task(execution_timeout=timedelta(hours=2), **RETRIES, **MEDIA)
-    def render_video(ingested: dict, edited: dict, voiced: dict) -> dict:
+    def render_video(ingested: dict, edited: dict, voiced: dict, animated: dict) -> dict:
         from include.stages import render
 
         with stage_io("render", ingested) as io:
             files = {"captions.ass": io.fetch(edited["artifacts"]["captions.ass"]),
                      "voiceover.wav": io.fetch(voiced["artifacts"]["voiceover.wav"])}
+            # the motion-graphics clips the EDL names (none with animate off)
+            files.update({name: io.fetch(key, f"animate__{name}")
+                          for name, key in animated["artifacts"].items()
+                          if name != "animate.json"})
             if io.settings.music:
                 files[io.settings.music] = _music(io)
             return io.publish(render.run(
@@ -198,7 +210,8 @@ def video_pipeline():
                                 retry_delay=timedelta(seconds=30))
     voiced = make_voiceover.override(task_id="voiceover")(reviewed.output)
     edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
-    rendered = render_video.override(task_id="render")(ingested, edited, voiced)
+    animated = make_graphics.override(task_id="animate")(ingested, edited)
+    rendered = render_video.override(task_id="render")(ingested, edited, voiced, animated)
     described = write_metadata.override(task_id="metadata")(analyzed, reviewed.output, edited)
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)

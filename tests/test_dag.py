@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT
 
 STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata",
-          "publish", "thumbnail", "captions"]
+          "publish", "thumbnail", "captions", "animate"]
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,13 @@ def dag(airflow_db):
 def test_stage_table(dag):
     assert sorted(dag.task_ids) == sorted(STAGES)
     down = {t: sorted(dag.get_task(t).downstream_task_ids) for t in STAGES}
-    assert down["ingest"] == ["analyze", "edit", "render", "thumbnail"]
+    assert down["ingest"] == ["analyze", "animate", "edit", "render", "thumbnail"]
     assert down["analyze"] == ["edit", "metadata", "script"]
     assert down["script"] == ["review_gate"]
     assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]
-    assert down["edit"] == ["captions", "metadata", "render", "thumbnail"]
+    assert down["edit"] == ["animate", "captions", "metadata", "render", "thumbnail"]
+    assert down["animate"] == ["render"]
     assert down["render"] == ["publish"] and down["metadata"] == ["publish"]
     assert down["thumbnail"] == ["publish"] and down["captions"] == ["publish"]
     assert down["publish"] == []

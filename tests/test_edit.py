@@ -88,12 +88,13 @@ def write_inputs(
 
 def run_edit(folder: Path, sync_mode: str = "fit", style: str = "karaoke", **inputs) -> dict:
     paths = write_inputs(folder / "in", **inputs)
-    settings = Settings(width=640, height=360, sync_mode=sync_mode, caption_style=style)
+    settings = Settings(width=640, height=360, sync_mode=sync_mode, caption_style=style,
+                        animate="off")  # the footage timeline; graphics: tests/test_animate.py
     result = edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"],
                       settings, folder / "edit")
     edl = json.loads((folder / "edit" / "edl.json").read_text())
     assert result == {"duration": edl["output"]["duration"], "clips": len(edl["clips"]),
-                      "sync_mode": sync_mode, "zoom_moves": 0}
+                      "sync_mode": sync_mode, "zoom_moves": 0, "cards": 0, "overlays": 0}
     return edl
 
 
@@ -216,10 +217,10 @@ def test_malformed_inputs_are_fatal(tmp_path):
     paths["voiceover"].write_text(json.dumps(voiceover))
     with pytest.raises(FatalError, match="malformed"):
         edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"],
-                 Settings(), tmp_path / "edit")
+                 Settings(animate="off"), tmp_path / "edit")
     with pytest.raises(FatalError, match="missing"):
         edit.run(tmp_path / "none.json", paths["script"], paths["voiceover"], paths["source"],
-                 Settings(), tmp_path / "edit")
+                 Settings(animate="off"), tmp_path / "edit")
 
 
 def test_check_edl_rejects_a_gap(tmp_path):
@@ -373,7 +374,7 @@ def test_dead_air_cuts_follow_the_settings(tmp_path, config, s02_gap):
     analysis = json.loads(paths["segments"].read_text())
     analysis.update({"static_spans": [[4.0, 8.0]], "silences": [[1.0, 1.5], [5.0, 7.0]]})
     paths["segments"].write_text(json.dumps(analysis))
-    settings = Settings(width=640, height=360, sync_mode="pad", **config)
+    settings = Settings(width=640, height=360, sync_mode="pad", animate="off", **config)
     edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"], settings,
              tmp_path / "edit")
     clips = json.loads((tmp_path / "edit" / "edl.json").read_text())["clips"]
@@ -390,7 +391,7 @@ def test_without_audio_a_frozen_stretch_is_dead_air(tmp_path):
     analysis.update({"has_audio": False, "static_spans": [[4.0, 12.0]], "silences": []})
     paths["segments"].write_text(json.dumps(analysis))
     edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"],
-             Settings(width=640, height=360, sync_mode="pad"), tmp_path / "edit")
+             Settings(width=640, height=360, sync_mode="pad", animate="off"), tmp_path / "edit")
     clips = json.loads((tmp_path / "edit" / "edl.json").read_text())["clips"]
     # s02 and s03 (4-12 s) are frozen: each keeps its first second, the minimum
     assert [(c["src_start"], c["src_end"]) for c in clips] == [(0.0, 5.0), (8.0, 9.0), (12.0, 20.0)]

@@ -136,7 +136,8 @@ def edit_and_render(
 ) -> dict:
     """edit.run then render.run into ``folder``; returns the EDL, the result and the paths."""
     settings = Settings(
-        width=WIDTH, height=HEIGHT, sync_mode=sync_mode, **(settings or {})
+        width=WIDTH, height=HEIGHT, sync_mode=sync_mode,
+        **{"animate": "off", **(settings or {})},  # graphics: tests/test_animate.py
     )
     edit.run(
         inputs["segments"],
@@ -333,7 +334,8 @@ def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
         ],
         check=True,
     )
-    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode="fit", music=str(music))
+    settings = Settings(width=WIDTH, height=HEIGHT, sync_mode="fit", music=str(music),
+                        animate="off")
     edit.run(
         inputs["segments"],
         inputs["script"],

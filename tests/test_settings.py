@@ -114,7 +114,7 @@ def test_the_golden_dump_is_the_old_param_block_plus_the_new_options():
     assert GOLDEN["on_republish"]["value"] == "update_metadata"
     assert GOLDEN["on_republish"]["schema"] == {
         "enum": ["update_metadata", "replace", "new_video"], "section": "Publish"}
-    assert len(GOLDEN) == 31 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
+    assert len(GOLDEN) == 36 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
     assert GOLDEN["tts_provider"]["value"] == "piper", "Piper is the offline default voice"
     assert GOLDEN["asr_model"]["value"] == "", "empty: the Variable, else the packaged model"
     assert GOLDEN["zoom"]["value"] == "auto" and GOLDEN["zoom"]["schema"]["enum"] == ["auto", "off"]
@@ -228,6 +228,12 @@ MESSAGES = [
     ({"video_preset": "placebo"},
      "video_preset 'placebo' is not one of: ultrafast, superfast, veryfast, faster, fast, medium, slow."),
     ({"thumbnail_title": "no"}, "thumbnail_title 'no' is not true or false."),
+    ({"animate": "lots"}, "animate 'lots' is not one of: auto, minimal, off."),
+    ({"outro_text": "x" * 81}, "outro_text is longer than 80 characters."),
+    ({"outro_url": "see our site"},
+     "outro_url 'see our site' must be a link without spaces, at most 200 characters."),
+    ({"brand_color": "blue"}, "brand_color 'blue' is not a colour like #2563EB."),
+    ({"brand_font": "Sans;rm"}, "brand_font 'Sans;rm' is not a font family name or font file path."),
     ({"words_per_minute": 30}, "words_per_minute must be between 60 and 240."),
     ({"width": 100}, "output size must be between 160 and 3840 pixels per side."),
     ({"height": 4000}, "output size must be between 160 and 3840 pixels per side."),

@@ -134,6 +134,47 @@ class CaptionTrack:
 
 
 @dataclass(frozen=True)
+class Card:
+    """A full-frame motion-graphics clip (``kind`` intro or outro) played instead of footage in
+    final time ``[out_start, out_end)``: the intro before the first clip, the outro after the
+    last. The animate stage draws ``file`` from ``title``/``subtitle``/``kicker``."""
+
+    kind: str
+    file: str
+    out_start: float
+    out_end: float
+    title: str = ""
+    subtitle: str = ""
+    kicker: str = ""
+
+    @property
+    def out_length(self) -> float:
+        return self.out_end - self.out_start
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A clip with alpha (``kind`` lower_third) laid over the footage at output pixel
+    ``(x, y)``, ``width`` x ``height``, during final time ``[out_start, out_end)``."""
+
+    kind: str
+    file: str
+    segment_id: str
+    out_start: float
+    out_end: float
+    x: int
+    y: int
+    width: int
+    height: int
+    title: str = ""
+    kicker: str = ""
+
+    @property
+    def out_length(self) -> float:
+        return self.out_end - self.out_start
+
+
+@dataclass(frozen=True)
 class Edl:
     sync_mode: str
     output: Output
@@ -143,7 +184,24 @@ class Edl:
     audio: AudioPlan = field(default_factory=AudioPlan)
     captions: CaptionTrack = field(default_factory=CaptionTrack)
     pacing: tuple[Pacing, ...] = ()
+    cards: tuple[Card, ...] = ()  # intro/outro: the clips tile [body_start, body_end] between
+    overlays: tuple[Overlay, ...] = ()
     version: int = VERSION
+
+    @property
+    def body_start(self) -> float:
+        """Where the footage starts in final time: the end of the intro card (0 without one)."""
+        return max((c.out_end for c in self.cards if c.kind == "intro"), default=0.0)
+
+    @property
+    def body_end(self) -> float:
+        """Where the footage ends: the start of the outro card (the duration without one)."""
+        return min((c.out_start for c in self.cards if c.kind == "outro"),
+                   default=self.output.duration)
+
+    def graphics_files(self) -> list[str]:
+        """The names of the animate stage's clips this EDL plays, in final-time order."""
+        return [g.file for g in sorted((*self.cards, *self.overlays), key=lambda g: g.out_start)]
 
     # ---- (de)serialisation
 
@@ -160,6 +218,8 @@ class Edl:
             "captions": {"file": self.captions.file, "style": self.captions.style,
                          "events": list(self.captions.events)},
             "pacing": [_plain(p) for p in self.pacing],
+            "cards": [_plain(c) for c in self.cards],
+            "overlays": [_plain(o) for o in self.overlays],
         }
 
     @classmethod
@@ -181,6 +241,8 @@ class Edl:
                     events=tuple(_event(e) for e in captions.get("events") or []),
                 ),
                 pacing=tuple(_build(Pacing, p) for p in data.get("pacing") or []),
+                cards=tuple(_build(Card, c) for c in data.get("cards") or []),
+                overlays=tuple(_build(Overlay, o) for o in data.get("overlays") or []),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FatalError(
@@ -206,15 +268,19 @@ class Edl:
     def check(self) -> None:
         """Raise ``FatalError`` if the EDL breaks an invariant.
 
-        Clips tile ``[0, duration]`` without gaps or overlaps, each clip's length is
+        Clips tile ``[body_start, body_end]`` (``[0, duration]`` without an intro or outro card)
+        without gaps or overlaps, each clip's length is
         ``(src_end - src_start) / speed + hold``, source spans lie inside the source, narration
-        and caption events lie inside the video and the events are ordered and non-overlapping.
+        and caption events lie inside the video and the events are ordered and non-overlapping;
+        the intro card starts at 0, the outro card ends the video, overlays lie inside the
+        footage and the frame and do not overlap each other.
         """
         duration = self.output.duration
         _require(duration > 0 and self.clips, "the EDL has no clips or a zero duration")
         _require(self.output.width > 0 and self.output.height > 0 and self.output.fps > 0,
                  "the output size or frame rate is not positive")
-        position = 0.0
+        self._check_graphics()
+        position = self.body_start
         for i, clip in enumerate(self.clips):
             _require(abs(clip.out_start - position) <= TOLERANCE,
                      f"clip {i} starts at {clip.out_start} instead of {position}")
@@ -236,8 +302,8 @@ class Edl:
                          f"clip {i} has a zoom box outside the source picture")
                 previous_end = move.out_end
             position = clip.out_end
-        _require(abs(position - duration) <= TOLERANCE,
-                 f"clips end at {position} instead of {duration}")
+        _require(abs(position - self.body_end) <= TOLERANCE,
+                 f"clips end at {position} instead of {self.body_end}")
         previous_end = 0.0
         for n in self.narration:
             _require(0.0 <= n.out_start <= n.out_end <= duration,
@@ -258,6 +324,31 @@ class Edl:
             _require(previous_end <= event["start"] < event["end"] <= duration,
                      f"caption event at {event['start']} overlaps or is outside the video")
             previous_end = event["end"]
+
+
+    def _check_graphics(self) -> None:
+        duration, out = self.output.duration, self.output
+        kinds = [c.kind for c in self.cards]
+        _require(set(kinds) <= {"intro", "outro"} and len(set(kinds)) == len(kinds),
+                 "cards must be at most one intro and one outro")
+        for card in self.cards:
+            _require(card.file and card.out_length > 0, f"the {card.kind} card is empty")
+            if card.kind == "intro":
+                _require(abs(card.out_start) <= TOLERANCE, "the intro card does not start at 0")
+            else:
+                _require(abs(card.out_end - duration) <= TOLERANCE,
+                         "the outro card does not end the video")
+        _require(self.body_start < self.body_end, "the cards leave no room for the footage")
+        previous_end = self.body_start
+        for i, o in enumerate(self.overlays):
+            _require(o.kind == "lower_third" and o.file, f"overlay {i} is not a lower third")
+            _require(previous_end - TOLERANCE <= o.out_start < o.out_end
+                     <= self.body_end + TOLERANCE,
+                     f"overlay {i} overlaps another or is outside the footage")
+            _require(0 <= o.x and 0 <= o.y and o.width > 0 and o.height > 0
+                     and o.x + o.width <= out.width and o.y + o.height <= out.height,
+                     f"overlay {i} is outside the frame")
+            previous_end = o.out_end
 
 
 def _require(condition: object, message: str) -> None:

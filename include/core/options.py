@@ -57,6 +57,11 @@ ASPECTS = ("16:9", "9:16")
 ORIGINAL_AUDIO = ("drop", "duck")
 ZOOM_MODES = ("auto", "off")
 VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+ANIMATE_MODES = ("auto", "minimal", "off")
+COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+# A fontconfig family ("DejaVu Sans", "Noto Sans:bold") or an absolute font file path.
+FONT_RE = re.compile(r"^[A-Za-z0-9 _.,:=+/-]{0,200}$")
+URL_TEXT_RE = re.compile(r"^[^\s<>]{0,200}$")
 
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _KINDS = {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}
@@ -273,6 +278,33 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "thumbnail_title", bool, True, section="Render",
         description="Draw the video's title on the thumbnail.",
+    ),
+    Option(
+        "animate", str, "auto", section="Animate", enum=ANIMATE_MODES,
+        values_display={"auto": "Intro, lower thirds and outro", "minimal": "Intro card only",
+                        "off": "No motion graphics"},
+        description="Motion graphics: auto (an intro card, a lower third on each new page, an "
+        "outro card), minimal (the intro card only) or off.",
+    ),
+    Option(
+        "outro_text", str, "Thanks for watching", section="Animate", max_length=80,
+        description="The outro card's call to action.",
+    ),
+    Option(
+        "outro_url", str, "", section="Animate", pattern=URL_TEXT_RE,
+        description="A link shown under the call to action on the outro card (empty: none).",
+        invalid="outro_url {value!r} must be a link without spaces, at most 200 characters.",
+    ),
+    Option(
+        "brand_color", str, "#2563EB", section="Animate", pattern=COLOR_RE,
+        description="Accent colour of the cards and lower thirds, as #RRGGBB.",
+        invalid="brand_color {value!r} is not a colour like #2563EB.",
+    ),
+    Option(
+        "brand_font", str, "", section="Animate", pattern=FONT_RE,
+        description="Font of the cards: a fontconfig family (\"DejaVu Sans\") or a font file on "
+        "the workers; empty: DejaVu Sans. CJK text falls back to a font that has its glyphs.",
+        invalid="brand_font {value!r} is not a font family name or font file path.",
     ),
     # Internal settings: not in the trigger form.
     Option("words_per_minute", int, 150, minimum=60, maximum=240,

@@ -24,6 +24,8 @@ BREAK_AFTER = tuple(".,;:!?…。，、；：！？")
 FONT = "DejaVu Sans"  # the render passes fontsdir, so CJK glyphs fall back to WenQuanYi/Noto
 SAFE_MARGIN = 0.06  # fraction of the frame kept clear at the sides and the bottom (>= 5 %)
 STYLES = ("clean", "bold", "karaoke")
+LINE_HEIGHT = 1.17  # DejaVu Sans ascent + descent, in font sizes (libass's line spacing)
+WIDEST_ADVANCE = 0.66  # a generous mean advance of bold DejaVu Sans, in font sizes
 
 
 def build_events(voiceover: dict, duration: float, voice_offset: float = 0.0) -> list[dict]:
@@ -97,6 +99,17 @@ def write_ass(events: list[dict], path: Path, style: str, width: int, height: in
         subs.append(pysubs2.SSAEvent(start=start_cs * 10, end=end_cs * 10, text=text))
     path = Path(path)
     write_text(path, subs.to_string("ass"))
+
+
+def safe_top(style: str, width: int, height: int) -> int:
+    """The highest output row a caption of ``style`` can reach: two lines of text (a caption
+    holds at most ``MAX_CHARS`` characters; three where the frame is too narrow for that in
+    two) with their outline or box, above the bottom margin. Graphics stay above it."""
+    preset = _style(style, width, height)
+    line = preset.fontsize * LINE_HEIGHT + 2 * preset.outline
+    room = width - preset.marginl - preset.marginr
+    lines = max(2, math.ceil(MAX_CHARS * WIDEST_ADVANCE * preset.fontsize / room))
+    return math.floor(height - preset.marginv - lines * line)
 
 
 def _karaoke_durations(words: list[dict], start_cs: int, end_cs: int) -> list[int]:

@@ -26,7 +26,9 @@ speed, and how long each clip's last frame is held, in final-time order. Three s
 In ``trim`` and ``pad`` the voice plays continuously from final time 0 (final time = voice
 time); in ``fit`` each narration segment's voice span is placed at its ``out_start``. Every mode
 writes the drift report (``pacing``): per narrated segment, where its narration starts against
-its first frame and how much of its action made it into the video.
+its first frame and how much of its action made it into the video. The intro card (option
+``animate``, see :mod:`include.stages.animate`) then moves the footage, the voice and the
+captions back by its length; the outro follows.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from include.core.edl import (
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import camera, caption_track
+from include.stages import animate, camera, caption_track
 
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
 VOICE_OFFSET = 0.0
@@ -199,14 +201,19 @@ def run(
                               events=tuple(events)),
         pacing=tuple(pacing),
     )
+    # The intro/outro cards and lower thirds (option animate): the footage, the voice and the
+    # captions move back by the intro's length.
+    edl = animate.lay_out(edl, settings, analysis, script)
     edl.check()
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    caption_track.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
+    caption_track.write_ass(list(edl.captions.events), out_dir / edl.captions.file,
+                            settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
-    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode,
-            "zoom_moves": sum(len(c.zoom) for c in clips)}
+    return {"duration": edl.output.duration, "clips": len(clips),
+            "sync_mode": settings.sync_mode, "zoom_moves": sum(len(c.zoom) for c in clips),
+            "cards": len(edl.cards), "overlays": len(edl.overlays)}
 
 
 def _positive(value: object, what: str) -> float:

@@ -249,7 +249,9 @@ def chapters_for(narration: Sequence[Narration], titles: dict[str, str],
 
     chapters = []
     for bound in bounds:
-        playing = [seg_id for start, seg_id in starts if math.floor(start) <= bound]
+        # the first chapter (0:00) is the first page's, also when an intro card plays before it
+        playing = [seg_id for start, seg_id in starts if math.floor(start) <= bound] or [
+            seg_id for _, seg_id in starts[:1]]
         title = titles.get(playing[-1], "") if playing else ""
         if not title or (chapters and chapters[-1]["title"] == title):
             return []

@@ -26,7 +26,7 @@ import os
 import subprocess
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -98,10 +98,12 @@ def run(
     video = _video_stream(source_path)
     seek = len(_timed_clips(edl.clips, edl.output.fps)) <= seek_limit(video)
     mix = _plan_mix(edl, source_path, voiceover_path, music_path, seek)
+    graphics = {name: _named_file(files, name, "motion-graphics clip")
+                for name in edl.graphics_files()}
     cmd = build_command(
         edl, source_path, captions_path, voiceover_path, partial, mix=mix, seek_inputs=seek,
         matrix=video.get("color_space"), music_path=music_path, preset=preset,
-        crf=crf,
+        crf=crf, graphics=graphics,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -189,17 +191,21 @@ def build_command(
     music_path: Path | None = None,
     preset: str = "veryfast",
     crf: int = 23,
+    graphics: dict[str, Path] | None = None,
 ) -> list[str]:
     """The complete ffmpeg command line that renders ``edl`` to ``output_path``.
 
     ``mix`` holds the audio gains planned by :func:`_plan_mix`; ``seek_inputs`` chooses one
     seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
-    (see :func:`_to_bt709`).
+    (see :func:`_to_bt709`); ``graphics`` maps the EDL's card and overlay files to local paths
+    (see :func:`_with_graphics`).
     """
     out = edl.output
     width, height, fps, duration = out.width, out.height, out.fps, out.duration
     clips = _timed_clips(edl.clips, fps)
     inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
+    first_graphic = inputs.count("-i")
+    inputs += _graphic_inputs(edl, graphics or {})
     graph: list[str] = []
     if not seek_inputs:
         graph.append(f"[0:v]split={len(clips)}" + "".join(f"[s{k}]" for k in range(len(clips))))
@@ -218,7 +224,10 @@ def build_command(
     subtitles = (
         f"subtitles=filename={_filter_value(captions_path)}:fontsdir={_filter_value(FONTS_DIR)}"
     )
-    moves = [move for clip in edl.clips for move in clip.zoom]
+    # camera moves are in final time; the zoompan runs on the footage, which starts at body_start
+    moves = [replace(move, out_start=move.out_start - edl.body_start,
+                     out_end=move.out_end - edl.body_start)
+             for clip in edl.clips for move in clip.zoom]
     if moves and edl.source.width and edl.source.height:  # camera moves: zoompan does the scaling
         frame = _zoomed_frame(edl, moves, matrix)
     elif out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
@@ -228,10 +237,9 @@ def build_command(
         frame = (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"
                  f"force_divisible_by=2{_to_bt709(matrix)},"
                  f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")
-    graph.append(
-        "".join(f"[v{k}]" for k in range(len(clips)))
-        + f"concat=n={len(clips)}:v=1:a=0,{frame},setsar=1,{subtitles},format=yuv420p[v]"
-    )
+    body = ("".join(f"[v{k}]" for k in range(len(clips)))
+            + f"concat=n={len(clips)}:v=1:a=0,{frame},setsar=1")
+    graph += _with_graphics(edl, body, f"{subtitles},format=yuv420p[v]", first_graphic)
     graph += _audio_graph(edl, clips, seek_inputs, voice_index, mix)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
@@ -246,6 +254,55 @@ def build_command(
         "-progress", "pipe:1", "-nostats",
         str(output_path),
     ]
+
+
+def _graphic_inputs(edl: Edl, graphics: dict[str, Path]) -> list[str]:
+    """One input per card, then per overlay (the order :func:`_with_graphics` numbers them)."""
+    inputs: list[str] = []
+    for item in (*edl.cards, *edl.overlays):
+        path = graphics.get(item.file)
+        if path is None:
+            raise FatalError(f"edl.json names the motion-graphics clip {item.file!r} but it was "
+                             "not given; re-run the animate stage.")
+        inputs += user_input_args(path)
+    return inputs
+
+
+def _with_graphics(edl: Edl, body: str, tail: str, first_input: int) -> list[str]:
+    """Filter chains from the footage chain ``body`` to ``tail`` with the EDL's motion graphics.
+
+    Each lower third (an alpha clip) is shifted to its time in the footage with ``setpts`` and
+    laid on it with ``overlay`` (``eof_action=pass``: the footage runs on when it ends); the
+    intro and outro cards are brought to the output's size, rate and exact frame count and
+    concatenated around the footage. All in the same graph: nothing is encoded twice. Without
+    graphics this is just ``body,tail``.
+    """
+    if not edl.cards and not edl.overlays:
+        return [f"{body},{tail}"]
+    out, fps = edl.output, edl.output.fps
+    index = first_input + len(edl.cards)
+    chains, label = [f"{body}[gb0]"], "[gb0]"
+    for k, overlay in enumerate(edl.overlays):
+        at = _num(overlay.out_start - edl.body_start)
+        chains += [
+            f"[{index + k}:v]scale=out_color_matrix=bt709:out_range=tv,format=yuva420p,"
+            f"setpts=PTS-STARTPTS+{at}/TB[go{k}]",
+            f"{label}[go{k}]overlay=x={overlay.x}:y={overlay.y}:eof_action=pass:"
+            f"repeatlast=0[gb{k + 1}]",
+        ]
+        label = f"[gb{k + 1}]"
+    parts = {"body": label}
+    for k, card in enumerate(edl.cards):
+        frames = round(card.out_end * fps) - round(card.out_start * fps)
+        chains.append(
+            f"[{first_input + k}:v]fps={fps},scale={out.width}:{out.height},setsar=1,"
+            f"tpad=stop_mode=clone:stop_duration={_num(2 / fps)},trim=end_frame={frames},"
+            f"setpts=PTS-STARTPTS[g{card.kind}]")
+        parts[card.kind] = f"[g{card.kind}]"
+    order = [parts[p] for p in ("intro", "body", "outro") if p in parts]
+    if len(order) == 1:
+        return chains + [f"{order[0]}null,{tail}"]
+    return chains + ["".join(order) + f"concat=n={len(order)}:v=1:a=0,{tail}"]
 
 
 def _zoomed_frame(edl: Edl, moves: list, matrix: str | None) -> str:
@@ -333,7 +390,7 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
                 f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)}")
     graph = _placed_voice(edl, voice_in)
     voice = f"[voice_placed]apad,atrim=end={_num(duration)}" if graph else (
-        f"{voice_in},apad,atrim=end={_num(duration)}")
+        f"{voice_in},{_delay(edl.audio.voice_offset)}apad,atrim=end={_num(duration)}")
     if mix.bed_gain_db is None and mix.music_gain_db is None:
         return [*graph, f"{voice}[a]"]
     beds = []
@@ -344,7 +401,9 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
                 f"[0:a]asplit={len(clips)}" + "".join(f"[t{k}]" for k in range(len(clips))))
         graph += [_clip_audio(k, clip, fps, seek_inputs) for k, clip in enumerate(clips)]
         graph.append("".join(f"[a{k}]" for k in range(len(clips)))
-                     + f"concat=n={len(clips)}:v=0:a=1,volume={mix.bed_gain_db:.2f}dB[orig]")
+                     + f"concat=n={len(clips)}:v=0:a=1,volume={mix.bed_gain_db:.2f}dB"
+                     + (f",{_delay(edl.body_start)}apad,atrim=end={_num(duration)}"
+                        if edl.cards else "") + "[orig]")
         beds.append("[orig]")
     if mix.music_gain_db is not None:
         graph.append(f"[{voice_index + 1}:a]{loudness.stereo_chain()},"
@@ -359,6 +418,12 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
         f"{loudness.gain_filters(mix.mix_gain_db)}[a]",
     ]
     return graph
+
+
+def _delay(seconds: float) -> str:
+    """An ``adelay`` (all channels) of ``seconds`` and a comma, or nothing for 0."""
+    ms = round(seconds * 1000)
+    return f"adelay=delays={ms}:all=1," if ms > 0 else ""
 
 
 def _placed_voice(edl: Edl, voice_in: str) -> list[str]:

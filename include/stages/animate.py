@@ -1,0 +1,527 @@
+"""Animate stage: the motion graphics of a video — an intro card, lower thirds, an outro card.
+
+Two halves, so that rerunning ``animate`` alone stays correct:
+
+* :func:`lay_out` (called by the edit stage) decides **where** the graphics go and what they say,
+  as data in the EDL: the intro card (``INTRO_SECONDS``, product and title) is the first thing in
+  final time and the footage, the narration and the captions move back by its length; the outro
+  card (``OUTRO_SECONDS``, the run's ``outro_text`` and ``outro_url``) follows the footage; a
+  lower third (``LOWER_THIRD_SECONDS``, the page's headline) is laid over the footage where a
+  segment opens a new page, in the frame's lower third but above the caption band (see
+  :func:`include.stages.caption_track.safe_top`), so captions never cover it. The run option
+  ``animate`` says which: ``auto`` all three, ``minimal`` the intro only, ``off`` none.
+* :func:`run` (the animate task) **draws** what the EDL names with MoviePy, in the run's
+  ``brand_color`` and ``brand_font``: the cards as small full-frame H.264 clips, the lower thirds
+  as clips with alpha (:data:`OVERLAY_FORMAT`, the format ffmpeg overlays fastest of those
+  measured, see benchmarks/README.md), and writes ``animate.json`` (each file, where it goes in
+  final time, its size and format).
+
+The render stage plays them inside its single ffmpeg pass (intro/outro concatenated, lower thirds
+overlaid), so the timing always comes from the EDL and the look from the last animate run.
+MoviePy is imported only by :func:`run`; the edit stage does not load it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from include.core.edl import Card, Edl, Overlay
+from include.core.errors import FatalError
+from include.core.files import write_json
+from include.core.options import Settings
+from include.stages import caption_track
+
+INTRO_SECONDS = 2.5
+OUTRO_SECONDS = 3.0
+LOWER_THIRD_SECONDS = 2.5
+LOWER_THIRD_DELAY = 0.4  # after the cut to the new page
+LOWER_THIRD_GAP = 0.5  # between two lower thirds
+MIN_FOOTAGE = 1.0  # seconds of footage a video keeps between its cards
+INTRO_FILE, OUTRO_FILE = "intro.mp4", "outro.mp4"
+OVERLAY_FORMAT = "mov"  # PNG-in-MOV with alpha (codec png, rgba): see benchmarks/README.md
+OVERLAY_CODEC = "png"
+MAX_HEADLINE_CHARS = 48
+DEFAULT_FONT = "DejaVu Sans"
+CJK_FALLBACK = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+# Colours of the cards (sRGB): a deep slate ground, white type.
+INK = (255, 255, 255)
+GROUND_TOP, GROUND_BOTTOM = (12, 18, 32), (22, 30, 48)
+PANEL = (15, 23, 42)
+PANEL_ALPHA = 0.92
+
+
+# ------------------------------------------------------------------------------ planning (edit)
+
+
+def lay_out(edl: Edl, settings: Settings, analysis: dict, script: dict) -> Edl:
+    """``edl`` (footage from final time 0) with the run's cards and lower thirds laid out.
+
+    The intro shifts the clips, the narration (``audio.voice_offset``) and the caption events by
+    its length; the outro adds its length at the end. ``animate`` off returns ``edl`` unchanged.
+    """
+    mode = settings.animate
+    if mode == "off":
+        return edl
+    product = " ".join(str(analysis.get("product_name") or "").split())
+    intro_title, kicker = _intro_text(product, str(script.get("title") or settings.title_hint))
+    offset = INTRO_SECONDS
+    body = edl.output.duration
+    outro = OUTRO_SECONDS if mode == "auto" else 0.0
+    duration = round(offset + body + outro, 3)
+    cards = [Card("intro", INTRO_FILE, 0.0, offset, title=intro_title, kicker=kicker)]
+    if outro:
+        cards.append(Card("outro", OUTRO_FILE, round(offset + body, 3), duration,
+                          title=settings.outro_text.strip() or "Thanks for watching",
+                          subtitle=settings.outro_url, kicker=product))
+    clips = tuple(replace(c, out_start=round(c.out_start + offset, 3),
+                          out_end=round(c.out_end + offset, 3),
+                          zoom=tuple(replace(m, out_start=round(m.out_start + offset, 3),
+                                             out_end=round(m.out_end + offset, 3))
+                                     for m in c.zoom)) for c in edl.clips)
+    pacing = tuple(replace(p, footage_start=round(p.footage_start + offset, 3),
+                           narration_start=round(p.narration_start + offset, 3))
+                   for p in edl.pacing)
+    narration = tuple(replace(n, out_start=round(n.out_start + offset, 3),
+                              out_end=round(n.out_end + offset, 3)) for n in edl.narration)
+    shifted = replace(
+        edl,
+        output=replace(edl.output, duration=duration),
+        clips=clips,
+        pacing=pacing,
+        narration=narration,
+        audio=replace(edl.audio, voice_offset=round(edl.audio.voice_offset + offset, 3)),
+        captions=replace(edl.captions, events=tuple(_shift_event(e, offset)
+                                                    for e in edl.captions.events)),
+        cards=tuple(cards),
+    )
+    if mode == "auto":
+        shifted = replace(shifted, overlays=tuple(lower_thirds(shifted, analysis, product)))
+    return shifted
+
+
+def _intro_text(product: str, title: str) -> tuple[str, str]:
+    """(title, kicker) of the intro card: "Orbit: Backlog and Reports" → ("Backlog and
+    Reports", "Orbit"); a title that is only the product → (product, "")."""
+    title = " ".join(title.split())
+    if product and title.lower().startswith(product.lower() + ":"):
+        title = title[len(product) + 1:].strip()
+    if not title or title.lower() == product.lower():
+        return product or "Product tour", ""
+    return title, product
+
+
+def _shift_event(event: dict, offset: float) -> dict:
+    return {**event, "start": round(event["start"] + offset, 3),
+            "end": round(event["end"] + offset, 3),
+            "words": [{**w, "start": round(w["start"] + offset, 3),
+                       "end": round(w["end"] + offset, 3)} for w in event.get("words", [])]}
+
+
+def lower_thirds(edl: Edl, analysis: dict, product: str) -> list[Overlay]:
+    """A lower third where a clip opens a page with a new headline (segments.json
+    ``screen.headline``), ``LOWER_THIRD_DELAY`` after the cut, when it fits before the footage
+    ends without touching the previous one."""
+    headlines = {str(s.get("id")): " ".join(str((s.get("screen") or {}).get("headline") or "")
+                                            .split())
+                 for s in analysis.get("segments") or []}
+    x, y, width, height = lower_third_box(edl)
+    overlays: list[Overlay] = []
+    last, previous_end = "", -math.inf
+    for clip in edl.clips:
+        headline = headlines.get(clip.segment_id, "")
+        if not headline or headline.lower() in (last.lower(), product.lower()):
+            continue
+        last = headline
+        start = round(max(clip.out_start + LOWER_THIRD_DELAY, previous_end + LOWER_THIRD_GAP), 3)
+        end = round(start + LOWER_THIRD_SECONDS, 3)
+        if end > edl.body_end or start > clip.out_start + 2 * LOWER_THIRD_SECONDS:
+            continue
+        overlays.append(Overlay(
+            "lower_third", f"lower-third-{len(overlays) + 1:02d}.{OVERLAY_FORMAT}",
+            clip.segment_id, start, end, x, y, width, height,
+            title=_shorten(headline, MAX_HEADLINE_CHARS), kicker=product))
+        previous_end = end
+    return overlays
+
+
+def lower_third_box(edl: Edl) -> tuple[int, int, int, int]:
+    """``(x, y, width, height)`` of the lower thirds: at the captions' side margin, ending a
+    small gap above the caption band, so the two never overlap."""
+    width, height = edl.output.width, edl.output.height
+    unit = min(width, height)
+    margin = math.ceil(width * caption_track.SAFE_MARGIN)
+    box_h = _even(unit * 0.15)
+    box_w = _even(min(width * 0.62, width - 2 * margin))
+    top = caption_track.safe_top(edl.captions.style, width, height) - _even(unit * 0.025) - box_h
+    return margin, max(0, top), box_w, box_h
+
+
+def _even(value: float) -> int:
+    return int(value) // 2 * 2
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut[:cut.rfind(" ")] if cut.rfind(" ") > limit // 2 else cut).rstrip(" ,;:-") + "…"
+
+
+# ------------------------------------------------------------------------------ drawing (animate)
+
+
+def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
+    """Draw every card and lower third ``edl.json`` names into ``out_dir`` and write
+    ``out_dir/animate.json``; return ``{"mode", "clips", "seconds"}``."""
+    began = time.monotonic()
+    edl = Edl.load(edl_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    style = Style.of(settings)
+    items = []
+    for card in edl.cards:
+        clip = _card_clip(card, style, edl.output.width, edl.output.height)
+        _write(clip, out_dir / card.file, edl.output.fps, alpha=False)
+        items.append({"kind": card.kind, "file": card.file, "out_start": card.out_start,
+                      "out_end": card.out_end, "x": 0, "y": 0, "width": edl.output.width,
+                      "height": edl.output.height, "alpha": False, "codec": "h264",
+                      "text": [t for t in (card.kicker, card.title, card.subtitle) if t]})
+    for overlay in edl.overlays:
+        clip = _lower_third_clip(overlay, style)
+        _write(clip, out_dir / overlay.file, edl.output.fps, alpha=True)
+        items.append({"kind": overlay.kind, "file": overlay.file, "segment_id": overlay.segment_id,
+                      "out_start": overlay.out_start, "out_end": overlay.out_end,
+                      "x": overlay.x, "y": overlay.y, "width": overlay.width,
+                      "height": overlay.height, "alpha": True, "codec": OVERLAY_CODEC,
+                      "text": [t for t in (overlay.kicker, overlay.title) if t]})
+    seconds = round(time.monotonic() - began, 3)
+    write_json(out_dir / "animate.json", {
+        "version": 1, "mode": settings.animate, "fps": edl.output.fps,
+        "brand_color": settings.brand_color, "font": style.font(""),
+        "duration": edl.output.duration, "body_start": edl.body_start,
+        "body_end": edl.body_end, "items": items, "seconds": seconds,
+    })
+    return {"mode": settings.animate, "clips": len(items), "seconds": seconds}
+
+
+class Style:
+    """The brand: accent colour, a light tint of it for type on the dark ground, the font."""
+
+    def __init__(self, color: str, font: str) -> None:
+        self.accent = _rgb(color)
+        self.tint = _readable_tint(self.accent)
+        self.family = font.strip() or DEFAULT_FONT
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Style":
+        return cls(settings.brand_color, settings.brand_font)
+
+    def font(self, text: str, bold: bool = False) -> str:
+        """A font file for ``text``: the brand font, or one that has its glyphs (CJK)."""
+        return _font_file(self.family, bold, "".join(sorted({c for c in text if ord(c) > 0x2E7F})))
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    value = color.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _readable_tint(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``rgb`` mixed with white until it reads on the panel (contrast >= 4.5:1, WCAG AA)."""
+    ground = _luminance(PANEL)
+    for step in range(0, 11):
+        mix = step / 10
+        tint = tuple(round(c + (255 - c) * mix) for c in rgb)
+        if (_luminance(tint) + 0.05) / (ground + 0.05) >= 4.5:
+            return tint  # type: ignore[return-value]
+    return INK
+
+
+@functools.lru_cache(maxsize=64)
+def _font_file(family: str, bold: bool, wide: str) -> str:
+    """fc-match's file for ``family`` (bold), covering the characters ``wide``; a font file
+    path is used as is for text without CJK characters."""
+    if family.startswith("/") and not wide:
+        if not Path(family).is_file():
+            raise FatalError(f"brand_font {family} is not a font file on this worker.")
+        return family
+    pattern = (DEFAULT_FONT if family.startswith("/") else family) + (":bold" if bold else "")
+    if wide:
+        pattern += ":charset=" + " ".join(f"{ord(c):x}" for c in wide[:64])
+    if shutil.which("fc-match"):
+        found = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True,
+                               text=True, timeout=30).stdout.strip()
+        if found and Path(found).is_file():
+            return found
+    fallback = CJK_FALLBACK if wide else "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+    if Path(fallback).is_file():
+        return fallback
+    raise FatalError("no font found for the motion graphics; install fonts-dejavu-core and "
+                     "fonts-wqy-microhei (the Makefile does).")
+
+
+def _text_image(text: str, font_path: str, size: int, color: tuple[int, int, int], *,
+                tracking: float = 0.0):
+    """``text`` as a tight RGBA numpy array (``tracking``: extra letter spacing in ems)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(font_path, size)
+    ascent, descent = font.getmetrics()
+    if tracking:
+        advances = [font.getlength(ch) + tracking * size for ch in text]
+        width = math.ceil(sum(advances) - tracking * size) + 2
+    else:
+        advances = []
+        width = math.ceil(font.getlength(text)) + 2
+    image = Image.new("RGBA", (max(width, 2), ascent + descent + 2), (*color, 0))
+    draw = ImageDraw.Draw(image)
+    if tracking:
+        x = 1.0
+        for ch, advance in zip(text, advances):
+            draw.text((x, 1), ch, font=font, fill=(*color, 255))
+            x += advance
+    else:
+        draw.text((1, 1), text, font=font, fill=(*color, 255))
+    return np.asarray(image)
+
+
+def _wrap(text: str, font_path: str, size: int, max_width: int, max_lines: int) -> list[str] | None:
+    """``text`` broken into at most ``max_lines`` lines narrower than ``max_width`` pixels
+    (CJK text may break between any two characters), or ``None`` if it does not fit."""
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(font_path, size)
+    wide = any(ord(c) > 0x2E7F for c in text)
+    tokens = list(text) if wide else text.split()
+    joiner = "" if wide else " "
+    lines: list[str] = []
+    current = ""
+    for token in tokens:
+        candidate = current + joiner + token if current else token
+        if font.getlength(candidate) <= max_width:
+            current = candidate
+            continue
+        if not current or font.getlength(token) > max_width:
+            return None
+        lines.append(current)
+        current = token
+    lines.append(current)
+    return lines if len(lines) <= max_lines else None
+
+
+def _fit(text: str, font_path: str, size: int, max_width: int, max_lines: int):
+    """The largest size (from ``size`` down to 45 % of it) at which ``text`` wraps into
+    ``max_lines`` lines; the last resort cuts it with an ellipsis."""
+    for step in range(12):
+        current = round(size * (1 - 0.05 * step))
+        lines = _wrap(text, font_path, current, max_width, max_lines)
+        if lines:
+            return current, lines
+    current = round(size * 0.45)
+    while len(text) > 1 and not _wrap(text, font_path, current, max_width, max_lines):
+        text = text[:-2].rstrip() + "…"
+    return current, _wrap(text, font_path, current, max_width, max_lines) or [text]
+
+
+def _ease(x: float) -> float:
+    """Ease-out cubic on [0, 1] (clamped)."""
+    x = min(max(x, 0.0), 1.0)
+    return 1 - (1 - x) ** 3
+
+
+def _ground(width: int, height: int, accent: tuple[int, int, int]):
+    """The cards' background: a slate vertical gradient with a faint glow of the accent colour
+    from the lower right."""
+    import numpy as np
+
+    ys = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    top, bottom = np.array(GROUND_TOP, np.float32), np.array(GROUND_BOTTOM, np.float32)
+    ground = np.broadcast_to(top + (bottom - top) * ys, (height, width, 3)).copy()
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    dist = np.hypot((xx - width * 0.95) / width, (yy - height * 1.05) / height)
+    glow = np.clip(1.0 - dist / 0.9, 0.0, 1.0) ** 2 * 0.28
+    ground += (np.array(accent, np.float32) - ground) * glow[..., None]
+    return ground.astype(np.uint8)
+
+
+def _card_clip(card: Card, style: Style, width: int, height: int):
+    """The intro (left-aligned) or outro (centred) card: kicker, accent rule, title, subtitle;
+    each slides up a little and fades in, one after the other; the rule grows from its edge
+    (its centre on the outro). A MoviePy clip whose frames are the precomputed ground with the
+    text sprites blended in (a full-frame MoviePy composite is ~40x slower)."""
+    unit = min(width, height)
+    duration = card.out_length
+    centred = card.kind == "outro"
+    margin = round(width * 0.09)
+    max_w = width - 2 * margin
+    layers = []  # (rgba, delay, x, y)
+    kicker = card.kicker.upper()
+    title_font = style.font(card.title, bold=True)
+    size, lines = _fit(card.title, title_font, round(unit * 0.085), max_w, 3)
+    title_imgs = [_text_image(line, title_font, size, INK) for line in lines]
+    line_h = round(size * 1.18)
+    kicker_img = (_text_image(kicker, style.font(kicker, bold=True), round(unit * 0.032),
+                              style.tint, tracking=0.14) if kicker else None)
+    sub_img = (_text_image(card.subtitle, style.font(card.subtitle), round(unit * 0.044),
+                           style.tint) if card.subtitle else None)
+    rule_w, rule_h = round(unit * 0.09), max(2, round(unit * 0.008))
+    gap = round(unit * 0.03)
+    block = (kicker_img.shape[0] + gap if kicker_img is not None else 0) + rule_h + gap \
+        + line_h * len(lines) + (gap + sub_img.shape[0] if sub_img is not None else 0)
+    y = (height - block) // 2
+
+    def x_of(img) -> int:
+        return (width - img.shape[1]) // 2 if centred else margin
+
+    if kicker_img is not None:
+        layers.append((kicker_img, 0.0, x_of(kicker_img), y))
+        y += kicker_img.shape[0] + gap
+    rule_x = (width - rule_w) // 2 if centred else margin
+    rule_y = y
+    y += rule_h + gap
+    for k, img in enumerate(title_imgs):
+        layers.append((img, 0.15 + 0.08 * k, x_of(img), y + k * line_h))
+    y += line_h * len(lines)
+    if sub_img is not None:
+        layers.append((sub_img, 0.45, x_of(sub_img), y + gap))
+
+    import numpy as np
+    from moviepy import VideoClip
+
+    ground = _ground(width, height, style.accent).astype(np.float32)
+    rule = np.zeros((rule_h, rule_w, 4), np.float32)
+    rule[..., :3], rule[..., 3] = style.accent, 255
+    rise = round(unit * 0.035)
+    sprites = [(img.astype(np.float32), delay, x, top) for img, delay, x, top in layers]
+
+    def frame(t: float):
+        out = ground.copy()
+        shown = round(rule_w * _ease(t / 0.5))
+        if shown:
+            lo = (rule_w - shown) // 2 if centred else 0
+            _blend(out, rule[:, lo:lo + shown], rule_x + lo, rule_y, 1.0)
+        for img, delay, x, top in sprites:
+            opacity = _ease((t - delay) / 0.48)
+            if opacity > 0:
+                _blend(out, img, x, top + round(rise * (1 - _ease((t - delay) / 0.6))), opacity)
+        return out.astype(np.uint8)
+
+    return VideoClip(frame, duration=duration)
+
+
+def _blend(out, sprite, x: int, y: int, opacity: float) -> None:
+    """Lay the RGBA ``sprite`` (float) on ``out`` (float RGB) at ``(x, y)`` with ``opacity``,
+    clipped to the frame."""
+    h, w = sprite.shape[:2]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, out.shape[1]), min(y + h, out.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    part = sprite[y0 - y:y1 - y, x0 - x:x1 - x]
+    alpha = part[..., 3:] * (opacity / 255.0)
+    region = out[y0:y1, x0:x1]
+    region += (part[..., :3] - region) * alpha
+
+
+def _lower_third_clip(overlay: Overlay, style: Style):
+    """A lower third: a slate panel with an accent bar opening from the left, the kicker
+    (product) and the headline sliding in after it, everything fading out at the end.
+    The clip is ``overlay.width`` x ``overlay.height`` with alpha; the panel fits the text."""
+    import numpy as np
+    from moviepy import VideoClip
+
+    w, h = overlay.width, overlay.height
+    bar = max(4, round(h * 0.07))
+    pad_x = round(h * 0.24)
+    kicker = overlay.kicker.upper()
+    head_font = style.font(overlay.title, bold=True)
+    head_size, lines = _fit(overlay.title, head_font, round(h * 0.36), w - bar - 2 * pad_x, 1)
+    head = _text_image(lines[0], head_font, head_size, INK)
+    kick = (_text_image(kicker, style.font(kicker, bold=True), round(h * 0.17), style.tint,
+                        tracking=0.14) if kicker else None)
+    text_w = max(head.shape[1], kick.shape[1] if kick is not None else 0)
+    panel_w = min(w, bar + 2 * pad_x + text_w)
+    text = np.zeros((h, w, 4), np.float32)
+    stack_h = head.shape[0] + (kick.shape[0] + round(h * 0.02) if kick is not None else 0)
+    y = (h - stack_h) // 2
+    x = bar + pad_x
+    for img in ([kick] if kick is not None else []) + [head]:
+        ih, iw = img.shape[:2]
+        iw = min(iw, w - x)
+        text[y:y + ih, x:x + iw] = img[:, :iw]
+        y += ih + round(h * 0.02)
+    text_rgb, text_a = text[..., :3], text[..., 3:] / 255.0
+    text_rgb, text_a = text_rgb.astype(np.float32), text_a.astype(np.float32)
+    panel = np.zeros((h, w, 3), np.float32)
+    panel[:, :panel_w] = PANEL
+    panel[:, :bar] = style.accent
+    duration = overlay.out_length
+    columns = np.arange(w)[None, :, None]
+
+    @functools.lru_cache(maxsize=2)  # the frame and its mask ask for the same t
+    def alpha(t: float):
+        fade = min(1.0, (duration - t) / 0.35) if t > duration - 0.35 else 1.0
+        bar_a = _ease(t / 0.15)
+        opened = bar + (panel_w - bar) * _ease((t - 0.08) / 0.4)
+        base = np.where(columns < bar, bar_a, np.where(columns < opened, PANEL_ALPHA, 0.0)
+                        ).astype(np.float32)
+        shift = round(h * 0.12 * (1 - _ease((t - 0.22) / 0.45)))
+        ta = np.roll(text_a, -shift, axis=1) * _ease((t - 0.22) / 0.35)
+        ta = np.minimum(ta, columns < opened)
+        return base, ta, shift, fade
+
+    def frame(t: float):
+        base, ta, shift, _ = alpha(t)
+        rgb = np.roll(text_rgb, -shift, axis=1)
+        a = base + ta * (1 - base)
+        out = (panel * base * (1 - ta) + rgb * ta) / np.maximum(a, 1e-6)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    def mask(t: float):
+        base, ta, _, fade = alpha(t)
+        return ((base + ta * (1 - base)) * fade)[..., 0]
+
+    clip = VideoClip(frame, duration=duration)
+    return clip.with_mask(VideoClip(mask, is_mask=True, duration=duration))
+
+
+def _write(clip, path: Path, fps: int, *, alpha: bool) -> None:
+    """Encode ``clip`` to ``path`` (a temp name, then renamed) with exactly its duration's
+    frames: H.264 (BT.709, as the render's output) for the opaque cards, PNG-in-MOV with alpha
+    for the overlays."""
+    from include.core.files import temp_sibling
+
+    partial = temp_sibling(path).with_suffix(path.suffix)
+    # MoviePy writes int(duration * fps) frames: half a frame more keeps the exact count
+    clip = clip.with_duration((round(clip.duration * fps) + 0.5) / fps)
+    try:
+        if alpha:
+            clip.write_videofile(str(partial), fps=fps, codec=OVERLAY_CODEC, audio=False,
+                                 logger=None, preset="medium", ffmpeg_params=["-an"])
+        else:
+            clip.write_videofile(str(partial), fps=fps, codec="libx264", audio=False,
+                                 logger=None, preset="veryfast", threads=2,
+                                 ffmpeg_params=["-crf", "16", "-pix_fmt", "yuv420p",
+                                                "-tune", "animation",
+                                                "-vf", "scale=out_color_matrix=bt709:out_range=tv",
+                                                "-colorspace", "bt709", "-color_primaries",
+                                                "bt709", "-color_trc", "bt709"])
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+        clip.close()
