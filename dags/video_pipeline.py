@@ -1,6 +1,6 @@
 """video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
 
-    ingest → analyze → script → review_gate → voiceover → edit → render ──────→ publish
+    ingest → analyze → script → review_gate → voiceover → edit → render → qc → publish
                                                                   ↘ metadata ──↗
                                                                   ↘ thumbnail ─↗
                                                                   ↘ captions ──↗
@@ -29,6 +29,8 @@ from include.pipeline import (
     transcriber,
 )
 from include.publish_operator import PublishOperator
+from include.qc_gate import EXECUTION_TIMEOUT as QC_TIMEOUT
+from include.qc_gate import QcGate
 from include.review import ScriptReview
 from include.review_gate import ReviewGateSensor
 from include.stages import (
@@ -190,10 +192,14 @@ def video_pipeline():
     described = write_metadata.override(task_id="metadata")(analyzed, reviewed.output, edited)
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)
-    # An operator, not a @task: a used-up YouTube quota defers it (include/publish_operator.py).
-    PublishOperator(task_id="publish", rendered=rendered, described=described,
-                    thumbnailed=thumbnailed, captioned=captioned,
-                    execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
+    # Operators, not @tasks: a failed QC may wait deferred for a reviewer (include/qc_gate.py),
+    # a used-up YouTube quota defers publish (include/publish_operator.py).
+    checked = QcGate(task_id="qc", rendered=rendered, edited=edited,
+                     execution_timeout=QC_TIMEOUT, **RETRIES, **MEDIA)
+    published = PublishOperator(task_id="publish", rendered=rendered, described=described,
+                                thumbnailed=thumbnailed, captioned=captioned,
+                                execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
+    checked >> published
 
 
 def _triggering_user() -> str | None:

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT
 
 STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata",
-          "publish", "thumbnail", "captions"]
+          "qc", "publish", "thumbnail", "captions"]
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,9 @@ def test_stage_table(dag):
     assert down["script"] == ["review_gate"]
     assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]
-    assert down["edit"] == ["captions", "metadata", "render", "thumbnail"]
-    assert down["render"] == ["publish"] and down["metadata"] == ["publish"]
+    assert down["edit"] == ["captions", "metadata", "qc", "render", "thumbnail"]
+    assert down["render"] == ["publish", "qc"] and down["qc"] == ["publish"]
+    assert down["metadata"] == ["publish"]
     assert down["thumbnail"] == ["publish"] and down["captions"] == ["publish"]
     assert down["publish"] == []
 
