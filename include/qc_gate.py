@@ -27,7 +27,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.core.errors import FatalError
 from include.pipeline import stage_io, transcriber
-from include.review import QcReview
+from include.review import QcReview, qc_report_key
 from include.stages import qc
 from include.storage import ArtifactStore
 
@@ -106,22 +106,25 @@ class QcGate(BaseOperator):
                 self.defer(
                     trigger=QcDecisionTrigger(io.store.root_url, io.tenant, io.video_id,
                                               report["final_sha256"], self.poll_interval),
-                    method_name="execute_complete", kwargs={"payload": payload},
+                    method_name="execute_complete",
                     timeout=REVIEW_TIMEOUT,
                 )
             return self._decided(decision, payload)
 
-    def execute_complete(self, context: Any, event: dict | None = None,
-                         payload: dict | None = None) -> dict:
+    def execute_complete(self, context: Any, event: dict | None = None) -> dict:
         event = event or {}
         if event.get("decision") == "invalid":
             raise AirflowFailException(f"qc: the QC decision is not valid: {event['reason']}")
-        payload = payload or {}
-        review = QcReview(ArtifactStore(), payload["tenant"], payload["video_id"])
+        tenant, video_id = self.rendered["tenant"], self.rendered["video_id"]
+        review = QcReview(ArtifactStore(), tenant, video_id)
         try:  # what is on file now, not the event
-            decision = review.decision(payload["result"]["final_sha256"]) or event
+            report = review.report() or {}
+            decision = review.decision(str(report.get("final_sha256") or "")) or event
         except FatalError as exc:
             raise AirflowFailException(f"qc: {exc}") from None
+        payload = {"video_id": video_id, "tenant": tenant,
+                   "artifacts": {"qc.json": qc_report_key(tenant, video_id)},
+                   "result": {k: report.get(k) for k in RESULT_KEYS}}
         return self._decided(decision, payload)
 
     def _decided(self, decision: dict, payload: dict) -> dict:
