@@ -17,6 +17,7 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from include import tenancy
+from include.core.edl import Edl
 from include.airflow_params import dag_params
 from include.pipeline import (
     StageIO,
@@ -42,6 +43,7 @@ from include.stages import (
     script,
     sidecar,
     thumbnail,
+    timeline_export,
     voiceover,
 )
 from include.storage import configured
@@ -126,14 +128,19 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
         with stage_io("edit", ingested) as io:
-            return io.publish(edit.run(
+            result = edit.run(
                 io.fetch(analyzed["artifacts"]["segments.json"]),
                 io.fetch(io.script_key()),
                 io.fetch(voiced["artifacts"]["voiceover.json"]),
                 io.fetch(ingested["artifacts"]["source.json"]),
                 io.settings,
                 io.out_dir,
-            ))
+            )
+            # the hand-off to an editor: timeline.otio (+ FCPXML, FCP 7 XML) from the same EDL
+            result["timeline"] = timeline_export.export(
+                Edl.load(io.out_dir / "edl.json"), io.out_dir,
+                source_name=ingested["result"]["source_file"], name=io.video_id)
+            return io.publish(result)
 
     @task(execution_timeout=timedelta(hours=2), **RETRIES, **MEDIA)
     def render_video(ingested: dict, edited: dict, voiced: dict) -> dict:
