@@ -17,6 +17,7 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from include import tenancy
+from include.core import keys
 from include.core.edl import Edl
 from include.airflow_params import dag_params
 from include.pipeline import (
@@ -80,7 +81,7 @@ def video_pipeline():
             settings = io.settings
             # who started the run decides its tenant and footage (include/tenancy.py)
             tenancy.check_run(io.store, settings, _triggering_user())
-            if settings.source.startswith("tenants/"):
+            if keys.is_store_key(settings.source):
                 fileobj, name = io.store.path(settings.source).open("rb"), settings.source.rsplit("/", 1)[-1]
             elif settings.source.startswith("s3://"):
                 fileobj, name = io.store.open_uri(settings.source), settings.source.rsplit("/", 1)[-1]
@@ -222,7 +223,7 @@ def _music(io: StageIO):
     music = io.settings.music
     if not music:
         return None
-    return io.fetch(music) if music.startswith("tenants/") else Path(music)
+    return io.fetch(music) if keys.is_store_key(music) else Path(music)
 
 
 def _log_progress(io: StageIO):

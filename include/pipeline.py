@@ -41,7 +41,9 @@ from include.core.ports import (
 from include.core.usage import summarize
 from include.providers.cloud import ProviderConfig
 from include.review import ScriptReview
-from include.storage import ArtifactStore, artifact_key
+from include.core import keys
+from include.core.keys import artifact_key
+from include.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +169,6 @@ CHOICES = {
     ("tts", "elevenlabs"): ("elevenlabs_model", "elevenlabs_voice"),
     ("tts", "piper"): (None, "piper_voice"),
 }
-TTS_CACHE = "tts-cache"
 USAGE_STAGES = ("analyze", "script", "voiceover", "metadata")
 
 
@@ -288,23 +289,20 @@ class StoreFileCache:
     ``tenants/<tenant>/tts-cache/<entry>``, so every rerun and every video reuses paid audio."""
 
     def __init__(self, store: ArtifactStore, tenant: str) -> None:
-        self.artifacts, self.prefix = store, f"tenants/{tenant}/{TTS_CACHE}"
+        self.artifacts, self.tenant = store, tenant
 
     def fetch(self, name: str, dest: Path) -> bool:
-        key = f"{self.prefix}/{name}"
+        key = keys.tts_cache_key(self.tenant, name)
         if not self.artifacts.exists(key):
             return False
         self.artifacts.get_file(key, dest)
         return True
 
     def store(self, name: str, path: Path) -> None:
-        self.artifacts.put_file(path, f"{self.prefix}/{name}")
+        self.artifacts.put_file(path, keys.tts_cache_key(self.tenant, name))
 
 
 # ---- publishing
-
-PUBLISH_STATE = "state"  # tenants/<t>/videos/<id>/publish/state/<name>.json
-
 
 class StoreLedger:
     """The publish stage's :class:`~include.core.ports.Ledger` in the artifact store:
@@ -318,15 +316,15 @@ class StoreLedger:
         self.store, self.tenant, self.video_id = store, tenant, video_id
 
     def key(self, name: str) -> str:
-        return artifact_key(self.tenant, self.video_id, "publish", f"{PUBLISH_STATE}/{name}.json")
+        return keys.publish_state_key(self.tenant, self.video_id, name)
 
     def get(self, name: str) -> dict | None:
         key = self.key(name)
         if self.store.exists(key):
             return self.store.get_json(key)
-        target, _, kind = name.partition(".")
-        legacy = artifact_key(self.tenant, self.video_id, "publish", "receipt.json")
-        if kind == "receipt" and self.store.exists(legacy):
+        target = name.partition(".")[0]
+        legacy = keys.receipt_key(self.tenant, self.video_id)
+        if name == keys.receipt_name(target) and self.store.exists(legacy):
             receipt = self.store.get_json(legacy)
             if receipt.get("target") == target:
                 return receipt

@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.core.files import write_json
+from include.core.keys import receipt_name
 from include.pipeline import (
     StoreLedger,
     publish_options,
@@ -102,7 +103,7 @@ class PublishOperator(BaseOperator):
                 self.wait(wait, waited)
             if waited:  # the receipt records the quota wait too
                 receipt["waited_seconds"] = round(waited, 3)
-                ledger.put(f"{receipt['target']}.receipt", receipt)
+                ledger.put(receipt_name(receipt["target"]), receipt)
                 write_json(io.out_dir / "receipt.json", receipt)
             return io.publish({**receipt, "usage": run_usage(io.out_dir)})
 

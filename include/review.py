@@ -40,12 +40,13 @@ from typing import Any
 from include.core.errors import FatalError
 from include.core.options import Settings
 from include.stages.script import validate_review
-from include.storage import ArtifactStore, artifact_key
+from include.core import keys
+from include.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
 DECISIONS = ("approved", "rejected")
-LEGACY_APPROVAL = "approval.json"  # review/approval.json: a decision from before revisions existed
+LEGACY_APPROVAL = keys.LEGACY_APPROVAL  # review/approval.json: a decision from before revisions existed
 
 
 class ReviewConflict(FatalError):
@@ -66,16 +67,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def original_script_key(tenant: str, video_id: str) -> str:
-    return artifact_key(tenant, video_id, "script", "script.json")
-
-
-def reviewed_script_key(tenant: str, video_id: str) -> str:
-    return artifact_key(tenant, video_id, "review", "script.json")
+original_script_key = keys.script_key
+reviewed_script_key = keys.reviewed_script_key
 
 
 def decision_key(tenant: str, video_id: str, revision: str) -> str:
-    return artifact_key(tenant, video_id, "review", f"decisions/{_key_part(revision)}.json")
+    return keys.decision_key(tenant, video_id, _key_part(revision))
 
 
 @dataclass
@@ -142,7 +139,7 @@ class ScriptReview:
         return decision_key(self.tenant, self.video_id, revision)
 
     def _review_key(self, name: str) -> str:
-        return artifact_key(self.tenant, self.video_id, "review", name)
+        return keys.review_key(self.tenant, self.video_id, name)
 
     def _decision_keys(self) -> list[str]:
         keys = [
@@ -409,15 +406,12 @@ def current_script_key(store: ArtifactStore, tenant: str, video_id: str) -> str:
 
 # ---------------------------------------------------------------------- a failed quality check
 
-QC_REPORT = "qc.json"  # tenants/<t>/videos/<id>/qc/qc.json, written by the qc task
-
-
 def qc_report_key(tenant: str, video_id: str) -> str:
-    return artifact_key(tenant, video_id, "qc", QC_REPORT)
+    return keys.qc_report_key(tenant, video_id)
 
 
 def qc_decision_key(tenant: str, video_id: str, final_sha256: str) -> str:
-    return artifact_key(tenant, video_id, "review", f"qc/{_key_part(final_sha256[:16])}.json")
+    return keys.qc_decision_key(tenant, video_id, _key_part(final_sha256[:16]))
 
 
 class QcReview:

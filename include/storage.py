@@ -4,7 +4,8 @@ The root is ``file://<project>/.data/store`` by default and any ``s3://<conn_id>
 (AWS, Cloudflare R2, MinIO, …) by configuration: the ``VIDEO_STORE_ROOT`` environment variable,
 else the Airflow Variable ``video_store_root``.
 
-Keys are stable and readable: ``tenants/<tenant>/videos/<video_id>/<stage>/<file>``.
+Keys are stable and readable: ``tenants/<tenant>/videos/<video_id>/<stage>/<file>``, all spelled
+by :mod:`include.core.keys`.
 Writes are atomic: bytes go to a temporary key next to the final one and are renamed into place,
 so a crash never leaves a half-written object under a final key. :meth:`ArtifactStore.create_bytes`
 is also exclusive (the first writer wins, everybody else gets ``FileExistsError``): a hard link
@@ -27,6 +28,7 @@ from typing import Any, BinaryIO
 from airflow.sdk import ObjectStoragePath
 
 from include.core.errors import FatalError
+from include.core.keys import artifact_key, video_prefix  # noqa: F401  (the layout lives in core.keys)
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +58,6 @@ def configured(env: str, variable: str, default: str) -> str:
 
 def store_root() -> str:
     return configured("VIDEO_STORE_ROOT", "video_store_root", DEFAULT_STORE_ROOT)
-
-
-def video_prefix(tenant: str, video_id: str) -> str:
-    return f"tenants/{tenant}/videos/{video_id}"
-
-
-def artifact_key(tenant: str, video_id: str, stage: str, name: str) -> str:
-    return f"{video_prefix(tenant, video_id)}/{stage}/{name}"
 
 
 def check_key(key: str) -> str:

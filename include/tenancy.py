@@ -21,6 +21,7 @@ import json
 import os
 from typing import Any
 
+from include.core import keys
 from include.core.errors import FatalError
 from include.core.options import TENANT_RE
 
@@ -29,7 +30,7 @@ SERVICE_USER_ENV = "STUDIO_AIRFLOW_USER"
 SERVICE_PASSWORD_ENV = "STUDIO_AIRFLOW_PASSWORD"
 # Written by the studio's finalize (next to the upload) *before* it triggers the run: the DAG
 # accepts an upload key as a tenant run's source only when this record names it.
-SEALED = "sealed.json"
+SEALED = keys.UPLOAD_SEALED
 
 
 def service_user() -> str:
@@ -81,8 +82,7 @@ def run_origin(triggering_user: str | None, tenant: str, mapping: dict[str, str]
 
 def check_upload(store, ref: str, tenant: str, what: str) -> None:
     """``ref`` (already shaped like an upload key of ``tenant``) was finalized in the studio."""
-    upload_dir = ref.rsplit("/", 1)[0]
-    sealed = f"{upload_dir}/{SEALED}"
+    sealed = keys.seal_key_for(ref)
     record = store.get_json(sealed) if store.exists(sealed) else None
     if not isinstance(record, dict) or record.get("key") != ref or not store.exists(ref):
         raise FatalError(

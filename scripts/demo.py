@@ -25,7 +25,7 @@ from include.core.edl import Edl  # noqa: E402
 from include.core.files import sha256_of, write_json  # noqa: E402
 from include.product_tour import make_product_tour  # noqa: E402
 from include.stages import qc  # noqa: E402
-from include.stages.ingest import video_id_for  # noqa: E402
+from include.core.keys import video_id_for  # noqa: E402
 from include.storage import ArtifactStore  # noqa: E402
 
 TOUR_TITLE = "A quick tour of Ledgerly: dashboard, invoices, customers and reports"

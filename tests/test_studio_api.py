@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from include.core import keys
 from include.sample_media import make_sample
 from include.stages.ingest import video_id_for
 
@@ -284,6 +285,13 @@ def test_review_approve_and_play_the_final_video(studio, race):
     assert {s["state"] for s in video["stages"]} <= {"success", "skipped"}
     voice = alice.get(f"{studio.url}/api/videos/{vid}/artifacts/voiceover/voiceover.json", timeout=30).json()
     assert voice["segments"][0]["text"] == edited
+    # the publisher's own state (a resumable upload's session URI) is neither listed nor served
+    studio.server.store.put_json({"session_uri": "https://upload.example/session"},
+                                 keys.publish_state_key(TENANT, vid, "youtube"))
+    listed = alice.get(f"{studio.url}/api/videos/{vid}", timeout=30).json()["artifacts"]
+    assert "render/final.mp4" in listed and not [n for n in listed if n.startswith("publish/state/")]
+    assert alice.get(f"{studio.url}/api/videos/{vid}/artifacts/publish/state/youtube.json",
+                     timeout=30).status_code == 404
 
     final = f"{studio.url}/api/videos/{vid}/artifacts/render/final.mp4"
     whole = alice.get(final, timeout=30)

@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from include.core import keys
 from include.core.errors import FatalError
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -325,11 +326,11 @@ class _SettingsBase(BaseModel):
             raise FatalError("dead_air_min_seconds must be more than twice the margin and at most 60.")
         music = s.music
         if music and (".." in music.split("/") or not (
-                music.startswith("/") or music.startswith(f"tenants/{s.tenant}/"))):
+                music.startswith("/") or keys.is_tenant_key(music, s.tenant))):
             raise FatalError(
-                f"music must be an absolute path on the workers or a key under tenants/{s.tenant}/."
+                f"music must be an absolute path on the workers or a key under {keys.tenant_prefix(s.tenant)}/."
             )
-        if re.search(r"(^|/)uploads/[^/]+/parts/", music):
+        if keys.UPLOAD_PART_SEARCH.search(music):
             raise FatalError("music must be a finished file, not one part of an unfinished upload.")
         return self
 

@@ -28,6 +28,7 @@ from typing import ClassVar
 
 from include.core.errors import FatalError
 from include.core.files import copy_file, write_json
+from include.core.keys import receipt_name
 from include.core.ports import Ledger, PublishOptions
 from include.providers import youtube as youtube_api
 from include.providers.cloud import ProviderConfig, installed
@@ -35,11 +36,6 @@ from include.providers.registry import available, lookup
 
 _VIDEO_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 log = logging.getLogger(__name__)
-
-
-def receipt_name(target: str) -> str:
-    """The ledger name of a target's current receipt."""
-    return f"{target}.receipt"
 
 
 def session_name(target: str) -> str:

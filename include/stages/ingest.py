@@ -25,9 +25,10 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from include.core import media
+from include.core import keys, media
 from include.core.errors import FatalError
 from include.core.files import write_json
+from include.core.keys import VIDEO_ID_RE, video_id_for
 from include.core.options import Settings
 
 CHUNK_BYTES = 2**20
@@ -40,7 +41,6 @@ MAX_PIXELS = media.MAX_PIXELS
 MAX_SIDE = 7680
 MAX_FPS = 120.0
 MAX_STREAMS = 16
-VIDEO_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}-[0-9a-f]{16}")
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 # First name in ffprobe's ``format_name`` -> extension, for uploads without a usable extension.
@@ -64,11 +64,6 @@ CORRUPT_TAIL = "source is truncated or corrupt: the last second of video cannot 
 SYSTEM_DIRS = ("/dev", "/proc", "/sys")
 
 
-def video_id_for(tenant: str, sha256: str) -> str:
-    """The pipeline-wide id of a video: tenant plus the first 16 hex digits of its SHA-256."""
-    return f"{tenant}-{sha256[:16]}"
-
-
 # --------------------------------------------------------------------------- source reference
 
 
@@ -84,7 +79,7 @@ def check_source_reference(source: str, tenant: str, *, uploads_only: bool = Fal
     if uploads_only and not _upload_file_re(tenant).fullmatch(str(source)):
         raise FatalError(
             f"{what} {str(source)[:200]!r} is not allowed for a run started from the studio or by a "
-            f"tenant user: it must be an uploaded file tenants/{tenant}/uploads/<upload id>/<file>."
+            f"tenant user: it must be an uploaded file {keys.uploads_prefix(tenant)}<upload id>/<file>."
         )
     if not isinstance(source, str) or not source.strip():
         raise FatalError(
@@ -110,7 +105,7 @@ def check_source_reference(source: str, tenant: str, *, uploads_only: bool = Fal
             f"source {source!r} is one part of an unfinished upload, not a video: finalize the "
             "upload and use the key it returns."
         )
-    if source.startswith("tenants/"):
+    if keys.is_store_key(source):
         _check_store_key(source, tenant)
         return
     scheme = _scheme_of(source)
@@ -130,19 +125,12 @@ def check_source_reference(source: str, tenant: str, *, uploads_only: bool = Fal
 def _is_upload_part(source: str) -> bool:
     """``…/uploads/<upload id>/parts/<n>``: a raw 8 MB part of a file-store upload (only part 1's
     first bytes were ever checked), in any form (key, path, URI)."""
-    parts = PurePosixPath(urlsplit(source).path).parts
-    return any(
-        parts[i] == "uploads" and parts[i + 2] == "parts" for i in range(len(parts) - 3)
-    )
+    return keys.is_upload_part_path(PurePosixPath(urlsplit(source).path).parts)
 
 
 def _upload_file_re(tenant: str) -> re.Pattern:
     """An upload's file (``uploads.py`` names it); not its parts or the studio's records."""
-    t = re.escape(tenant)
-    return re.compile(
-        rf"tenants/{t}/uploads/{t}\.[0-9a-f]{{32}}/"
-        r"(?!(?:upload|finalized|sealed)\.json$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
-    )
+    return keys.upload_file_re(tenant)
 
 
 def _scheme_of(source: str) -> str:
@@ -154,7 +142,7 @@ def _has_control_chars(text: str) -> bool:
 
 
 def _check_store_key(key: str, tenant: str) -> None:
-    prefix = f"tenants/{tenant}/uploads/"
+    prefix = keys.uploads_prefix(tenant)
     if not key.startswith(prefix) or not key[len(prefix):].strip("/"):
         raise FatalError(
             f"source key {key!r} is not an upload of tenant {tenant!r}: "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from include.core.errors import FatalError
 from include.core.files import read_json, sha256_of, write_json
+from include.core.keys import receipt_name
 from include.core.ports import Ledger, Publisher, PublishOptions
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def run(
         )
     metadata = read_json(metadata_path, "metadata.json")
     sha256 = sha256_of(final_path)
-    name = f"{publisher.name}.receipt"
+    name = receipt_name(publisher.name)
     extras = dict(thumbnail=thumbnail_path, captions=captions_path)
     prior = ledger.get(name)
     if prior:
@@ -115,7 +116,7 @@ def _deliver(publisher: Publisher, ledger: Ledger, final_path: Path, metadata: d
     if not live:
         return receipt
     if options.on_republish == "replace":
-        receipt = _finish_retirements(publisher, ledger, f"{publisher.name}.receipt", receipt)
+        receipt = _finish_retirements(publisher, ledger, receipt_name(publisher.name), receipt)
         receipt["action"] = "replaced"
         receipt["note"] = (f"final.mp4 changed (sha256 {sha256[:12]}): delivered anew "
                            f"({_where(receipt)}); the earlier delivery ({_where(prior)}) was "

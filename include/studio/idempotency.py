@@ -29,6 +29,7 @@ from typing import Annotated, Callable
 
 from fastapi import Depends, Header, Request
 
+from include.core import keys
 from include.core.errors import FatalError
 from include.storage import ArtifactStore
 from include.studio.auth import StudioUser, studio_user
@@ -81,7 +82,7 @@ class Idempotency:
 
     @property
     def record_key(self) -> str:
-        return f"studio/idempotency/{_sha(self.user.name)[:24]}/{_sha(self.key)[:40]}.json"
+        return keys.idempotency_key(self.user.name, self.key)
 
     def _refuse(self, status: int, detail: str, **headers: str):
         return refuse_at("idempotency", self.request, self.user, status, detail, **headers)

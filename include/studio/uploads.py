@@ -36,7 +36,9 @@ from pydantic import BaseModel, Field
 from include.airflow_client import AirflowClient
 from include.core.media import sniff_container
 from include.core.options import STUDIO_OPTIONS, TENANT_RE, Settings, studio_model
-from include.stages.ingest import VIDEO_EXTENSIONS, video_id_for
+from include.core import keys
+from include.core.keys import UPLOAD_ID_RE, video_id_for
+from include.stages.ingest import VIDEO_EXTENSIONS
 from include.storage import CHUNK, ArtifactStore
 from include.studio import presign
 from include.studio.auth import StudioUser, refuse
@@ -44,11 +46,9 @@ from include.studio.doors import refuse_at
 from include.studio.idempotency import Idempotency
 from include.studio.presign import is_s3
 from include.studio.videos import forget_list
-from include.tenancy import SEALED
 
 PART_BYTES = 8 * 2**20
 MAX_UPLOAD_BYTES = int(os.environ.get("STUDIO_MAX_UPLOAD_BYTES", 4 * 2**30))
-UPLOAD_ID_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62})\.([0-9a-f]{32})$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Finalizes in this api-server trigger one after another: racing ones of one file get Airflow's 409
 # at once instead of contending for the metadata DB (ten concurrent run inserts locked a SQLite DB
@@ -97,14 +97,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _prefix(tenant: str, upload_id: str) -> str:
-    return f"tenants/{tenant}/uploads/{upload_id}"
-
-
-def _part_key(tenant: str, upload_id: str, n: int) -> str:
-    return f"{_prefix(tenant, upload_id)}/parts/{n:06d}"
-
-
 def _safe_name(filename: str) -> str:
     name = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]).strip("._")
     return name[-100:] or "upload"
@@ -139,7 +131,7 @@ def _upload_tenant(user: StudioUser, upload_id: str) -> str:
 
 def _record(user: StudioUser, store: ArtifactStore, upload_id: str) -> dict:
     tenant = _upload_tenant(user, upload_id)
-    key = f"{_prefix(tenant, upload_id)}/upload.json"
+    key = keys.upload_key(tenant, upload_id, keys.UPLOAD_RECORD)
     if not store.exists(key):
         raise HTTPException(404, f"upload {upload_id}: not found")
     return store.get_json(key)
@@ -173,8 +165,8 @@ def init_upload(
     Settings.from_mapping({**settings, "tenant": tenant})  # the DAG's own checks, before any bytes move
 
     def create() -> dict:
-        upload_id = f"{tenant}.{uuid.uuid4().hex}"
-        key = f"{_prefix(tenant, upload_id)}/{name}"
+        upload_id = keys.new_upload_id(tenant, uuid.uuid4().hex)
+        key = keys.upload_key(tenant, upload_id, name)
         record = {
             "upload_id": upload_id,
             "tenant": tenant,
@@ -187,7 +179,7 @@ def init_upload(
             "at": _now(),
             "mode": "presigned" if is_s3(store) else "parts",
         }
-        store.put_json(record, f"{_prefix(tenant, upload_id)}/upload.json")
+        store.put_json(record, keys.upload_key(tenant, upload_id, keys.UPLOAD_RECORD))
         ticket = {
             "upload_id": upload_id,
             "key": key,
@@ -216,7 +208,7 @@ async def put_part(user: StudioUser, store: ArtifactStore, upload_id: str, n: in
         raise HTTPException(
             409, "this upload goes straight to object storage: POST the file to its presigned url."
         )
-    if await run_in_threadpool(store.exists, f"{_prefix(record['tenant'], upload_id)}/finalized.json"):
+    if await run_in_threadpool(store.exists, keys.upload_key(record["tenant"], upload_id, keys.UPLOAD_FINALIZED)):
         raise HTTPException(409, f"upload {upload_id} is finalized already; start a new upload.")
     parts = math.ceil(record["size"] / PART_BYTES)
     if not 1 <= n <= parts:
@@ -231,7 +223,7 @@ async def put_part(user: StudioUser, store: ArtifactStore, upload_id: str, n: in
         raise HTTPException(400, f"part {n} must be {expected} bytes, got {len(data)}.")
     if n == 1:
         check_video_head(bytes(data[:64]))
-    await run_in_threadpool(store.put_bytes, bytes(data), _part_key(record["tenant"], upload_id, n))
+    await run_in_threadpool(store.put_bytes, bytes(data), keys.upload_part_key(record["tenant"], upload_id, n))
     return {"upload_id": upload_id, "part": n, "bytes": len(data)}
 
 
@@ -267,7 +259,7 @@ def _assemble(store: ArtifactStore, record: dict) -> str:
     """Join the parts into the upload key (atomic) and return the SHA-256 of the file."""
     tenant, upload_id, key = record["tenant"], record["upload_id"], record["key"]
     part_keys = [
-        _part_key(tenant, upload_id, n) for n in range(1, math.ceil(record["size"] / PART_BYTES) + 1)
+        keys.upload_part_key(tenant, upload_id, n) for n in range(1, math.ceil(record["size"] / PART_BYTES) + 1)
     ]
     if not store.exists(key):
         missing = [str(n) for n, k in enumerate(part_keys, 1) if not store.exists(k)]
@@ -314,8 +306,8 @@ def _seal(user: StudioUser, store: ArtifactStore, record: dict) -> str | None:
         store.path(key).unlink(missing_ok=True)
         raise _wrong_size(user, record, info["size"])
     version = re.sub(r"[^A-Za-z0-9]", "", info["etag"])[:64] or "v"
-    name = f"sealed-{version}-{key.rsplit('/', 1)[-1]}"[:100]  # one level: what tenancy accepts
-    sealed = f"{_prefix(record['tenant'], record['upload_id'])}/{name}"
+    name = keys.sealed_copy_name(version, key.rsplit("/", 1)[-1])
+    sealed = keys.upload_key(record["tenant"], record["upload_id"], name)
     presign.copy(store, key, sealed, info["etag"])
     return sealed
 
@@ -330,7 +322,7 @@ def finalize(
 ) -> dict:
     record = _record(user, store, upload_id)
     tenant, key = record["tenant"], record["key"]
-    done_key = f"{_prefix(tenant, upload_id)}/finalized.json"
+    done_key = keys.upload_key(tenant, upload_id, keys.UPLOAD_FINALIZED)
 
     def run() -> dict:
         if store.exists(done_key):
@@ -362,7 +354,7 @@ def finalize(
         # The DAG takes a studio run's source only from a sealed upload (include/tenancy.py).
         seal = {"key": source, "sha256": sha, "size": size, "video_id": video_id,
                 "by": user.name, "at": _now()}
-        store.put_json(seal, f"{_prefix(tenant, upload_id)}/{SEALED}")
+        store.put_json(seal, keys.upload_key(tenant, upload_id, keys.UPLOAD_SEALED))
         conf = {**record["settings"], "tenant": tenant, "source": source}
         with _TRIGGER_LOCK:
             run_info, created = airflow.trigger(video_id, conf, note=f"uploaded in the studio by {user.name}")

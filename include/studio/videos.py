@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 import time
 from graphlib import TopologicalSorter
@@ -34,19 +33,19 @@ from include.core.errors import FatalError
 from include.core.options import Settings
 from include.review import QcReview, ReviewConflict, ScriptReview
 from include.stages.script import word_budget
-from include.storage import ArtifactStore, check_key, video_prefix
+from include.core import keys
+from include.core.keys import video_prefix
+from include.storage import ArtifactStore, check_key
 from include.studio.auth import StudioUser, refuse
 from include.tenancy import SERVICE_PASSWORD_ENV, service_user
 
-VIDEO_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}-[0-9a-f]{16}$")
 LIST_LIMIT = 100
 CALL_ATTEMPTS = 4
 SERVICE_TOKEN_SECONDS = 3600  # sign in again well before Airflow's tokens expire (24 h default)
-FINAL = "render/final.mp4"
-METADATA = "metadata/metadata.json"
-RECEIPT = "publish/receipt.json"
-QC = "qc/qc.json"
-TIMELINE = "edit/timeline.otio"
+FINAL = keys.artifact_name("render", "final.mp4")
+METADATA = keys.METADATA
+RECEIPT = keys.RECEIPT
+QC = keys.QC_REPORT
 LIST_TTL = float(os.environ.get("STUDIO_LIST_TTL", "2"))
 ALL_TENANTS = "*"  # an admin's list
 GRAPH_TTL = 60.0  # the DAG's shape changes only with a deploy
@@ -57,6 +56,15 @@ _lists: dict[str, tuple[float, int, list[dict]]] = {}  # scope → (expires, gen
 _generations: dict[str, int] = {}
 _list_locks: dict[str, threading.Lock] = {}
 _list_guard = threading.Lock()
+
+
+# the publisher's own bookkeeping (a resumable upload's session URI): not the user's to read
+INTERNAL_PREFIXES = (keys.artifact_name("publish", keys.PUBLISH_STATE) + "/",)
+
+
+def _listed(name: str) -> bool:
+    """Whether an artifact is the user's to see: not hidden temp files, not internal state."""
+    return not name.rsplit("/", 1)[-1].startswith(".") and not name.startswith(INTERNAL_PREFIXES)
 
 
 def forget_list(tenant: str | None) -> None:
@@ -232,7 +240,7 @@ class Videos:
 
     def run(self, video_id: str, action: str = "read") -> dict:
         """The run of a video this user may see; 404 (logged) for anything else."""
-        if not VIDEO_ID_RE.match(video_id):
+        if not keys.VIDEO_ID_RE.fullmatch(video_id):
             raise refuse(self.user, action, f"video {video_id}")
         try:
             run = self.airflow.get_run(video_id)
@@ -275,7 +283,7 @@ class Videos:
         tenant = video["tenant"]
         prefix = video_prefix(tenant, video_id) + "/"
         names = [
-            k[len(prefix) :] for k in self.store.list(prefix) if not k.rsplit("/", 1)[-1].startswith(".")
+            name for name in (k[len(prefix):] for k in self.store.list(prefix)) if _listed(name)
         ]
         video["artifacts"] = names
         video["final"] = FINAL if FINAL in names else None
@@ -311,7 +319,7 @@ class Videos:
             check_key(key)
         except FatalError:
             raise refuse(self.user, "artifact path outside the video", name, status=403) from None
-        if not self.store.exists(key):
+        if not _listed(name) or not self.store.exists(key):
             raise HTTPException(404, f"artifact {name}: not found")
         return key
 
@@ -336,7 +344,7 @@ class Videos:
                 "end": s["end"],
                 "text": s["text"],
                 "word_budget": word_budget(s["kept_duration"], wpm),
-                "keyframe": f"analyze/keyframes/{s['id']}.jpg",
+                "keyframe": keys.keyframe_name(s["id"]),
                 "on_screen": seen.get(s["id"], {}),
             }
             for s in script["segments"]
@@ -354,7 +362,7 @@ class Videos:
     def _what_the_writer_saw(self, tenant: str, video_id: str) -> dict[str, dict]:
         """Per segment, the text read on its screen and the presenter's words (segments.json),
         so a reviewer sees what the script was written from."""
-        key = f"{video_prefix(tenant, video_id)}/analyze/segments.json"
+        key = keys.artifact_key(tenant, video_id, "analyze", "segments.json")
         try:
             analysis = self.store.get_json(key) if self.store.exists(key) else {}
         except (FatalError, ValueError):
