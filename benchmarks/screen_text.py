@@ -38,7 +38,7 @@ TRUTH = SHARED / "media" / "product_tour_truth.json"
 
 
 def frame_at(video: Path, seconds: float, out: Path) -> Path:
-    media.run([media.FFMPEG, "-v", "error", "-y", "-ss", f"{seconds:.3f}", "-i", str(video),
+    media.run_tool([media.FFMPEG, "-v", "error", "-y", "-ss", f"{seconds:.3f}", "-i", str(video),
                "-frames:v", "1", str(out)], what="ffmpeg")
     return out
 

@@ -242,7 +242,7 @@ def main() -> None:
         # Real-time factor
         if TOUR.is_file():
             audio, origin = tmp / "tour.wav", "../shared/media/product_tour_45s.mp4"
-            media.run([media.FFMPEG, "-v", "error", "-y", "-i", str(TOUR), "-vn", "-ac", "1",
+            media.run_tool([media.FFMPEG, "-v", "error", "-y", "-i", str(TOUR), "-vn", "-ac", "1",
                        "-ar", "16000", str(audio)], what="ffmpeg")
         else:
             audio, origin = paragraph_wav, "the Piper paragraph"

@@ -873,7 +873,7 @@ def read_wav(path: Path) -> np.ndarray:
 
 def speed_up(audio: np.ndarray, rate: int, factor: float) -> np.ndarray:
     """``audio`` played ``factor`` times faster at the same pitch (ffmpeg atempo)."""
-    proc = media.run(
+    proc = media.run_tool(
         [media.FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate), "-ac", "1",
          "-i", "-", "-af", f"atempo={factor:.4f}", "-f", "f32le", "-"],
         input=audio.astype("<f4").tobytes(), timeout=120, what="ffmpeg atempo",
@@ -1054,7 +1054,7 @@ def make_product_tour(out: Path, *, size: tuple[int, int] = (1280, 720), fps: in
         wav = Path(tmp) / "audio.wav"
         write_wav(wav, track, rate)
         with atomic_write(out) as part:
-            media.run(
+            media.run_tool(
                 [media.FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), "-i", str(wav),
                  "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "96k",
                  "-ar", "48000", "-ac", "1", "-t", f"{DURATION:.3f}", "-movflags", "+faststart",

@@ -14,7 +14,7 @@ import pytest
 from include.core.edl import Edl
 from include.core.errors import FatalError
 from include.core.options import Settings
-from include.stages import captions, edit
+from include.stages import caption_track, edit
 
 # Five 4 s shots like the sample clip; s02/s03 lose their frozen, silent middles.
 SEGMENTS = [
@@ -288,18 +288,18 @@ def test_caption_events_are_short_ordered_and_inside_the_video(tmp_path, style):
 def test_one_word_remainder_joins_the_previous_event():
     text = "One two three four five six seven eight nine"  # 8 + 1 words
     voiceover = {"segments": [{"id": "s01", "words": spread_words(text, 0.0, 4.5)}]}
-    events = captions.build_events(voiceover, 5.0)
+    events = caption_track.build_events(voiceover, 5.0)
     assert [len(e["words"]) for e in events] == [7, 2]
     single = {"segments": [{"id": "s01", "words": spread_words("Hello there friends", 0, 1)},
                            {"id": "s02", "words": spread_words("Bye", 1.5, 2.0)}]}
-    assert [e["text"] for e in captions.build_events(single, 3.0)] == [
+    assert [e["text"] for e in caption_track.build_events(single, 3.0)] == [
         "Hello there friends Bye"
     ]
 
 
 def test_events_are_clamped_to_the_video():
     voiceover = {"segments": [{"id": "s01", "words": spread_words(TEXT, 0.0, 6.0)}]}
-    events = captions.build_events(voiceover, 3.0)
+    events = caption_track.build_events(voiceover, 3.0)
     assert events and events[-1]["end"] <= 3.0
     assert all(w["end"] <= 3.0 for e in events for w in e["words"])
 
@@ -318,10 +318,10 @@ def test_cjk_captions_do_not_crash(tmp_path):
     words = ["这是", "我们的", "仪表板", "概览。", "数据", "图表"]
     voiceover = {"segments": [{"id": "s01", "words": [
         {"word": w, "start": i * 0.5, "end": i * 0.5 + 0.45} for i, w in enumerate(words)]}]}
-    events = captions.build_events(voiceover, 3.0)
+    events = caption_track.build_events(voiceover, 3.0)
     assert [e["text"] for e in events] == ["这是我们的仪表板概览。", "数据图表"]
-    for style in captions.STYLES:
-        captions.write_ass(events, tmp_path / f"{style}.ass", style, 640, 360)
+    for style in caption_track.STYLES:
+        caption_track.write_ass(events, tmp_path / f"{style}.ass", style, 640, 360)
         assert "仪表板" in (tmp_path / f"{style}.ass").read_text(encoding="utf-8")
 
 

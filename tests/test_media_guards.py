@@ -107,7 +107,7 @@ def test_hls_playlist_saved_as_mp4_is_refused_without_reading_the_listed_file(tm
         media.ffprobe(playlist)
     # and so does every ffmpeg input made by user_input_args (analyze, render, thumbnail …)
     with pytest.raises(media.InputRefused, match="HLS playlist"):
-        media.run([media.FFMPEG, "-v", "error", *media.user_input_args(playlist),
+        media.run_tool([media.FFMPEG, "-v", "error", *media.user_input_args(playlist),
                    "-f", "null", "-"], timeout=60)
     assert not victim.opened.is_set()
 
@@ -133,7 +133,7 @@ def test_image_sequence_pattern_is_refused(tmp_path):
                                                  r"which is refused here"):
         media.ffprobe(pattern)
     with pytest.raises(media.InputRefused, match="image sequence"):
-        media.run([media.FFMPEG, "-v", "error", *media.user_input_args(pattern),
+        media.run_tool([media.FFMPEG, "-v", "error", *media.user_input_args(pattern),
                    "-f", "null", "-"], timeout=60)
     # a single PNG uploaded under a video name: the sniff, then the demuxer whitelist
     png = tmp_path / "still.mp4"
@@ -177,7 +177,7 @@ def test_protocol_whitelist_stops_a_nested_url(tmp_path):
         url = f"http://127.0.0.1:{server.server_address[1]}/final.mp4"
         with pytest.raises(media.InputRefused, match=r"^the file asks to open another resource "
                                                      r"over the 'http' protocol, which is refused"):
-            media.run([media.FFPROBE, "-v", "error", *media.input_options(), "-i", url],
+            media.run_tool([media.FFPROBE, "-v", "error", *media.input_options(), "-i", url],
                       timeout=60)
         # the check is a real one: the same probe without the options does reach the server
         subprocess.run([media.FFPROBE, "-v", "quiet", url], timeout=60)

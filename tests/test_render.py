@@ -13,7 +13,7 @@ import pytest
 from include.core.errors import FatalError, RetryableError
 from include.core.media import ffprobe
 from include.core.options import Settings
-from include.stages import captions, edit, loudness, render
+from include.stages import caption_track, edit, loudness, render
 
 WIDTH, HEIGHT = 640, 360
 # The sample clip's five 4 s shots: s01 testsrc2 (moving), s02/s03 static, s04/s05 moving.
@@ -419,7 +419,7 @@ def test_captions_are_burned_in(rendered, inputs, tmp_path):
     events = with_captions["edl"]["captions"]["events"]
     t = (events[0]["start"] + events[0]["end"]) / 2
     empty = tmp_path / "empty.ass"
-    captions.write_ass([], empty, "karaoke", WIDTH, HEIGHT)
+    caption_track.write_ass([], empty, "karaoke", WIDTH, HEIGHT)
     render.run(
         inputs["video"],
         with_captions["folder"] / "edit" / "edl.json",
@@ -464,8 +464,8 @@ def test_awkward_captions_path_and_cjk_text(rendered, inputs, tmp_path):
         {"word": w, "start": i * 0.5, "end": i * 0.5 + 0.4}
         for i, w in enumerate(["这是", "我们的", "仪表板", "概览。"])
     ]
-    events = captions.build_events({"segments": [{"words": words}]}, VOICE_DURATION)
-    captions.write_ass(events, folder / "captions.ass", "bold", WIDTH, HEIGHT)
+    events = caption_track.build_events({"segments": [{"words": words}]}, VOICE_DURATION)
+    caption_track.write_ass(events, folder / "captions.ass", "bold", WIDTH, HEIGHT)
     fit = rendered["fit"]
     result = render.run(
         inputs["video"],
@@ -549,7 +549,7 @@ def test_filter_values_are_escaped_for_the_graph():
     )
 
 
-@pytest.mark.parametrize("style", captions.STYLES)
+@pytest.mark.parametrize("style", caption_track.STYLES)
 @pytest.mark.parametrize("size", [(WIDTH, HEIGHT), (HEIGHT, WIDTH)])
 def test_captions_stay_inside_the_safe_area(tmp_path, style, size):
     width, height = size
@@ -557,7 +557,7 @@ def test_captions_stay_inside_the_safe_area(tmp_path, style, size):
         "Internationalization dashboards summarise extraordinarily complicated numbers "
         "quickly"
     ).split()
-    events = captions.build_events(
+    events = caption_track.build_events(
         {
             "segments": [
                 {
@@ -571,7 +571,7 @@ def test_captions_stay_inside_the_safe_area(tmp_path, style, size):
         2.0,
     )
     ass = tmp_path / "long.ass"
-    captions.write_ass(events, ass, style, width, height)
+    caption_track.write_ass(events, ass, style, width, height)
     raw = subprocess.run(
         [
             "ffmpeg",

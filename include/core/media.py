@@ -1,6 +1,7 @@
 """Thin, shared wrappers around the ffmpeg / ffprobe binaries.
 
-Every stage and provider that runs ffmpeg or ffprobe goes through :func:`run` so that timeouts become
+Every stage and provider that runs ffmpeg, ffprobe (or piper, espeak-ng) goes through :func:`run_tool`
+(named so it does not read like a stage's ``run``) so that timeouts become
 ``RetryableError`` and a missing binary becomes one clear ``FatalError``.
 
 Input policy (issue #10): ffmpeg and ffprobe read only the file they are handed. Every input they
@@ -72,7 +73,7 @@ def require_binary(name: str) -> str:
     return path
 
 
-def run(
+def run_tool(
     cmd: Sequence[str],
     *,
     timeout: float = 3600,
@@ -218,7 +219,7 @@ def ffprobe(
     decoded; it reports the sizes the container states, so it sets no pixel cap (with one,
     ffprobe reports an oversized stream as 0x0). With ``decode`` the decoders are capped.
     """
-    proc = run(
+    proc = run_tool(
         [
             FFPROBE,
             "-v",

@@ -114,7 +114,7 @@ class EspeakTTS(TTS):
     def synthesize(self, text: str, voice: str, out_wav: Path) -> SynthResult:
         self.check_voice(voice)
         # The text goes through stdin, never through a shell or the argument list.
-        media.run(
+        media.run_tool(
             [
                 self.binary,
                 "-v",
@@ -154,7 +154,7 @@ def espeak_voices(binary: str) -> frozenset[str]:
 
     Asks ``<binary> --voices`` once per process.
     """
-    listing = media.run([binary, "--voices"], timeout=30, what=binary).stdout.decode(
+    listing = media.run_tool([binary, "--voices"], timeout=30, what=binary).stdout.decode(
         "utf-8", "replace"
     )
     names: set[str] = set()

@@ -35,7 +35,7 @@ from include.core.edl import (
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import captions
+from include.stages import caption_track
 
 MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
@@ -97,7 +97,7 @@ def run(
         pieces = _fill(all_spans, duration, speed=1.0)
     clips = _quantize(_merge(_absorb_slivers(pieces)), duration, source_duration)
 
-    events = captions.build_events(voiceover, duration, VOICE_OFFSET)
+    events = caption_track.build_events(voiceover, duration, VOICE_OFFSET)
     width, height = settings.output_size
     has_audio = bool(source.get("has_audio"))
     edl = Edl(
@@ -127,7 +127,7 @@ def run(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
+    caption_track.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
     return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
 

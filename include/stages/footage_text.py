@@ -81,7 +81,7 @@ def _union(first: list[dict], second: list[dict]) -> list[dict]:
 
 def grab_frame(source_path: Path, seconds: float, width: int, height: int) -> np.ndarray:
     """The frame at ``seconds`` as a grey image at the source's own size."""
-    proc = media.run(
+    proc = media.run_tool(
         [media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
          "-ss", f"{max(0.0, seconds):.3f}", *media.user_input_args(source_path),
          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
@@ -98,7 +98,7 @@ def hear(source_path: Path, segments: list[dict], transcriber: Transcriber) -> s
     transcript."""
     with tempfile.TemporaryDirectory(prefix="asr-") as tmp:
         wav = Path(tmp) / "speech.wav"
-        media.run([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
+        media.run_tool([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
                    *media.user_input_args(source_path), "-vn", "-ac", "1", "-ar", "16000",
                    "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (audio for ASR)")
         words = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3),

@@ -459,7 +459,7 @@ def _check_tail_decodes(path: Path, duration: float) -> None:
     """Decode the last second of video: a cut-off upload has an index but no media at the end."""
     start = max(0.0, duration - 1.0)
     try:
-        proc = media.run(
+        proc = media.run_tool(
             [
                 media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-nostats",
                 "-ss", f"{start:.3f}", *media.user_input_args(path), "-map", "0:v:0", "-t", "1",

@@ -96,7 +96,7 @@ def measure(path: Path, filters: str = "", *, true_peak: bool = True,
 def measure_command(cmd: list[str]) -> Measurement:
     """Run an ffmpeg command whose audio ends in ``ebur128`` (``peak=true`` for the true peak);
     parse its summary."""
-    proc = media.run(cmd, timeout=600, what="ffmpeg (loudness measurement)")
+    proc = media.run_tool(cmd, timeout=600, what="ffmpeg (loudness measurement)")
     text = proc.stderr.decode("utf-8", "replace")
     summary = text[text.rfind("Summary:"):]
     integrated, peak = _INTEGRATED.search(summary), _TRUE_PEAK.search(summary)

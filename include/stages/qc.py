@@ -612,7 +612,7 @@ def caption_sync(final_path: Path, edl: Edl, transcriber: Transcriber) -> dict:
     captions = [(w["word"], float(w["start"])) for e in edl.captions.events for w in e["words"]]
     with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
         wav = Path(tmp) / "final.wav"
-        media.run([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
+        media.run_tool([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
                    *media.user_input_args(final_path), "-vn", "-ac", "1", "-ar", "16000",
                    "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (audio for QC)")
         heard = [(w["word"], float(w["start"])) for w in transcriber.onsets(wav)]

@@ -1,4 +1,4 @@
-"""Captions stage: SRT and WebVTT sidecar files from the caption events of the EDL.
+"""The ``captions`` task: SRT and WebVTT sidecar files from the caption events of the EDL.
 
 The burned-in ASS captions and these sidecars come from the same ``captions.events`` in
 ``edl.json``, so a player's subtitles and the picture agree to the millisecond. Texts are plain:

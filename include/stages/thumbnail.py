@@ -62,7 +62,7 @@ def _write_jpeg(source_path: Path, seconds: float, filters: str, path: Path) -> 
     """The frame at ``seconds`` through ``filters`` as a JPEG at ``path``, within 2 MB."""
     try:
         for quality in JPEG_QUALITIES:
-            media.run(
+            media.run_tool(
                 [media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y",
                  "-ss", f"{seconds:.3f}", *media.user_input_args(source_path), "-frames:v", "1",
                  "-vf", filters, "-q:v", str(quality), "-f", "image2", "-c:v", "mjpeg",
@@ -100,7 +100,7 @@ def score_frame(gray: np.ndarray) -> float:
 
 def _small_frame(source_path: Path, seconds: float) -> np.ndarray:
     """The grey frame at ``seconds``, scaled to 320x180, as a (180, 320) array."""
-    proc = media.run(
+    proc = media.run_tool(
         [media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{seconds:.3f}",
          *media.user_input_args(source_path), "-frames:v", "1",
          "-vf", f"scale={PROBE_WIDTH}:{PROBE_HEIGHT}",

@@ -206,7 +206,7 @@ def load_pcm(path: Path, rate: int) -> np.ndarray:
     samples = _read_pcm16(path, rate)
     if samples is None:
         normalised = path.with_name(f"{path.stem}.norm.wav")
-        media.run(
+        media.run_tool(
             [
                 media.FFMPEG,
                 "-v",

@@ -1,6 +1,7 @@
-"""Caption events from the voiceover word timings, written as an ASS subtitle file.
+"""The EDL's caption track: caption events from the voiceover word timings, and the ASS file
+the render burns in.
 
-Used by the edit stage: :func:`build_events` groups the spoken words into short caption events in
+Not a DAG task (the ``captions`` task is :mod:`include.stages.sidecar`). Used by the edit stage: :func:`build_events` groups the spoken words into short caption events in
 final time, :func:`write_ass` renders them with one of the three style presets (``clean``,
 ``bold``, ``karaoke``) for the render stage to burn in with ffmpeg's ``subtitles`` filter.
 """
