@@ -18,7 +18,8 @@ import pytest
 
 from include.core.edl import Edl
 from include.core.options import Settings
-from include.stages import captions, edit, qc, render
+from include.stages import caption_track as captions
+from include.stages import edit, qc, render
 
 WIDTH, HEIGHT = 640, 360
 SEGMENTS = [

@@ -38,7 +38,7 @@ def silent_final(tmp_path_factory):
                       {"word": w, "start": 0.2 + 0.3 * i, "end": 0.45 + 0.3 * i}
                       for i, w in enumerate("Here is the dashboard".split())]},)))
     edl.write(folder / "edl.json")
-    from include.stages import captions
+    from include.stages import caption_track as captions
 
     captions.write_ass(list(edl.captions.events), folder / "captions.ass", "clean", 320, 180)
     return folder

@@ -219,7 +219,7 @@ def scan_final(final_path: Path, wav: Path | None = None) -> dict:
     if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])):
         raise FatalError("final.mp4 has no audio track; re-run the render stage.")
     t0 = time.monotonic()
-    proc = media.run(scan_command(final_path, wav), timeout=max(600.0, 4 * duration),
+    proc = media.run_tool(scan_command(final_path, wav), timeout=max(600.0, 4 * duration),
                      what="ffmpeg (QC scan)")
     seconds = time.monotonic() - t0
     text = proc.stderr.decode("utf-8", "replace")
