@@ -7,8 +7,9 @@ Without arguments it records the Ledgerly tour (``include/product_tour.py``); wi
 stages with the default providers (Tesseract, faster-whisper, the offline narrator, Piper) and
 prints JSON: analyze ÷ a bare decode, speech recognition ÷ audio duration, the pages still on
 screen and those the narration names, stock filler found, tags that appear in the footage's
-text or speech, chapter titles, and caption onset error against an independent recognition of
-the final video's audio.
+text or speech, chapter titles, the edit's drift report (per segment: narration start minus
+footage start, action seconds kept of action seconds) and caption onset error against an
+independent recognition of the final video's audio.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ def main() -> None:
               "asr_over_audio": round((analyzed.get("heard") or 0) / info["duration"], 3),
               "narration": texts, "title": meta["title"], "tags": meta["tags"],
               "chapters": meta["chapters"], "stock_filler_segments": filler}
+    report["pacing"] = [{"segment": p.segment_id, "drift": p.drift,
+                         "action_kept": [p.action_kept, p.action], "idle_speed": p.idle_speed,
+                         "hold": p.hold} for p in edl.pacing]
     sync = qc.caption_sync(work / "render" / "final.mp4", edl, asr)
     report["caption_onset"] = {k: v for k, v in sync.items() if k != "errors_ms"}
     if truth:

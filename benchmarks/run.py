@@ -50,7 +50,8 @@ from include.stages import (  # noqa: E402
 from include.core.options import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SHARED = ROOT.parent / "shared" / "media"
+# the reference clips; VIDEO_BENCH_MEDIA names another folder (a worktree one level deeper)
+SHARED = Path(os.environ.get("VIDEO_BENCH_MEDIA") or ROOT.parent / "shared" / "media")
 SCENEDETECT_PY = HERE / ".venv-scenedetect" / "bin" / "python"
 TOLERANCE_FRAMES = 2
 STAGES = ("ingest", "analyze", "script", "voiceover", "edit", "render", "thumbnail", "captions",
@@ -391,6 +392,77 @@ def bench_moviepy(source: Path, work: Path, moviepy_seconds: float) -> dict:
     }
 
 
+# ------------------------------------------------------------------ auto-zoom
+
+
+def zoom_source(work: Path) -> tuple[Path, str]:
+    """The product tour of ../shared/media, else a generated Ledgerly tour."""
+    shared = SHARED / "product_tour_45s.mp4"
+    if shared.exists():
+        return shared, str(shared)
+    from include.product_tour import make_product_tour
+
+    out = work / "ledgerly_tour.mp4"
+    make_product_tour(out, size=(1920, 1080), voice=False)
+    return out, "generated Ledgerly tour 1920x1080 (include/product_tour.py)"
+
+
+def bench_zoom(work: Path, rounds: int) -> dict:
+    """Focus events and camera moves on a product tour; render with zoom ÷ without, and analyze
+    with the focus detector ÷ without, alternating in the same run."""
+    source, origin = zoom_source(work)
+    job = work / "zoom-job"
+    for name in ("ingest", "analyze", "script", "voiceover"):
+        run_stage(name, job, source)
+    source_file = ingested(job)
+    segments = json.loads((job / "analyze" / "segments.json").read_text())["segments"]
+    events = [e for s in segments for e in s.get("focus", [])]
+    for mode in ("auto", "off"):
+        settings = Settings(**{**SETTINGS.to_dict(), "zoom": mode})
+        edit.run(job / "analyze" / "segments.json", job / "script" / "script.json",
+                 job / "voiceover" / "voiceover.json", job / "ingest" / "source.json",
+                 settings, job / f"edit-{mode}")
+    moves = [m for c in json.loads((job / "edit-auto" / "edl.json").read_text())["clips"]
+             for m in c["zoom"]]
+
+    def render_with(mode: str) -> None:
+        render.run(source_file, job / f"edit-{mode}" / "edl.json", job / f"render-{mode}", files={
+            "captions.ass": job / f"edit-{mode}" / "captions.ass",
+            "voiceover.wav": job / "voiceover" / "voiceover.wav"}, preset=SETTINGS.video_preset)
+
+    def analyze_with(focus_on: bool) -> None:
+        detector = analyze.focus.FocusDetector
+        if not focus_on:
+            analyze.focus.FocusDetector = lambda *a, **k: None  # type: ignore[assignment]
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                analyze.run(source_file, Path(tmp))
+        finally:
+            analyze.focus.FocusDetector = detector
+
+    renders = alternate(rounds, zoom=lambda: render_with("auto"), plain=lambda: render_with("off"))
+    analyses = alternate(rounds, focus=lambda: analyze_with(True),
+                         nofocus=lambda: analyze_with(False))
+    kinds: dict[str, int] = {}
+    for e in events:
+        kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+    return {
+        "zoom_source": origin,
+        "zoom_focus_events": len(events),
+        "zoom_focus_kinds": kinds,
+        "zoom_moves": len(moves),
+        "zoom_move_list": moves,
+        "render_zoom_s": renders["zoom"],
+        "render_nozoom_s": renders["plain"],
+        "render_zoom_vs_plain": round(renders["zoom"] / renders["plain"], 3),
+        "render_zoom_vs_plain_cpu": round(renders["zoom_cpu"] / renders["plain_cpu"], 3),
+        "analyze_focus_s": analyses["focus"],
+        "analyze_nofocus_s": analyses["nofocus"],
+        "analyze_focus_vs_nofocus": round(analyses["focus"] / analyses["nofocus"], 3),
+        "analyze_focus_vs_nofocus_cpu": round(analyses["focus_cpu"] / analyses["nofocus_cpu"], 3),
+    }
+
+
 # ------------------------------------------------------------------ peak RSS on a long source
 
 
@@ -463,6 +535,18 @@ def table(r: dict) -> str:
                 f"{r['pyscenedetect_screen_changes_found']} of {r['screen_changes_total']}, "
                 f"{r['pyscenedetect_screen_false_changes']}", "—"),
         ]
+    if "render_zoom_vs_plain" in r:
+        lines += [
+            row(f"auto-zoom on {r['zoom_source'].rsplit('/', 1)[-1]}: focus events, camera moves",
+                f"{r['zoom_focus_events']} ({', '.join(f'{k} {v}' for k, v in r['zoom_focus_kinds'].items())}), "
+                f"{r['zoom_moves']}", "—"),
+            row("render with zoom ÷ without (same EDL otherwise; wall / CPU)",
+                f"{r['render_zoom_vs_plain']:.2f} / {r['render_zoom_vs_plain_cpu']:.2f} "
+                f"({r['render_zoom_s']:.1f} s vs {r['render_nozoom_s']:.1f} s)", "≤ 1.15"),
+            row("analyze with the focus detector ÷ without (wall / CPU)",
+                f"{r['analyze_focus_vs_nofocus']:.2f} / {r['analyze_focus_vs_nofocus_cpu']:.2f} "
+                f"({r['analyze_focus_s']:.1f} s vs {r['analyze_nofocus_s']:.1f} s)", "—"),
+        ]
     lines.append(row(f"peak RSS of any stage ({r['rss_source']})",
                      f"{r['peak_rss_mb']:.0f} MB ("
                      + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_rss_mb_by_stage"].items())
@@ -486,7 +570,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--moviepy-seconds", type=float, default=20.0)
     ap.add_argument("--rss-minutes", type=int, default=10)
-    ap.add_argument("--only", nargs="+", choices=["analyze", "render", "moviepy", "rss"],
+    ap.add_argument("--only", nargs="+", choices=["analyze", "render", "moviepy", "rss", "zoom"],
                     help="re-measure only these steps; other figures stay from results.json")
     args = ap.parse_args(argv)
     if args.stage:
@@ -511,6 +595,7 @@ def main(argv: list[str] | None = None) -> None:
             "render": lambda: bench_render(inputs["screen"]["path"], work, args.rounds),
             "moviepy": lambda: bench_moviepy(inputs["screen"]["path"], work, args.moviepy_seconds),
             "rss": lambda: bench_rss(work, args.rss_minutes),
+            "zoom": lambda: bench_zoom(work, args.rounds),
         }
         if args.only:  # re-measure some steps, keep the other figures of the last full run
             results = {**json.loads((HERE / "results.json").read_text()), **results}

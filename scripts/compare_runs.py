@@ -13,7 +13,9 @@ Compared: ``analyze/segments.json``, ``script/script.json``, ``edit/edl.json``,
 ``render/final.mp4`` (its bytes, its duration and the MD5 of every decoded video and audio frame,
 ffmpeg's ``framemd5``). A JSON file whose bytes differ is compared again without the fields
 that change on every run by design (``VOLATILE``: the script's revision and run id, timings), and
-the report says which. Exit status 0 when everything compared equal (bytes, or bytes up to the
+the report says which. ``--conf tts_provider=espeak`` compares a narrated clip end to end:
+Piper (the default voice) samples noise, so its audio, and every time derived from it, differs
+on every run even at one revision. Exit status 0 when everything compared equal (bytes, or bytes up to the
 volatile fields), 1 otherwise. Writes ``<out>/compare.json``.
 """
 
@@ -53,7 +55,7 @@ bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.get_dag("video_pipeline")
 if dag is None:
     sys.exit(f"video_pipeline did not load: {bag.import_errors}")
-run = dag.test(run_conf={"tenant": sys.argv[2], "source": sys.argv[3]})
+run = dag.test(run_conf={**json.loads(sys.argv[4]), "tenant": sys.argv[2], "source": sys.argv[3]})
 states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 print(json.dumps({"state": str(run.state), "tasks": states}))
 """
@@ -74,7 +76,7 @@ def checkout(rev: str, out: Path) -> Path:
     return tree
 
 
-def run_pipeline(tree: Path, clip: Path, work: Path) -> dict:
+def run_pipeline(tree: Path, clip: Path, work: Path, conf: dict) -> dict:
     """The whole DAG at ``tree`` on ``clip``; returns the run's state and where its store is.
 
     A finished run of the same commit on the same clip is reused (``<work>/result.json``)."""
@@ -83,7 +85,8 @@ def run_pipeline(tree: Path, clip: Path, work: Path) -> dict:
     clip_sha = hashlib.sha256(clip.read_bytes()).hexdigest()
     if done.exists():
         result = json.loads(done.read_text())
-        if result.get("clip_sha256") == clip_sha and Path(result["video_dir"]).is_dir():
+        if (result.get("clip_sha256") == clip_sha and result.get("conf") == conf
+                and Path(result["video_dir"]).is_dir()):
             return result
     shutil.rmtree(work, ignore_errors=True)
     home.mkdir(parents=True)
@@ -105,14 +108,14 @@ def run_pipeline(tree: Path, clip: Path, work: Path) -> dict:
     )
     python = str(tree / ".venv" / "bin" / "python")
     sh(python, "-m", "airflow", "db", "migrate", env=env, cwd=tree)
-    proc = subprocess.run([python, "-c", RUNNER, str(tree / "dags"), TENANT, str(clip)],
+    proc = subprocess.run([python, "-c", RUNNER, str(tree / "dags"), TENANT, str(clip), json.dumps(conf)],
                           env=env, cwd=tree, text=True, capture_output=True)
     (work / "run.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode:
         raise SystemExit(f"the pipeline at {tree} failed; see {work / 'run.log'}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     videos = sorted((store / "tenants" / TENANT / "videos").iterdir())
-    result.update(video_dir=str(videos[-1]), clip_sha256=clip_sha)
+    result.update(video_dir=str(videos[-1]), clip_sha256=clip_sha, conf=conf)
     done.write_text(json.dumps(result, indent=2))
     return result
 
@@ -205,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tour", action="store_true", help="generate the product tour, not the sample")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "compare-runs")
     parser.add_argument("--keep", action="store_true", help="keep the worktrees")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a run option for both runs, e.g. tts_provider=espeak (Piper samples "
+                             "noise: its audio differs on every run, even at one revision)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -219,15 +225,16 @@ def main(argv: list[str] | None = None) -> int:
             from include.sample_media import make_sample
 
             make_sample(clip, seconds=20, size="640x360")
+    conf = dict(item.split("=", 1) for item in args.conf)
     runs, trees = {}, []
     for label, rev in (("old", args.old), ("new", args.new)):
         tree = checkout(rev, out)
         trees.append(tree)
         print(f"{label}: {rev} at {tree}", flush=True)
-        runs[label] = run_pipeline(tree, clip, out / f"run-{tree.name[len('tree-'):]}")
+        runs[label] = run_pipeline(tree, clip, out / f"run-{tree.name[len('tree-'):]}", conf)
         print(f"{label}: {runs[label]['state']}", flush=True)
     report = {
-        "old": args.old, "new": args.new, "clip": str(clip),
+        "old": args.old, "new": args.new, "clip": str(clip), "conf": conf,
         "clip_sha256": hashlib.sha256(clip.read_bytes()).hexdigest(),
         "runs": runs,
         "artifacts": compare(Path(runs["old"]["video_dir"]), Path(runs["new"]["video_dir"])),

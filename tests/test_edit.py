@@ -93,7 +93,7 @@ def run_edit(folder: Path, sync_mode: str = "fit", style: str = "karaoke", **inp
                       settings, folder / "edit")
     edl = json.loads((folder / "edit" / "edl.json").read_text())
     assert result == {"duration": edl["output"]["duration"], "clips": len(edl["clips"]),
-                      "sync_mode": sync_mode}
+                      "sync_mode": sync_mode, "zoom_moves": 0}
     return edl
 
 
@@ -115,40 +115,44 @@ def test_edl_invariants_hold_in_every_mode(tmp_path, sync_mode):
     assert clips[-1]["out_end"] == edl["output"]["duration"]
     for before, after in zip(clips, clips[1:]):
         assert after["out_start"] == before["out_end"]
-        # merged: no two neighbours continue each other in the source at the same speed
-        assert not (before["hold"] == 0 and before["speed"] == after["speed"]
+        # merged: no two neighbours continue each other in the source at the same speed (in
+        # fit, where each narration starts on its segment's first clip, within a segment)
+        same = sync_mode != "fit" or before["segment_id"] == after["segment_id"]
+        assert not (same and before["hold"] == 0 and before["speed"] == after["speed"]
                     and before["src_end"] == after["src_start"])
     for clip in clips:
         length = (clip["src_end"] - clip["src_start"]) / clip["speed"] + clip["hold"]
         assert clip["out_end"] - clip["out_start"] == pytest.approx(length, abs=0.001)
         assert 0.0 <= clip["src_start"] < clip["src_end"] <= 20.0
     assert [n["segment_id"] for n in edl["narration"]] == [v[0] for v in VOICE]
-    for n, (_, a, b) in zip(edl["narration"], VOICE):
-        assert (n["voice_start"], n["voice_end"], n["out_start"], n["out_end"]) == (a, b, a, b)
+    for n, (sid, a, b) in zip(edl["narration"], VOICE):
+        assert (n["voice_start"], n["voice_end"]) == (a, b)
+        if sync_mode == "fit":  # on the segment's first frame, as long as in the voice
+            assert n["out_start"] == clips_of(edl, sid)[0]["out_start"]
+            assert n["out_end"] - n["out_start"] == pytest.approx(b - a, abs=0.001)
+        else:
+            assert (n["out_start"], n["out_end"]) == (a, b)
+    assert [p["segment_id"] for p in edl["pacing"]] == [v[0] for v in VOICE]
     assert (tmp_path / "edit" / "captions.ass").is_file()
     assert not list((tmp_path / "edit").glob(".*partial*"))
 
 
-def test_fit_speeds_up_trims_and_holds_per_slot(tmp_path):
+def test_fit_without_picture_data_plays_each_narrated_segment_whole_and_holds(tmp_path):
+    # segments.json without static_spans: all kept footage counts as action and plays at 1x;
+    # each segment lasts at least its narration plus the 0.4 s gap.
     edl = run_edit(tmp_path, "fit")
-    assert edl["output"]["duration"] == VOICE_DURATION
     assert not clips_of(edl, "s03"), "a segment without narration is dropped in fit mode"
-
-    (s01,) = clips_of(edl, "s01")  # 4.0 s footage in a 3.4 s slot: sped up to fit exactly
-    assert (s01["src_start"], s01["src_end"]) == (0.0, 4.0)
-    assert s01["speed"] == pytest.approx(4.0 / 3.4, abs=1e-4) and s01["hold"] == 0
-    assert (s01["out_start"], s01["out_end"]) == (0.0, 3.4)
-
-    s02 = clips_of(edl, "s02")  # 2.4 s footage in a 3.0 s slot: all of it, then a 0.6 s hold
+    assert all(c["speed"] == 1.0 for c in edl["clips"])
+    (s01,) = clips_of(edl, "s01")  # 4.0 s of footage, 3.0 s of narration: all of it plays
+    assert (s01["src_start"], s01["src_end"], s01["hold"]) == (0.0, 4.0, 0.0)
+    s02 = clips_of(edl, "s02")  # 2.4 s of footage, 2.6 s of narration: then a 0.6 s hold
     assert [(c["src_start"], c["src_end"]) for c in s02] == [(4.0, 5.2), (6.8, 8.0)]
-    assert [c["speed"] for c in s02] == [1.0, 1.0]
     assert [c["hold"] for c in s02] == [0.0, pytest.approx(0.6, abs=0.001)]
-    assert s02[-1]["out_end"] == 6.4
-
-    (s04,) = clips_of(edl, "s04")  # 4.0 s footage in a 2.6 s slot: 1.25x and trimmed
-    assert s04["speed"] == 1.25 and s04["hold"] == 0
-    assert (s04["src_start"], s04["src_end"]) == (12.0, 15.25)
-    assert (s04["out_start"], s04["out_end"]) == (6.4, 9.0)
+    assert [c["out_start"] for c in edl["clips"]] == [0.0, 4.0, 5.2, 7.0, 11.0]
+    assert edl["output"]["duration"] == 15.0
+    assert [n["out_start"] for n in edl["narration"]] == [0.0, 4.0, 7.0, 11.0]
+    for p in edl["pacing"]:
+        assert p["drift"] == 0.0 and p["action_kept"] == p["action"] > 0
 
 
 def test_fit_footage_equal_to_slot_plays_at_normal_speed(tmp_path):
@@ -248,11 +252,11 @@ def test_invariants_hold_for_random_layouts(tmp_path, seed):
 
 
 def test_slivers_of_footage_become_holds(tmp_path):
-    # A 1 s slot at 1.25x needs 1.25 s of s02: its first 1.2 s span, then a 0.05 s sliver of the
-    # second span, which becomes a 0.04 s hold instead.
-    edl = run_edit(tmp_path, "fit", voice=[("s02", 0.0, 0.8)], voice_duration=1.0)
+    # A 5.25 s voice trims the footage after s01 (4 s) and s02's first 1.2 s span: the 0.05 s
+    # sliver of its second span becomes a 0.05 s hold instead.
+    edl = run_edit(tmp_path, "trim", voice=[("s01", 0.0, 5.0)], voice_duration=5.25)
     assert [(c["src_start"], c["src_end"], c["speed"], c["hold"]) for c in edl["clips"]] == [
-        (4.0, 5.2, 1.25, 0.04)
+        (0.0, 5.2, 1.0, 0.05)
     ]
 
 
@@ -340,7 +344,9 @@ def test_karaoke_onsets_match_the_word_timings(tmp_path):
 def test_median_caption_onset_is_within_80_ms_of_its_word(tmp_path):
     edl = run_edit(tmp_path, "fit")
     voiceover = json.loads((tmp_path / "in" / "voiceover.json").read_text())
-    words = [w for segment in voiceover["segments"] for w in segment["words"]]
+    shift = {n["segment_id"]: n["out_start"] - n["voice_start"] for n in edl["narration"]}
+    words = [{**w, "start": w["start"] + shift[segment["id"]]}
+             for segment in voiceover["segments"] for w in segment["words"]]
     lags, index = [], 0
     for event in edl["captions"]["events"]:  # the events hold every word, in order
         assert event["words"][0]["word"] == words[index]["word"]

@@ -25,10 +25,12 @@ SEGMENTS = [
     ("s05", 16.0, 20.0, [[16.0, 20.0]]),
 ]
 KEPT_TOTAL = 14.8
-# Fit slots: s01 3.0 s for 2.0 s of footage (hold 1.0 s at 2.0-3.0), s02 2.4 s for 2.4 s (1x),
-# s04 2.4 s for 4.0 s (1.25x, trimmed), s05 3.4 s for 4.0 s (sped up 1.176x to fit).
+# Fit (no picture data in these segments: all footage is action and plays at 1x; a segment lasts
+# at least its narration + 0.4 s): s01 2.0 s of footage for 3.0 s (hold 1.0 s at 2.0-3.0), s02
+# 2.4 s for 2.4 s, s04 4.0 s for 2.4 s (all of it plays), s05 4.0 s for 3.8 s.
 VOICE = [("s01", 0.0, 2.6), ("s02", 3.0, 5.0), ("s04", 5.4, 7.4), ("s05", 7.8, 11.2)]
 VOICE_DURATION = 11.2
+FIT_DURATION = 13.4
 TEXT = "Here is the dashboard overview, with charts and numbers."
 
 
@@ -225,7 +227,7 @@ def test_final_mp4_matches_the_delivery_spec(rendered, sync_mode):
     duration = run["edl"]["output"]["duration"]
     assert (
         duration
-        == {"fit": VOICE_DURATION, "trim": VOICE_DURATION, "pad": KEPT_TOTAL}[sync_mode]
+        == {"fit": FIT_DURATION, "trim": VOICE_DURATION, "pad": KEPT_TOTAL}[sync_mode]
     )
     info = ffprobe(run["final"])
     (video,) = [s for s in info["streams"] if s["codec_type"] == "video"]
@@ -315,7 +317,7 @@ def test_ducked_original_audio_plays_under_the_voice(inputs, rendered, tmp_path)
 
 
 def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
-    music = tmp_path / "music.m4a"  # 3 s of chords, looped over the 11.2 s video
+    music = tmp_path / "music.m4a"  # 3 s of chords, looped over the 13.4 s video
     subprocess.run(
         [
             "ffmpeg",
@@ -360,9 +362,11 @@ def test_music_bed_is_looped_under_the_voice(inputs, rendered, tmp_path):
     assert abs(measured.integrated - -14.0) <= 1.0 and measured.true_peak <= -1.0, (
         measured
     )
-    # the voice (speech, then padding) ends well before 11.2 s; the music goes on to the end
+    # the voice (speech, then padding) is quiet at 10-11 s; the music goes on, at a bed's level
+    # (at least 4 dB under the -14 LUFS mix; the quiet stretches of the 13.4 s fit edit weigh
+    # in the mix's loudness fit)
     assert audio_level(rendered["fit"]["final"], 10.0, 11.0) < -80
-    assert -45 < audio_level(final, 10.0, 11.0) < -20
+    assert -45 < audio_level(final, 10.0, 11.0) < -18
 
 
 def test_vertical_short_from_the_same_edl(inputs, tmp_path):
@@ -379,15 +383,16 @@ def test_vertical_short_from_the_same_edl(inputs, tmp_path):
         s for s in ffprobe(run["final"])["streams"] if s["codec_type"] == "video"
     ]
     assert (video["width"], video["height"]) == (HEIGHT, WIDTH)
-    assert abs(run["result"]["duration"] - VOICE_DURATION) <= 0.25
+    assert abs(run["result"]["duration"] - FIT_DURATION) <= 0.25
 
 
 def test_fit_holds_and_speed_ups_show_in_edl_and_video(rendered):
     run = rendered["fit"]
     clips = {c["segment_id"]: c for c in run["edl"]["clips"]}
     assert clips["s01"]["hold"] == pytest.approx(1.0) and clips["s01"]["out_end"] == 3.0
-    assert clips["s04"]["speed"] == 1.25 and clips["s04"]["src_end"] == 15.0
-    assert clips["s05"]["speed"] == pytest.approx(4.0 / 3.4, abs=1e-4)
+    assert clips["s04"]["speed"] == 1.0 and clips["s04"]["src_end"] == 16.0
+    assert clips["s05"]["speed"] == 1.0 and clips["s05"]["out_start"] == 9.4
+    assert [n["out_start"] for n in run["edl"]["narration"]] == [0.0, 3.0, 5.4, 9.4]
     # testsrc2 moves while it plays and freezes during the hold (2.0-3.0 s)
     assert (
         np.abs(frame(run["final"], 0.5)[TOP] - frame(run["final"], 1.5)[TOP]).mean() > 2
@@ -396,6 +401,28 @@ def test_fit_holds_and_speed_ups_show_in_edl_and_video(rendered):
         np.abs(frame(run["final"], 2.2)[TOP] - frame(run["final"], 2.9)[TOP]).mean()
         < 0.5
     )
+
+
+def test_fit_plays_each_narration_where_its_footage_starts(inputs, tmp_path):
+    # s01's 1 s narration leaves its 2 s of footage playing: s02's narration (voice 1.4-3.4 s)
+    # moves to 2.0 s, so 1.0-2.0 s is quiet although the voice file speaks there.
+    voiceover = json.loads(inputs["voiceover"].read_text())
+    voiceover["segments"] = [
+        {"id": sid, "text": TEXT, "start": a, "end": b, "words": spread_words(a, b)}
+        for sid, a, b in [("s01", 0.0, 1.0), ("s02", 1.4, 3.4)]
+    ]
+    voiceover["duration"] = 3.4
+    (tmp_path / "in").mkdir()
+    placed = dict(inputs, voiceover=tmp_path / "in" / "voiceover.json")
+    placed["voiceover"].write_text(json.dumps(voiceover))
+    run = edit_and_render(placed, tmp_path, "fit")
+    narration = {n["segment_id"]: n for n in run["edl"]["narration"]}
+    assert (narration["s02"]["voice_start"], narration["s02"]["out_start"]) == (1.4, 2.0)
+    assert run["edl"]["captions"]["events"][-1]["words"][-1]["end"] == pytest.approx(4.0,
+                                                                                abs=0.01)
+    assert audio_level(run["final"], 1.1, 1.9) < -60
+    assert audio_level(run["final"], 2.2, 3.8) > -40
+    assert audio_level(inputs["voice"], 1.1, 1.9) > -40  # the voice file itself is not quiet
 
 
 def test_trim_and_pad_play_the_footage_at_normal_speed(rendered):
@@ -442,7 +469,7 @@ def test_split_fallback_for_many_clips_renders_the_same_picture(
         tmp_path,
         files=media(seeked["folder"] / "edit" / "captions.ass", inputs["voice"]),
     )
-    assert abs(result["duration"] - VOICE_DURATION) <= 0.25
+    assert abs(result["duration"] - FIT_DURATION) <= 0.25
     for t in (1.0, 2.5, 4.0, 6.0, 9.0):
         difference = np.abs(
             frame(tmp_path / "final.mp4", t) - frame(seeked["final"], t)
@@ -473,7 +500,7 @@ def test_awkward_captions_path_and_cjk_text(rendered, inputs, tmp_path):
         tmp_path / "out",
         files=media(folder / "captions.ass", inputs["voice"]),
     )
-    assert abs(result["duration"] - VOICE_DURATION) <= 0.25
+    assert abs(result["duration"] - FIT_DURATION) <= 0.25
     cjk, karaoke = frame(tmp_path / "out" / "final.mp4", 1.0), frame(fit["final"], 1.0)
     assert np.abs(cjk[BOTTOM] - karaoke[BOTTOM]).mean() > 5, "the CJK caption is drawn"
 

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from include.core.edl import AudioPlan, CaptionTrack, Clip, Edl, Narration, Output, Source
+from include.core.edl import (
+    AudioPlan,
+    CaptionTrack,
+    Clip,
+    Edl,
+    Narration,
+    Output,
+    Source,
+    ZoomMove,
+)
 from include.core.options import Settings
 from include.stages import edit, timeline_export
 
@@ -18,7 +27,8 @@ EDL = Edl(
     sync_mode="fit", output=Output(1280, 720, 30, 9.0), source=Source(20.0, True),
     clips=(Clip("s01", 0.0, 2.0, 1.0, 1.0, 0.0, 3.0),  # 2 s played, then a 1 s hold
            Clip("s02", 4.0, 7.0, 1.25, 0.0, 3.0, 5.4),  # 3 s of source in 2.4 s
-           Clip("s03", 10.0, 13.6, 1.0, 0.0, 5.4, 9.0)),
+           Clip("s03", 10.0, 13.6, 1.0, 0.0, 5.4, 9.0,
+                zoom=(ZoomMove(6.0, 8.0, (100, 80, 640, 360)),))),
     narration=(Narration("s01", 0.0, 2.6, 0.0, 2.6), Narration("s02", 3.0, 5.0, 3.0, 5.0),
                Narration("s03", 5.4, 8.8, 5.4, 8.8)),
     audio=AudioPlan(original="duck", music="tenants/t/uploads/bed.mp3"),
@@ -68,6 +78,10 @@ def test_otio_file_has_the_edl_clips_speeds_holds_audio_and_captions(tmp_path):
         warp.time_scalar == pytest.approx(EDL.clips[1].src_end, abs=0.04)
     assert clip.media_reference.target_url == "source.mp4"
     assert clip.metadata["video_pipeline"]["segment_id"] == "s02"
+    zoom = next(e for e in picture[3].effects if e.name == "Zoom")
+    assert [{k: (list(v) if k == "box" else v) for k, v in m.items()}
+            for m in zoom.metadata["video_pipeline"]["zoom"]] == [
+        {"out_start": 6.0, "out_end": 8.0, "box": [100, 80, 640, 360]}]
     names = [t.name for t in timeline.tracks]
     assert names == ["Picture", "Original audio", "Voiceover", "Music"]
     voice = timeline.tracks[2][0]

@@ -12,7 +12,7 @@ paths: whoever runs a consumer hands it the matching local files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,30 @@ TOLERANCE = 0.001  # seconds; EDL times are rounded to milliseconds
 
 
 @dataclass(frozen=True)
+class ZoomMove:
+    """A camera move: final time ``[out_start, out_end)`` shows the source region ``box``
+    (``[x, y, w, h]`` in source pixels, the aspect of the output's view), eased in from the full
+    view (or panned from the move just before) and out again (or on to the move just after)."""
+
+    out_start: float
+    out_end: float
+    box: tuple[int, int, int, int]
+
+    def as_dict(self) -> dict:
+        return {"out_start": self.out_start, "out_end": self.out_end, "box": list(self.box)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ZoomMove":
+        box = tuple(int(v) for v in data["box"])
+        if len(box) != 4:
+            raise ValueError("zoom box")
+        return cls(float(data["out_start"]), float(data["out_end"]), box)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Clip:
     """Source ``[src_start, src_end)`` played at ``speed``, its last frame held ``hold`` s,
-    filling final time ``[out_start, out_end)``."""
+    filling final time ``[out_start, out_end)``; ``zoom`` are its camera moves."""
 
     segment_id: str
     src_start: float
@@ -35,6 +56,7 @@ class Clip:
     hold: float
     out_start: float
     out_end: float
+    zoom: tuple[ZoomMove, ...] = ()
 
     @property
     def out_length(self) -> float:
@@ -53,6 +75,32 @@ class Narration:
 
 
 @dataclass(frozen=True)
+class Pacing:
+    """How one narrated segment's footage and narration line up in the final video (the drift
+    report).
+
+    ``footage_start`` is where the segment's first clip starts in final time, ``narration_start``
+    where its narration starts; ``drift`` is ``narration_start - footage_start`` (positive: the
+    voice comes late). ``action`` is how many source seconds of the segment edit counted as
+    action (picture changes and the reading time after them, focus events), ``action_kept`` how
+    many of them play in the final video (at any speed); ``idle`` and ``idle_kept`` the same for
+    the rest of its kept footage, ``idle_speed`` the fastest speed an idle stretch plays at and
+    ``hold`` the seconds its last frame is held for a longer narration.
+    """
+
+    segment_id: str
+    footage_start: float
+    narration_start: float
+    drift: float
+    action: float
+    action_kept: float
+    idle: float = 0.0
+    idle_kept: float = 0.0
+    idle_speed: float = 1.0
+    hold: float = 0.0
+
+
+@dataclass(frozen=True)
 class Output:
     width: int
     height: int
@@ -66,6 +114,8 @@ class Output:
 class Source:
     duration: float
     has_audio: bool
+    width: int = 0  # pixels (0: not recorded); zoom boxes lie inside
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +142,7 @@ class Edl:
     narration: tuple[Narration, ...]
     audio: AudioPlan = field(default_factory=AudioPlan)
     captions: CaptionTrack = field(default_factory=CaptionTrack)
+    pacing: tuple[Pacing, ...] = ()
     version: int = VERSION
 
     # ---- (de)serialisation
@@ -103,11 +154,12 @@ class Edl:
             "sync_mode": self.sync_mode,
             "output": _plain(self.output),
             "source": _plain(self.source),
-            "clips": [_plain(c) for c in self.clips],
+            "clips": [_clip_dict(c) for c in self.clips],
             "narration": [_plain(n) for n in self.narration],
             "audio": _plain(self.audio),
             "captions": {"file": self.captions.file, "style": self.captions.style,
                          "events": list(self.captions.events)},
+            "pacing": [_plain(p) for p in self.pacing],
         }
 
     @classmethod
@@ -120,7 +172,7 @@ class Edl:
                 sync_mode=str(data["sync_mode"]),
                 output=_build(Output, data["output"]),
                 source=_build(Source, data["source"]),
-                clips=tuple(_build(Clip, c) for c in data["clips"]),
+                clips=tuple(_clip(c) for c in data["clips"]),
                 narration=tuple(_build(Narration, n) for n in data.get("narration") or []),
                 audio=_build(AudioPlan, data.get("audio") or {}),
                 captions=CaptionTrack(
@@ -128,6 +180,7 @@ class Edl:
                     style=str(captions.get("style", "karaoke")),
                     events=tuple(_event(e) for e in captions.get("events") or []),
                 ),
+                pacing=tuple(_build(Pacing, p) for p in data.get("pacing") or []),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FatalError(
@@ -171,12 +224,35 @@ class Edl:
             expected = (clip.src_end - clip.src_start) / clip.speed + clip.hold
             _require(abs(clip.out_length - expected) <= TOLERANCE + 1e-9,
                      f"clip {i} lasts {clip.out_length:.3f} s, expected {expected:.3f} s")
+            previous_end = clip.out_start
+            for move in clip.zoom:
+                x, y, w, h = move.box
+                _require(previous_end - TOLERANCE <= move.out_start < move.out_end
+                         <= clip.out_end + TOLERANCE,
+                         f"clip {i} has a zoom move outside the clip or out of order")
+                _require(w > 0 and h > 0 and x >= 0 and y >= 0 and (
+                    not self.source.width or (x + w <= self.source.width
+                                              and y + h <= self.source.height)),
+                         f"clip {i} has a zoom box outside the source picture")
+                previous_end = move.out_end
             position = clip.out_end
         _require(abs(position - duration) <= TOLERANCE,
                  f"clips end at {position} instead of {duration}")
+        previous_end = 0.0
         for n in self.narration:
             _require(0.0 <= n.out_start <= n.out_end <= duration,
                      f"narration {n.segment_id} is outside the video")
+            _require(n.out_start >= previous_end - TOLERANCE,
+                     f"narration {n.segment_id} overlaps the narration before it")
+            _require(n.out_end - n.out_start <= n.voice_end - n.voice_start + TOLERANCE,
+                     f"narration {n.segment_id} lasts longer in the video than in the voice")
+            previous_end = n.out_end
+        for p in self.pacing:
+            _require(abs(p.drift - (p.narration_start - p.footage_start)) <= TOLERANCE,
+                     f"pacing of {p.segment_id}: drift is not narration_start - footage_start")
+            _require(0.0 <= p.action_kept <= p.action + TOLERANCE
+                     and 0.0 <= p.idle_kept <= p.idle + TOLERANCE and p.hold >= 0,
+                     f"pacing of {p.segment_id} keeps more than there is")
         previous_end = 0.0
         for event in self.captions.events:
             _require(previous_end <= event["start"] < event["end"] <= duration,
@@ -191,6 +267,20 @@ def _require(condition: object, message: str) -> None:
 
 def _plain(obj) -> dict:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _clip_dict(clip: Clip) -> dict:
+    out = _plain(clip)
+    out["zoom"] = [move.as_dict() for move in clip.zoom]
+    return out
+
+
+def _clip(data: dict) -> Clip:
+    clip = _build(Clip, {k: v for k, v in data.items() if k != "zoom"})
+    moves = data.get("zoom") or []
+    if not isinstance(moves, list):
+        raise TypeError("zoom list")
+    return replace(clip, zoom=tuple(ZoomMove.from_dict(m) for m in moves))
 
 
 def _build(cls, data: dict):

@@ -56,6 +56,7 @@ TTS_PROVIDERS = ("piper", "espeak", "openai", "elevenlabs")
 PRIVACY = ("private", "unlisted", "public")
 ASPECTS = ("16:9", "9:16")
 ORIGINAL_AUDIO = ("drop", "duck")
+ZOOM_MODES = ("auto", "off")
 VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
@@ -260,6 +261,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "aspect", str, "16:9", section="Render", enum=ASPECTS,
         description="16:9 (letterboxed) or a 9:16 short (centre-cropped) from the same edit.",
+    ),
+    Option(
+        "zoom", str, "auto", section="Render", enum=ZOOM_MODES,
+        values_display={"auto": "Auto (screen recordings)", "off": "Off"},
+        description="auto: on a screen recording, zoom in (at most 2x) on the field being typed "
+        "in, a dialog, a menu or a toast while it changes, and pan as the action moves; off: the "
+        "whole picture all the time.",
     ),
     Option(
         "original_audio", str, "drop", section="Render", enum=ORIGINAL_AUDIO,

@@ -38,7 +38,7 @@ from include.core.errors import FatalError, RetryableError
 from include.core.files import copy_file, write_json
 from include.core.ports import KeyframeDescriber, TextReader, Transcriber
 from include.core.spans import Span
-from include.stages import footage_text
+from include.stages import focus, footage_text
 
 # ---- the analysis picture
 WIDTH, HEIGHT = 192, 108
@@ -159,7 +159,10 @@ def run(
 
     scratch = Path(tempfile.mkdtemp(prefix=".analyze-", dir=out_dir))
     try:
-        signals, silences = scan(source_path, rate, has_audio, scratch, facts["duration"])
+        detector = (focus.FocusDetector(facts["width"], facts["height"])
+                    if facts["width"] and facts["height"] else None)
+        signals, silences = scan(source_path, rate, has_audio, scratch, facts["duration"],
+                                 detector)
         duration = facts["duration"] or signals.frames / float(rate)
         silences = [(a, min(b, duration)) for a, b in silences if a < duration]
         cuts = detect_cuts(signals)
@@ -172,6 +175,7 @@ def run(
             )
             for i, span in enumerate(build_segments(cut_times, duration), 1)
         ]
+        focus.assign(segments, detector.events() if detector is not None else [])
         _write_keyframes(segments, scratch, out_dir / "keyframes")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -270,9 +274,12 @@ def _analysis_rate(frame_rate: Fraction) -> Fraction:
 
 
 def scan(
-    source_path: Path, rate: Fraction, has_audio: bool, scratch: Path, duration: float
+    source_path: Path, rate: Fraction, has_audio: bool, scratch: Path, duration: float,
+    detector: focus.FocusDetector | None = None,
 ) -> tuple[Signals, list[Span]]:
     """Run the one ffmpeg pass; return the frame signals and the silences.
+
+    With a ``detector`` the same pass also feeds it gray focus frames (:mod:`.focus`).
 
     Keyframe candidates land in ``scratch`` as ``<n>.jpg`` (sample ``n`` shows ``n / 2`` s). A
     decode that outlasts :func:`_decode_timeout` is killed and reported as retryable.
@@ -295,11 +302,19 @@ def scan(
     ]
     if has_audio:
         cmd += ["-map", "0:a:0", "-af", SILENCE_FILTER, "-f", "null", "-"]
+    focus_pipe = focus.FramePipe(detector) if detector is not None else None
+    cmd += focus_pipe.output_args() if focus_pipe else []
 
     timeout = _decode_timeout(duration)
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=focus_pipe.pass_fds if focus_pipe else ())
+    except BaseException:
+        if focus_pipe:
+            focus_pipe.close()
+        raise
+    if focus_pipe:
+        focus_pipe.start()
     stderr = _StderrReader(proc.stderr)
     timed_out = threading.Event()
 
@@ -323,6 +338,8 @@ def scan(
             proc.kill()
             proc.wait()
         stderr.join()
+        if focus_pipe:
+            focus_pipe.join()
     if timed_out.is_set():
         raise RetryableError(f"ffmpeg did not finish analysing within {timeout:.0f} s")
     if returncode != 0:

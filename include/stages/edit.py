@@ -3,16 +3,30 @@
 The edit decision list (EDL, format in docs/ARTIFACTS.md) says which source spans play, at which
 speed, and how long each clip's last frame is held, in final-time order. Three sync modes:
 
-- ``fit``: the final timeline is the voice timeline. Narration segment *i* owns the slot from its
-  voice start to the next segment's voice start (the last slot ends with the voice; the first one
-  starts at 0) and fills it with its own segment's kept footage: footage up to 1.25x the slot is
-  sped up to fit exactly, longer footage plays at 1.25x and is trimmed, shorter footage plays
-  whole and its last frame holds. Segments without narration are dropped.
+- ``fit``: the footage's action decides the timing, the narration follows it. Each narrated
+  segment's footage is split into *action* (a new picture — a cut, each change between frozen
+  stretches — and ``ACTION_SECONDS`` of reading time after it, any stretch where the picture
+  moves, the segment's ``focus`` events other than typing and cursor, up to ``FOCUS_MAX_SECONDS``
+  each), *typing* (a ``typing`` focus event
+  past its first second) and *idle* (the rest of its kept footage: a frozen screen, cursor-only
+  motion). Action plays at 1x, typing at up to ``MAX_TYPING_SPEED``, idle at up to
+  ``MAX_IDLE_SPEED``; the presenter's own speech plays at 1x when the run keeps the source's
+  audio (``original_audio: duck``). The segment lasts as long as its narration plus
+  ``NARRATION_GAP``: idle (then typing) slows down towards 1x to fill a longer narration and
+  the last frame holds when even 1x is too short; a shorter narration leaves the footage playing
+  (idle at full speed, an idle stretch longer than ``IDLE_MAX_OUT`` on screen cut in its middle).
+  Each narration starts on its segment's first frame. A page change in a segment's last
+  ``SNAP_SECONDS`` whose picture runs into the next narrated segment moves to that segment.
+  Segments without narration are dropped. Without frozen-stretch data (``static_spans``) all
+  kept footage counts as action.
 - ``trim``: all kept footage plays continuously at 1x and is cut where the voice ends (the last
   frame holds if the footage is shorter than the voice).
 - ``pad``: all kept footage plays at 1x; if the voice is longer the last frame holds until it ends.
 
-The voice always starts at final time 0, so final time = voice time (``voice_offset`` 0).
+In ``trim`` and ``pad`` the voice plays continuously from final time 0 (final time = voice
+time); in ``fit`` each narration segment's voice span is placed at its ``out_start``. Every mode
+writes the drift report (``pacing``): per narrated segment, where its narration starts against
+its first frame and how much of its action made it into the video.
 """
 
 from __future__ import annotations
@@ -30,16 +44,28 @@ from include.core.edl import (
     Edl,
     Narration,
     Output,
+    Pacing,
     Source,
 )
 from include.core.errors import FatalError
 from include.core.files import read_json
 from include.core.options import Settings
-from include.stages import caption_track
+from include.stages import camera, caption_track
 
-MAX_SPEEDUP = 1.25
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
 VOICE_OFFSET = 0.0
+
+# ---- fit: pacing by content
+ACTION_SECONDS = 2.5  # a new picture plays this long at 1x (time to take it in)
+MAX_IDLE_SPEED = 4.0  # a frozen screen or cursor-only motion plays at most this fast ...
+IDLE_MAX_OUT = 1.0  # ... and, when the narration does not need it, shows at most this long
+FOCUS_MAX_SECONDS = 4.0  # a focus event plays at 1x for at most this long (then it is idle)
+MAX_TYPING_SPEED = 2.0  # typing past its first second plays at most this fast
+TYPING_LEAD = 1.0  # the first second of typing and ...
+TYPING_TAIL = 0.5  # ... the typed result (this long either side of its end) play at 1x
+NARRATION_GAP = 0.4  # quiet after a narration before the next one (the voiceover's own gap)
+SNAP_SECONDS = 3.0  # a page change this close to a segment's end opens the next segment
+ACTION, TYPING, SPEECH, IDLE = "action", "typing", "speech", "idle"
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,29 @@ class _Piece:
     @property
     def out_length(self) -> float:
         return (self.src_end - self.src_start) / self.speed + self.hold
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """A stretch of a segment's footage and what it shows (ACTION, TYPING, SPEECH or IDLE)."""
+
+    start: float
+    end: float
+    kind: str
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class _Paced:
+    """One segment's plan in fit mode: its pieces and how they were paced."""
+
+    pieces: list[_Piece]
+    stretches: list[_Stretch]
+    idle_speed: float
+    hold: float
 
 
 def run(
@@ -87,41 +136,68 @@ def run(
             "analyze and voiceover stages."
         ) from exc
 
+    has_audio = bool(source.get("has_audio"))
+    keeps_speech = has_audio and settings.original_audio == "duck"
     if settings.sync_mode == "fit":
-        duration = voice_duration
-        pieces = _plan_fit(narration, kept, duration)
+        content = _content(analysis, kept, {n["id"] for n in narration}, keeps_speech)
+        paced = {n["id"]: _pace(n["id"], content[n["id"]], n["end"] - n["start"] + NARRATION_GAP)
+                 for n in narration}
+        pieces = [piece for n in narration for piece in paced[n["id"]].pieces]
+        duration = round(sum(piece.out_length for piece in pieces), 3)
+        merged = _merge(_absorb_slivers(pieces, by_segment=True), by_segment=True)
+        clips = _quantize(merged, duration, source_duration)
+        starts = _first_clip_starts(clips)
+        placed = [{**n, "out_start": starts[n["id"]],
+                   "out_end": round(starts[n["id"]] + n["end"] - n["start"], 3)}
+                  for n in narration]
+        duration = max(duration, max(n["out_end"] for n in placed))
+        clips[-1] = replace(clips[-1], out_end=duration,
+                            hold=round(clips[-1].hold + duration - clips[-1].out_end, 3))
+        pacing = [_fit_report(n, starts[n["id"]], paced[n["id"]]) for n in placed]
     else:
         all_spans = [(sid, a, b) for sid, spans in kept.items() for a, b in spans]
         footage = round(sum(b - a for _, a, b in all_spans), 3)
         duration = voice_duration if settings.sync_mode == "trim" else max(footage, voice_duration)
         pieces = _fill(all_spans, duration, speed=1.0)
-    clips = _quantize(_merge(_absorb_slivers(pieces)), duration, source_duration)
+        clips = _quantize(_merge(_absorb_slivers(pieces)), duration, source_duration)
+        placed = [{**n, "out_start": round(min(n["start"] + VOICE_OFFSET, duration), 3),
+                   "out_end": round(min(n["end"] + VOICE_OFFSET, duration), 3)}
+                  for n in narration]
+        content = _content(analysis, kept, set(), keeps_speech)
+        pacing = [_played_report(n, content[n["id"]], clips) for n in placed]
 
-    events = caption_track.build_events(voiceover, duration, VOICE_OFFSET)
+    events = caption_track.build_events(_placed_voiceover(voiceover, placed), duration, 0.0)
     width, height = settings.output_size
-    has_audio = bool(source.get("has_audio"))
+    framing = "crop" if settings.aspect == "9:16" else "pad"
+    picture = (int(source.get("width") or 0), int(source.get("height") or 0))
+    if settings.zoom == "auto" and all(picture) and camera.is_screen_recording(analysis["segments"]):
+        clips = camera.plan(clips, analysis["segments"],
+                            camera.view_box(picture, (width, height), framing),
+                            narration_text={str(s.get("id")): str(s.get("text") or "")
+                                            for s in script.get("segments") or []})
     edl = Edl(
         sync_mode=settings.sync_mode,
         output=Output(width=width, height=height, fps=settings.fps, duration=duration,
-                      aspect=settings.aspect,
-                      framing="crop" if settings.aspect == "9:16" else "pad"),
-        source=Source(duration=source_duration, has_audio=has_audio),
+                      aspect=settings.aspect, framing=framing),
+        source=Source(duration=source_duration, has_audio=has_audio, width=picture[0],
+                      height=picture[1]),
         clips=tuple(clips),
         narration=tuple(
             Narration(
                 segment_id=n["id"],
                 voice_start=n["start"],
                 voice_end=n["end"],
-                out_start=round(min(n["start"] + VOICE_OFFSET, duration), 3),
-                out_end=round(min(n["end"] + VOICE_OFFSET, duration), 3),
+                out_start=n["out_start"],
+                out_end=n["out_end"],
             )
-            for n in narration
+            for n in placed
         ),
         audio=AudioPlan(voiceover="voiceover.wav", voice_offset=VOICE_OFFSET,
                         original=settings.original_audio if has_audio else "drop",
                         music=settings.music),
         captions=CaptionTrack(file="captions.ass", style=settings.caption_style,
                               events=tuple(events)),
+        pacing=tuple(pacing),
     )
     edl.check()
 
@@ -129,7 +205,8 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     caption_track.write_ass(events, out_dir / edl.captions.file, settings.caption_style, width, height)
     edl.write(out_dir / "edl.json")
-    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode}
+    return {"duration": duration, "clips": len(clips), "sync_mode": settings.sync_mode,
+            "zoom_moves": sum(len(c.zoom) for c in clips)}
 
 
 def _positive(value: object, what: str) -> float:
@@ -223,22 +300,222 @@ def _narration(voiceover: dict, duration: float, script: dict, kept: dict) -> li
     return narration
 
 
-def _plan_fit(narration: list[dict], kept: dict, duration: float) -> list[_Piece]:
-    """Fill each narration slot with that segment's footage (speed-up, trim or hold)."""
-    pieces: list[_Piece] = []
-    for i, segment in enumerate(narration):
-        slot_start = 0.0 if i == 0 else segment["start"]
-        slot_end = narration[i + 1]["start"] if i + 1 < len(narration) else duration
-        slot = slot_end - slot_start
-        if slot <= 0:
+def _content(analysis: dict, kept: dict, narrated: set[str], keeps_speech: bool
+             ) -> dict[str, list[_Stretch]]:
+    """Each segment's footage as action, typing, speech and idle stretches, in source order.
+
+    Action, typing and (when the source's audio plays) speech stretches are kept even where the
+    dead-air rule cut the footage. With ``narrated`` ids, a page change in the last
+    ``SNAP_SECONDS`` of a narrated segment whose picture lasts into the next narrated segment
+    moves to that segment (with the footage from it on).
+    """
+    segments = sorted(analysis["segments"], key=lambda s: float(s["start"]))
+    static = analysis.get("static_spans")
+    static = None if static is None else sorted((float(a), float(b)) for a, b in static)
+    ranges = {str(s["id"]): (float(s["start"]), float(s["end"])) for s in segments}
+    all_kept = sorted(span for spans_ in kept.values() for span in spans_)
+    if static is not None:
+        for before, after in zip(segments, segments[1:]):
+            first, second = str(before["id"]), str(after["id"])
+            if first not in narrated or second not in narrated:
+                continue
+            (a0, b0), (a1, b1) = ranges[first], ranges[second]
+            if abs(b0 - a1) > TOLERANCE:
+                continue
+            changes = [a for a, b in static
+                       if max(a0 + ACTION_SECONDS, b0 - SNAP_SECONDS) <= a < b0 - MIN_PIECE
+                       and b > b0 + MIN_PIECE]  # no change at b0: the picture runs on
+            if changes:
+                ranges[first], ranges[second] = (a0, changes[-1]), (changes[-1], b1)
+    content = {}
+    for segment in segments:
+        sid = str(segment["id"])
+        span = ranges[sid]
+        own = spans.intersect(all_kept, [span]) if sid in narrated else kept[sid]
+        content[sid] = _classify(span, own, static, segment, keeps_speech)
+    return content
+
+
+def _classify(span: tuple[float, float], kept: list, static: list | None, segment: dict,
+              keeps_speech: bool) -> list[_Stretch]:
+    """The stretches of one segment (``span``) with its kept footage ``kept``."""
+    start, end = span
+    if static is None:
+        return [_Stretch(a, b, ACTION) for a, b in kept]
+    windows = [(start, start + ACTION_SECONDS)]
+    for a, b in spans.subtract(span, static):  # the picture moves
+        windows.append((a, b + ACTION_SECONDS))
+    windows += [(a, a + ACTION_SECONDS) for a, _ in static if start < a < end]  # a new picture
+    typing = []
+    for event in segment.get("focus") or []:
+        a, b, kind = float(event["start"]), float(event["end"]), str(event.get("kind", ""))
+        if kind == "cursor" or b <= a:
             continue
-        spans = [(segment["id"], a, b) for a, b in kept[segment["id"]]]
-        footage = sum(b - a for _, a, b in spans)
-        # Fit exactly with a speed-up of at most 1.25x (rounded down so it never needs more
-        # footage than there is); longer footage plays at 1.25x and is trimmed.
-        speed = min(MAX_SPEEDUP, math.floor(footage / slot * 1e4) / 1e4) if footage > slot else 1.0
-        pieces += _fill(spans, slot, speed)
-    return pieces
+        if kind == "typing":
+            windows += [(a, a + TYPING_LEAD), (b - TYPING_TAIL, b + TYPING_TAIL)]
+            typing.append((a + TYPING_LEAD, b - TYPING_TAIL))
+        else:  # a menu, dialog, toast or scroll: while it changes, at least ACTION_SECONDS
+            windows.append((a, a + max(ACTION_SECONDS, min(b - a, FOCUS_MAX_SECONDS))))
+    talk = []
+    if keeps_speech:
+        talk = [(float(x["start"]), float(x["end"]))
+                for x in (segment.get("speech") or {}).get("sentences") or []]
+    action = _union(windows, span)
+    typing = _minus(_union(typing, span), action)
+    talk = _minus(_union(talk, span), action + typing)
+    idle = _minus(_union(kept, span), action + typing + talk)
+    stretches = ([_Stretch(a, b, ACTION) for a, b in action]
+                 + [_Stretch(a, b, TYPING) for a, b in typing]
+                 + [_Stretch(a, b, SPEECH) for a, b in talk]
+                 + [_Stretch(a, b, IDLE) for a, b in idle])
+    return sorted((s for s in stretches if s.length > 1e-6), key=lambda s: s.start)
+
+
+def _union(pieces: list, span: tuple[float, float]) -> list[tuple[float, float]]:
+    """The sorted union of ``pieces``, clipped to ``span``."""
+    result: list[list[float]] = []
+    for a, b in sorted((max(span[0], float(a)), min(span[1], float(b))) for a, b in pieces):
+        if b - a <= 1e-6:
+            continue
+        if result and a <= result[-1][1] + 1e-6:
+            result[-1][1] = max(result[-1][1], b)
+        else:
+            result.append([a, b])
+    return [(a, b) for a, b in result]
+
+
+def _minus(pieces: list, holes: list) -> list[tuple[float, float]]:
+    """``pieces`` (sorted, disjoint) less ``holes``."""
+    holes = _union(holes, (-math.inf, math.inf))
+    return [part for piece in pieces for part in spans.subtract(piece, holes)]
+
+
+def _speed_of(kind: str, idle_speed: float) -> float:
+    if kind == IDLE:
+        return idle_speed
+    if kind == TYPING:
+        return min(idle_speed, MAX_TYPING_SPEED)
+    return 1.0
+
+
+def _played(stretches: list[_Stretch], idle_speed: float) -> float:
+    """Final seconds the stretches take with idle footage at ``idle_speed``."""
+    return sum(s.length / _speed_of(s.kind, idle_speed) for s in stretches)
+
+
+def _pace(segment_id: str, stretches: list[_Stretch], target: float) -> _Paced:
+    """Play one segment's stretches for at least ``target`` seconds (its narration and gap).
+
+    Idle and typing slow down from their top speed towards 1x until the segment is as long as
+    its narration; then the last frame holds. If even the top speed is longer, the idle
+    stretches shown longest lose their middles (down to ``IDLE_MAX_OUT`` each) while the
+    segment is still longer than the narration.
+    """
+    fastest = _played(stretches, MAX_IDLE_SPEED)
+    slowest = _played(stretches, 1.0)
+    hold = 0.0
+    if fastest >= target or not any(s.kind in (IDLE, TYPING) for s in stretches):
+        speed = MAX_IDLE_SPEED if fastest >= target else 1.0
+        hold = max(0.0, target - slowest) if fastest < target else 0.0
+    elif slowest <= target:
+        speed, hold = 1.0, target - slowest
+    else:
+        low, high = 1.0, MAX_IDLE_SPEED  # played(low) > target >= played(high)
+        for _ in range(50):
+            middle = (low + high) / 2
+            low, high = (middle, high) if _played(stretches, middle) > target else (low, middle)
+        speed = math.floor(high * 1e4) / 1e4 if high < MAX_IDLE_SPEED else high
+        speed = max(1.0, speed)
+    pieces = []
+    excess = _played(stretches, speed) - target if speed == MAX_IDLE_SPEED else 0.0
+    cuts = {}
+    for i in sorted((i for i, s in enumerate(stretches) if s.kind == IDLE),
+                    key=lambda i: -stretches[i].length):
+        shown = stretches[i].length / speed
+        cut = min(max(0.0, excess), max(0.0, shown - IDLE_MAX_OUT))
+        if cut > MIN_PIECE:
+            cuts[i] = cut
+            excess -= cut
+    for i, s in enumerate(stretches):
+        rate = _speed_of(s.kind, speed)
+        if i in cuts:
+            half = (s.length - cuts[i] * rate) / 2
+            pieces += [_Piece(segment_id, s.start, s.start + half, rate),
+                       _Piece(segment_id, s.end - half, s.end, rate)]
+        else:
+            pieces.append(_Piece(segment_id, s.start, s.end, rate))
+    if hold > 0:
+        pieces[-1] = replace(pieces[-1], hold=hold)
+    return _Paced(pieces=pieces, stretches=stretches, idle_speed=speed, hold=round(hold, 3))
+
+
+def _first_clip_starts(clips: list[Clip]) -> dict[str, float]:
+    """Where each segment's first clip starts in final time."""
+    starts: dict[str, float] = {}
+    for clip in clips:
+        starts.setdefault(clip.segment_id, clip.out_start)
+    return starts
+
+
+def _seconds(stretches: list[_Stretch], kinds: tuple[str, ...]) -> float:
+    return sum(s.length for s in stretches if s.kind in kinds)
+
+
+def _covered(stretches: list[_Stretch], kinds: tuple[str, ...], played: list) -> float:
+    """Source seconds of the stretches of ``kinds`` that the ``played`` spans show."""
+    spans_ = _union(played, (-math.inf, math.inf))
+    return sum(spans.overlap(spans_, (s.start, s.end)) for s in stretches if s.kind in kinds)
+
+
+def _fit_report(narration: dict, footage_start: float, paced: _Paced) -> Pacing:
+    played = [(p.src_start, p.src_end) for p in paced.pieces]
+    return _report(narration, footage_start, paced.stretches, played,
+                   idle_speed=paced.idle_speed, hold=paced.hold)
+
+
+def _played_report(narration: dict, stretches: list[_Stretch], clips: list[Clip]) -> Pacing:
+    """The drift report of a trim or pad edit: its footage plays in source order at 1x, and one
+    clip may run across segments (clips that continue each other are merged)."""
+    played = [(c.src_start, c.src_end) for c in clips]
+    first = stretches[0].start if stretches else 0.0
+    last = stretches[-1].end if stretches else 0.0
+    # where the segment's first kept frame plays (the video's end if it was cut away)
+    start = next((c.out_start + max(0.0, first - c.src_start) / c.speed
+                  for c in clips if c.src_end > first + 1e-6), clips[-1].out_end)
+    hold = sum(c.hold for c in clips if first < c.src_end <= last + 1e-6)
+    return _report(narration, start, stretches, played, idle_speed=1.0, hold=round(hold, 3))
+
+
+def _report(narration: dict, footage_start: float, stretches: list[_Stretch], played: list,
+            *, idle_speed: float, hold: float) -> Pacing:
+    action_kinds = (ACTION, TYPING)
+    return Pacing(
+        segment_id=narration["id"],
+        footage_start=round(footage_start, 3),
+        narration_start=narration["out_start"],
+        drift=round(narration["out_start"] - footage_start, 3),
+        action=round(_seconds(stretches, action_kinds), 3),
+        action_kept=round(min(_covered(stretches, action_kinds, played),
+                              _seconds(stretches, action_kinds)), 3),
+        idle=round(_seconds(stretches, (IDLE, SPEECH)), 3),
+        idle_kept=round(min(_covered(stretches, (IDLE, SPEECH), played),
+                            _seconds(stretches, (IDLE, SPEECH))), 3),
+        idle_speed=round(idle_speed, 4),
+        hold=hold,
+    )
+
+
+def _placed_voiceover(voiceover: dict, placed: list[dict]) -> dict:
+    """The voiceover document with each segment's times moved to where it plays in the video."""
+    shift = {n["id"]: n["out_start"] - n["start"] for n in placed}
+    segments = []
+    for segment in voiceover.get("segments") or []:
+        delta = shift.get(str(segment.get("id")), 0.0)
+        words = [{**w, "start": float(w["start"]) + delta, "end": float(w["end"]) + delta}
+                 for w in segment.get("words") or []]
+        segments.append({**segment, "start": float(segment["start"]) + delta,
+                         "end": float(segment["end"]) + delta, "words": words})
+    return {**voiceover, "segments": segments}
 
 
 def _fill(spans: list[tuple[str, float, float]], length: float, speed: float) -> list[_Piece]:
@@ -259,27 +536,31 @@ def _fill(spans: list[tuple[str, float, float]], length: float, speed: float) ->
     return pieces
 
 
-def _absorb_slivers(pieces: list[_Piece]) -> list[_Piece]:
-    """Replace footage pieces shorter than ``MIN_PIECE`` by a hold on the piece before them.
+def _absorb_slivers(pieces: list[_Piece], by_segment: bool = False) -> list[_Piece]:
+    """Replace footage pieces shorter than ``MIN_PIECE`` by a hold on the piece before them
+    (of the same segment, with ``by_segment``).
 
     A few frames of footage are not worth a cut (and an input in the render).
     """
     result: list[_Piece] = []
     for piece in pieces:
-        if result and piece.src_end - piece.src_start < MIN_PIECE:
+        if (result and piece.src_end - piece.src_start < MIN_PIECE
+                and not (by_segment and result[-1].segment_id != piece.segment_id)):
             result[-1] = replace(result[-1], hold=result[-1].hold + piece.out_length)
         else:
             result.append(piece)
     return result
 
 
-def _merge(pieces: list[_Piece]) -> list[_Piece]:
-    """Join pieces that continue each other in the source at the same speed (fewer cuts)."""
+def _merge(pieces: list[_Piece], by_segment: bool = False) -> list[_Piece]:
+    """Join pieces that continue each other in the source at the same speed (fewer cuts; only
+    pieces of the same segment with ``by_segment``)."""
     result: list[_Piece] = []
     for piece in pieces:
         previous = result[-1] if result else None
         if (
             previous is not None
+            and not (by_segment and previous.segment_id != piece.segment_id)
             and previous.hold == 0
             and previous.speed == piece.speed
             and abs(previous.src_end - piece.src_start) < 1e-6

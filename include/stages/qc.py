@@ -433,10 +433,11 @@ def _script_check(edl: Edl, script: dict) -> dict:
 def segment_drift(edl: Edl) -> list[dict]:
     """Per narrated segment: ``{"segment_id", "narration_start", "footage_start", "drift"}``
     (seconds, narration minus footage; ``footage_start`` ``None`` when the segment's footage is
-    not in the video). The edit's own figures are used when the EDL carries them (a ``drift``
-    list, or a ``drift`` on each narration entry)."""
-    recorded = getattr(edl, "drift", None)
-    if recorded:
+    not in the video). The edit's own drift report is used when the EDL carries it
+    (``Edl.pacing``: also how much of each segment's action survived), else it is computed from
+    the clips."""
+    recorded = getattr(edl, "pacing", None) or getattr(edl, "drift", None)
+    if recorded:  # the edit's drift report (Edl.pacing)
         return [dict(d) if isinstance(d, dict) else _plain(d) for d in recorded]
     first_clip: dict[str, float] = {}
     for clip in edl.clips:

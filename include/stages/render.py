@@ -26,11 +26,11 @@ import os
 import subprocess
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from include.core.edl import Clip, Edl
+from include.core.edl import TOLERANCE, Clip, Edl
 from include.core.errors import FatalError, RetryableError
 from include.core.files import temp_sibling
 from include.core.media import (
@@ -42,7 +42,7 @@ from include.core.media import (
     require_binary,
     user_input_args,
 )
-from include.stages import loudness
+from include.stages import camera, loudness
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
 DECODER_BUDGET_BYTES = 200 * 2**20  # memory the seeked inputs' decoders may take together
@@ -218,7 +218,10 @@ def build_command(
     subtitles = (
         f"subtitles=filename={_filter_value(captions_path)}:fontsdir={_filter_value(FONTS_DIR)}"
     )
-    if out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
+    moves = [move for clip in edl.clips for move in clip.zoom]
+    if moves and edl.source.width and edl.source.height:  # camera moves: zoompan does the scaling
+        frame = _zoomed_frame(edl, moves, matrix)
+    elif out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
         frame = (f"scale={width}:{height}:force_original_aspect_ratio=increase"
                  f"{_to_bt709(matrix)},crop={width}:{height}")
     else:  # the whole picture, letterboxed
@@ -243,6 +246,52 @@ def build_command(
         "-progress", "pipe:1", "-nostats",
         str(output_path),
     ]
+
+
+def _zoomed_frame(edl: Edl, moves: list, matrix: str | None) -> str:
+    """The picture chain with the EDL's camera moves: the view (the whole source, or its centre
+    for a 9:16 short), then ``zoompan`` — the box of each final-time frame (eased between the
+    keyframes of :func:`include.stages.camera.keyframes`) scaled to the output picture — then
+    the letterbox. Captions come after, so they are never zoomed."""
+    out, source = edl.output, (edl.source.width, edl.source.height)
+    view = camera.view_box(source, (out.width, out.height), out.framing)
+    vx, vy, vw, vh = view
+    if out.framing == "crop":
+        head, (fw, fh) = f"crop={vw}:{vh}:{vx}:{vy},", (out.width, out.height)
+    else:
+        head = ""
+        scale = min(out.width / vw, out.height / vh)
+        fw, fh = (min(out.width, 2 * round(vw * scale / 2)),
+                  min(out.height, 2 * round(vh * scale / 2)))
+    paths = camera.keyframes(moves, view)
+    bx = _path_expression(paths, 0, view)
+    by = _path_expression(paths, 1, view)
+    bw = _path_expression(paths, 2, view)
+    chain = (f"{head}zoompan=z='{vw}/({bw})':x='{bx}-{vx}':y='{by}-{vy}':d=1:"
+             f"s={fw}x{fh}:fps={out.fps}")
+    if _to_bt709(matrix):
+        chain += f",scale={fw}:{fh}{_to_bt709(matrix)}"
+    if (fw, fh) != (out.width, out.height):
+        chain += f",pad={out.width}:{out.height}:(ow-iw)/2:(oh-ih)/2"
+    return chain
+
+
+def _path_expression(paths: list, index: int, view: tuple) -> str:
+    """An ffmpeg expression of the input time ``it`` for one coordinate of the camera box: the
+    view's value, plus on every keyframe interval the smoothstep-eased way from one to the next."""
+    base = view[index]
+    terms = []
+    for path in paths:
+        for (ta, a), (tb, b) in zip(path, path[1:]):
+            if tb - ta <= 1e-6:
+                continue
+            da, db = a[index] - base, b[index] - base
+            if da == 0 and db == 0:
+                continue
+            u = f"(it-{_num(ta)})/{_num(tb - ta)}"
+            value = f"{da}" if da == db else f"({da}+{db - da}*{u}*{u}*(3-2*{u}))"
+            terms.append(f"gte(it,{_num(ta)})*lt(it,{_num(tb)})*{value}")
+    return f"{base}" + "".join(f"+{t}" for t in terms)
 
 
 def seek_limit(video: dict) -> int:
@@ -280,12 +329,14 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
     """Filter-graph chains ending in ``[a]``: the voice, over the planned beds (the source's
     audio following the clips, the music looped), both ducked under the voice."""
     duration = edl.output.duration
-    voice = (f"[{voice_index}:a]{loudness.stereo_chain()},"
-             f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)},"
-             f"apad,atrim=end={_num(duration)}")
+    voice_in = (f"[{voice_index}:a]{loudness.stereo_chain()},"
+                f"{loudness.gain_filters(mix.voice.gain_db, mix.voice.ceiling_db)}")
+    graph = _placed_voice(edl, voice_in)
+    voice = f"[voice_placed]apad,atrim=end={_num(duration)}" if graph else (
+        f"{voice_in},apad,atrim=end={_num(duration)}")
     if mix.bed_gain_db is None and mix.music_gain_db is None:
-        return [f"{voice}[a]"]
-    graph, beds = [], []
+        return [*graph, f"{voice}[a]"]
+    beds = []
     if mix.bed_gain_db is not None:
         fps = edl.output.fps
         if not seek_inputs:
@@ -307,6 +358,28 @@ def _audio_graph(edl: Edl, clips: list[TimedClip], seek_inputs: bool, voice_inde
         "[voice][ducked]amix=inputs=2:normalize=0:duration=first,"
         f"{loudness.gain_filters(mix.mix_gain_db)}[a]",
     ]
+    return graph
+
+
+def _placed_voice(edl: Edl, voice_in: str) -> list[str]:
+    """Chains ending in ``[voice_placed]`` that play each narration segment's voice span at its
+    ``out_start``, or ``[]`` when the voice plays continuously (every segment at its voice time
+    plus ``audio.voice_offset``)."""
+    offset = edl.audio.voice_offset
+    narration = [n for n in edl.narration if n.out_end > n.out_start]
+    if not narration or all(abs(n.out_start - n.voice_start - offset) <= TOLERANCE
+                            for n in narration):
+        return []
+    graph = [voice_in + f",asplit={len(narration)}"
+             + "".join(f"[vs{k}]" for k in range(len(narration)))]
+    for k, n in enumerate(narration):
+        end = n.voice_start + (n.out_end - n.out_start)
+        delay = round(n.out_start * 1000)
+        graph.append(f"[vs{k}]atrim=start={_num(n.voice_start)}:end={_num(end)},"
+                     f"asetpts=PTS-STARTPTS,adelay=delays={delay}:all=1[vp{k}]")
+    graph.append("".join(f"[vp{k}]" for k in range(len(narration)))
+                 + f"amix=inputs={len(narration)}:normalize=0:duration=longest[voice_placed]"
+                 if len(narration) > 1 else "[vp0]anull[voice_placed]")
     return graph
 
 
@@ -352,7 +425,8 @@ def _timed_clips(clips: tuple[Clip, ...], fps: float) -> list[TimedClip]:
     for clip in clips:
         frames = round(clip.out_end * fps) - round(clip.out_start * fps)
         if frames > 0:
-            timed.append(TimedClip(**asdict(clip), frames=frames))
+            plain = {f.name: getattr(clip, f.name) for f in fields(clip)}
+            timed.append(TimedClip(**plain, frames=frames))
     return timed
 
 

@@ -68,9 +68,10 @@ def build_timeline(edl: Edl, *, source_name: str = "source.mp4", name: str = "vi
     picture = otio.schema.Track(name="Picture", kind=otio.schema.TrackKind.Video)
     original = otio.schema.Track(name="Original audio", kind=otio.schema.TrackKind.Audio)
     frame = 1.0 / rate
+    entries = edl.as_dict()["clips"]  # plain JSON, as in edl.json
     for k, clip in enumerate(edl.clips):
         played = clip.out_length - clip.hold
-        entry = {k2: v for k2, v in asdict(clip).items()}
+        entry = entries[k]
         if played > 1e-6:
             item = otio.schema.Clip(
                 name=f"{clip.segment_id} #{k + 1}", media_reference=source_ref(),
@@ -83,8 +84,7 @@ def build_timeline(edl: Edl, *, source_name: str = "source.mp4", name: str = "vi
             if zoom:
                 item.effects.append(otio.schema.Effect(
                     name="Zoom", effect_name="Zoom",
-                    metadata={META: {"zoom": [dict(z) if isinstance(z, dict) else asdict(z)
-                                              for z in zoom]}}))
+                    metadata={META: {"zoom": entry.get("zoom") or []}}))
             picture.append(item)
             original.append(otio.schema.Clip(
                 name=f"{clip.segment_id} #{k + 1} sound", media_reference=source_ref(),

@@ -46,6 +46,8 @@ FINAL = keys.artifact_name("render", "final.mp4")
 METADATA = keys.METADATA
 RECEIPT = keys.RECEIPT
 QC = keys.QC_REPORT
+EDL = keys.artifact_name("edit", "edl.json")
+DRIFT_GOAL_SECONDS = 0.25  # |narration start - footage start| the video page flags beyond
 LIST_TTL = float(os.environ.get("STUDIO_LIST_TTL", "2"))
 ALL_TENANTS = "*"  # an admin's list
 GRAPH_TTL = 60.0  # the DAG's shape changes only with a deploy
@@ -215,6 +217,30 @@ def _stage_rows(tis: list[dict], stages: list[str]) -> list[dict]:
     return rows
 
 
+def pacing_rows(edl: dict) -> list[dict]:
+    """The drift report of ``edl.json`` as the video page shows it: per narrated segment, the
+    narration's drift from its footage and the share of its action that made it into the video
+    (``[]`` for an EDL without one)."""
+    rows = []
+    for p in edl.get("pacing") or []:
+        try:
+            drift, action, kept = float(p["drift"]), float(p["action"]), float(p["action_kept"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        rows.append({
+            "segment": str(p.get("segment_id", "")),
+            "at": round(float(p.get("footage_start") or 0.0), 1),
+            "drift": round(drift, 2),
+            "drift_ok": abs(drift) <= DRIFT_GOAL_SECONDS,
+            "action": round(action, 1),
+            "action_kept": round(kept, 1),
+            "action_share": round(100 * kept / action) if action > 0 else 100,
+            "idle_speed": round(float(p.get("idle_speed") or 1.0), 2),
+            "hold": round(float(p.get("hold") or 0.0), 1),
+        })
+    return rows
+
+
 def _summary(run: dict, tis: list[dict], stages: list[str]) -> dict:
     conf = run.get("conf") or {}
     rows = _stage_rows(tis, stages)
@@ -296,6 +322,7 @@ class Videos:
         video["waiting_for_qc_review"] = any(
             r["stage"] == "qc" and r["state"] == "deferred" for r in video["stages"])
         video["timeline"] = [n for n in names if n.startswith("edit/timeline.")]
+        video["pacing"] = pacing_rows(self.store.get_json(prefix + EDL)) if EDL in names else []
         video["rerun_plan"] = rerun_plan(graph)
         return video
 
