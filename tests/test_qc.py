@@ -225,13 +225,14 @@ def test_caption_boxes_match_the_burned_in_pixels(good, tmp_path):
     assert (cols.max() - cols.min()) >= 0.7 * w  # not a loose guess either
 
 
-def test_drift_is_read_from_the_clips(good):
+def test_drift_from_the_edit_or_the_clips(good):
     edl = Edl.load(good["paths"]["edl"])
     rows = qc.segment_drift(edl)
     assert [r["segment_id"] for r in rows] == ["s01", "s02", "s04", "s05"]
     assert all(abs(r["drift"]) <= 0.01 for r in rows), rows  # fit: each voice over its footage
     doc = edl.as_dict()
     doc["sync_mode"] = "fit"
+    doc["pacing"] = []  # no drift report from the edit: QC computes it from the clips
     # s02's footage starts a whole slot (s01's) before its narration
     clips = doc["clips"]
     first_s02 = next(i for i, c in enumerate(clips) if c["segment_id"] == "s02")
