@@ -1,9 +1,9 @@
 """video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
 
-    ingest → analyze → script → review_gate → voiceover → edit → animate → render → publish
-                                                                ↘ metadata ────────↗
-                                                                ↘ thumbnail ───────↗
-                                                                ↘ captions ────────↗
+    ingest → analyze → script → review_gate → voiceover → edit → animate → render → qc → publish
+                                                                ↘ metadata ─────────────────↗
+                                                                ↘ thumbnail ────────────────↗
+                                                                ↘ captions ─────────────────↗
 
 Each task downloads its inputs from the artifact store, calls a pure stage in
 ``include/stages/``, uploads the outputs and returns their keys through XCom. Clearing a task
@@ -17,6 +17,7 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from include.core import keys
+from include.core.edl import Edl
 from include.airflow_params import dag_params
 from include.pipeline import (
     StageIO,
@@ -29,6 +30,8 @@ from include.pipeline import (
     transcriber,
 )
 from include.publish_operator import PublishOperator
+from include.qc_gate import EXECUTION_TIMEOUT as QC_TIMEOUT
+from include.qc_gate import QcGate
 from include.review_gate import ReviewGateSensor
 
 # Every task process parses this file, so it imports only what builds the DAG. A task imports its
@@ -126,16 +129,22 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
         from include.stages import edit
+        from include.stages import timeline_export
 
         with stage_io("edit", ingested) as io:
-            return io.publish(edit.run(
+            result = edit.run(
                 io.fetch(analyzed["artifacts"]["segments.json"]),
                 io.fetch(io.script_key()),
                 io.fetch(voiced["artifacts"]["voiceover.json"]),
                 io.fetch(ingested["artifacts"]["source.json"]),
                 io.settings,
                 io.out_dir,
-            ))
+            )
+            # the hand-off to an editor: timeline.otio (+ FCPXML, FCP 7 XML) from the same EDL
+            result["timeline"] = timeline_export.export(
+                Edl.load(io.out_dir / "edl.json"), io.out_dir,
+                source_name=ingested["result"]["source_file"], name=io.video_id)
+            return io.publish(result)
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_graphics(ingested: dict, edited: dict) -> dict:
@@ -215,10 +224,14 @@ def video_pipeline():
     described = write_metadata.override(task_id="metadata")(analyzed, reviewed.output, edited)
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)
-    # An operator, not a @task: a used-up YouTube quota defers it (include/publish_operator.py).
-    PublishOperator(task_id="publish", rendered=rendered, described=described,
-                    thumbnailed=thumbnailed, captioned=captioned,
-                    execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
+    # Operators, not @tasks: a failed QC may wait deferred for a reviewer (include/qc_gate.py),
+    # a used-up YouTube quota defers publish (include/publish_operator.py).
+    checked = QcGate(task_id="qc", rendered=rendered, edited=edited,
+                     execution_timeout=QC_TIMEOUT, **RETRIES, **MEDIA)
+    published = PublishOperator(task_id="publish", rendered=rendered, described=described,
+                                thumbnailed=thumbnailed, captioned=captioned,
+                                execution_timeout=timedelta(hours=1), **RETRIES, **UPLOADS)
+    checked >> published
 
 
 def _triggering_user() -> str | None:

@@ -403,3 +403,71 @@ def read_decision(store: ArtifactStore, tenant: str, video_id: str) -> dict | No
 
 def current_script_key(store: ArtifactStore, tenant: str, video_id: str) -> str:
     return ScriptReview(store, tenant, video_id).current_key()
+
+
+# ---------------------------------------------------------------------- a failed quality check
+
+def qc_report_key(tenant: str, video_id: str) -> str:
+    return keys.qc_report_key(tenant, video_id)
+
+
+def qc_decision_key(tenant: str, video_id: str, final_sha256: str) -> str:
+    return keys.qc_decision_key(tenant, video_id, _key_part(final_sha256[:16]))
+
+
+class QcReview:
+    """A reviewer's call on a video that failed QC while ``on_qc_fail=review``: publish it
+    anyway (``approved``) or not (``rejected``, with a reason).
+
+    The decision is ``review/qc/<sha256[:16] of final.mp4>.json``: bound to the file that was
+    checked, so a rerender (a new final.mp4, checked again) asks again. It is written
+    exclusively, like a script decision: a second one for the same file is a
+    :class:`ReviewConflict` (409).
+    """
+
+    def __init__(self, store: ArtifactStore, tenant: str, video_id: str):
+        self.store, self.tenant, self.video_id = store, tenant, video_id
+
+    def report(self) -> dict | None:
+        key = qc_report_key(self.tenant, self.video_id)
+        return self.store.get_json(key) if self.store.exists(key) else None
+
+    def decision(self, final_sha256: str) -> dict | None:
+        key = qc_decision_key(self.tenant, self.video_id, final_sha256)
+        if not self.store.exists(key):
+            return None
+        record = self.store.get_json(key)
+        if record.get("final_sha256") != final_sha256 or record.get("decision") not in DECISIONS:
+            raise FatalError(f"the QC decision in {key} is not for this final.mp4 or not one of "
+                             f"{', '.join(DECISIONS)}; delete it and decide again.")
+        return record
+
+    def decide(self, decision: str, *, by: str = "cli", reason: str = "",
+               final_sha256: str | None = None) -> dict:
+        """Record the one decision on the final.mp4 that ``qc/qc.json`` failed."""
+        if decision not in DECISIONS:
+            raise FatalError(f"decision must be one of {', '.join(DECISIONS)}.")
+        if decision == "rejected" and not reason.strip():
+            raise FatalError("a rejection needs a reason.")
+        report = self.report()
+        if report is None:
+            raise ReviewConflict("there is no QC report yet; wait for the qc stage.")
+        if report.get("passed"):
+            raise ReviewConflict("the video passed QC; there is nothing to decide.")
+        sha = str(report.get("final_sha256") or "")
+        if final_sha256 and final_sha256 != sha:
+            raise ReviewConflict("final.mp4 was rendered again since you opened it; look at the "
+                                 "new QC report.")
+        record = {"decision": decision, "reason": reason.strip()[:1000], "by": by, "at": _now(),
+                  "final_sha256": sha, "failures": list(report.get("failures") or [])}
+        key = qc_decision_key(self.tenant, self.video_id, sha)
+        try:
+            self.store.create_bytes(dump_json(record), key)
+        except FileExistsError:
+            prior = self.store.get_json(key)
+            raise ReviewConflict(
+                f"this final.mp4 was already {prior.get('decision')} by {prior.get('by')} at "
+                f"{prior.get('at')}; a decision is final (rerun from render to check a new "
+                "file).") from None
+        log.info("QC review of %s: %s by %s", self.video_id, decision, by)
+        return record

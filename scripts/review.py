@@ -4,6 +4,12 @@
     python scripts/review.py edit    --tenant T --video ID --set s02="New text" [--set ...]
     python scripts/review.py approve --tenant T --video ID [--set s02="New text" ...] [--by NAME]
     python scripts/review.py reject  --tenant T --video ID --reason "Wrong product name"
+    python scripts/review.py qc-show|qc-approve --tenant T --video ID
+    python scripts/review.py qc-reject --tenant T --video ID --reason "The voice is missing"
+
+``qc-*`` act on a video that failed the quality checks while ``on_qc_fail=review``
+(``qc/qc.json``; the decision goes to ``review/qc/<sha256[:16] of final.mp4>.json``):
+``qc-approve`` publishes it anyway, ``qc-reject`` fails the run with the reason.
 
 Edits go to ``review/script.json`` and a decision to ``review/decisions/<revision>.json``, both
 bound to the current ``script/script.json`` revision (``include/review.py``); the waiting
@@ -22,13 +28,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from include.core.errors import StageError  # noqa: E402
-from include.review import ReviewConflict, ScriptReview  # noqa: E402
+from include.review import QcReview, ReviewConflict, ScriptReview  # noqa: E402
 from include.storage import ArtifactStore  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=["show", "edit", "approve", "reject"])
+    ap.add_argument("action", choices=["show", "edit", "approve", "reject", "qc-show",
+                                       "qc-approve", "qc-reject"])
     ap.add_argument("--tenant", required=True)
     ap.add_argument("--video", required=True)
     ap.add_argument("--set", action="append", default=[], metavar='ID="text"',
@@ -38,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--revision", default=None,
                     help="the script revision you reviewed (refused if it is no longer current)")
     args = ap.parse_args(argv)
+    if args.action.startswith("qc-"):
+        return _qc(args)
     review = ScriptReview(ArtifactStore(), args.tenant, args.video)
     try:
         if args.action == "show":
@@ -68,6 +77,33 @@ def main(argv: list[str] | None = None) -> int:
             decision = "approved" if args.action == "approve" else "rejected"
             record = review.decide(decision, by=args.by, reason=args.reason, edits=edits,
                                    expected_revision=args.revision)
+    except ReviewConflict as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(record))
+    return 0
+
+
+def _qc(args) -> int:
+    review = QcReview(ArtifactStore(), args.tenant, args.video)
+    try:
+        if args.action == "qc-show":
+            report = review.report()
+            if report is None:
+                print("no QC report yet (the qc stage has not run)")
+                return 0
+            print("passed" if report["passed"] else report["summary"])
+            for name, check in report["checks"].items():
+                print(f"{name:20} {check['status']:5} {check.get('message') or ''}")
+            decision = review.decision(report["final_sha256"])
+            if decision:
+                print(f"{decision['decision']} by {decision['by']} at {decision['at']}")
+            return 0
+        decision = "approved" if args.action == "qc-approve" else "rejected"
+        record = review.decide(decision, by=args.by, reason=args.reason)
     except ReviewConflict as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT
 
 STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata",
-          "publish", "thumbnail", "captions", "animate"]
+          "qc", "publish", "thumbnail", "captions", "animate"]
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,10 @@ def test_stage_table(dag):
     assert down["script"] == ["review_gate"]
     assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]
-    assert down["edit"] == ["animate", "captions", "metadata", "render", "thumbnail"]
+    assert down["edit"] == ["animate", "captions", "metadata", "qc", "render", "thumbnail"]
     assert down["animate"] == ["render"]
-    assert down["render"] == ["publish"] and down["metadata"] == ["publish"]
+    assert down["render"] == ["publish", "qc"] and down["qc"] == ["publish"]
+    assert down["metadata"] == ["publish"]
     assert down["thumbnail"] == ["publish"] and down["captions"] == ["publish"]
     assert down["publish"] == []
 

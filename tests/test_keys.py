@@ -27,6 +27,8 @@ def test_review_and_publish_keys():
     assert keys.script_key(T, V) == base + "script/script.json"
     assert keys.reviewed_script_key(T, V) == base + "review/script.json"
     assert keys.decision_key(T, V, "r1") == base + "review/decisions/r1.json"
+    assert keys.qc_decision_key(T, V, "0123abcd0123abcd") == base + "review/qc/0123abcd0123abcd.json"
+    assert keys.qc_report_key(T, V) == base + "qc/qc.json"
     assert keys.review_key(T, V, keys.LEGACY_APPROVAL) == base + "review/approval.json"
     assert keys.review_key(T, V, "history") == base + "review/history"
     assert keys.receipt_name("youtube") == "youtube.receipt"

@@ -88,6 +88,15 @@ def test_autopilot_run_produces_a_published_video(product_tour):
     headings = {page["heading"] for page in truth["pages"]}
     assert all(chapter["title"] in headings for chapter in meta["chapters"]), meta["chapters"]
 
+    report = store.get_json(key("qc", "qc.json"))  # the gate let it through because it passed
+    assert report["passed"], report["failures"]
+    assert report["checks"]["words"]["status"] == "pass", report["checks"]["words"]
+    assert report["final_sha256"] == hashlib.sha256(Path(final).read_bytes()).hexdigest()
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(store.path(key("edit", "timeline.otio")).path)
+    assert abs(timeline.duration().to_seconds() - edl.output.duration) < 0.05
+
     receipt = store.get_json(key("publish", "receipt.json"))
     assert receipt["target"] == "outbox"
     outbox = Path(receipt["location"])

@@ -1,7 +1,7 @@
 """The run options table (include/core/options.py): DAG Params, Settings and the studio agree.
 
 ``tests/golden/dag_params.json`` is ``{name: Param.dump()}`` of the hand-written PARAMS block that
-``dags/video_pipeline.py`` had before the table, plus ``on_republish``, ``asr_model`` and ``zoom`` (and Piper
+``dags/video_pipeline.py`` had before the table, plus ``on_republish``, ``on_qc_fail``, ``asr_model`` and ``zoom`` (and Piper
 as the default voice). To
 change an option on purpose, edit the table and regenerate the golden file::
 
@@ -114,7 +114,7 @@ def test_the_golden_dump_is_the_old_param_block_plus_the_new_options():
     assert GOLDEN["on_republish"]["value"] == "update_metadata"
     assert GOLDEN["on_republish"]["schema"] == {
         "enum": ["update_metadata", "replace", "new_video"], "section": "Publish"}
-    assert len(GOLDEN) == 36 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
+    assert len(GOLDEN) == 37 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
     assert GOLDEN["tts_provider"]["value"] == "piper", "Piper is the offline default voice"
     assert GOLDEN["asr_model"]["value"] == "", "empty: the Variable, else the packaged model"
     assert GOLDEN["zoom"]["value"] == "auto" and GOLDEN["zoom"]["schema"]["enum"] == ["auto", "off"]
@@ -202,6 +202,7 @@ MESSAGES = [
     ({"made_for_kids": "yes"}, "made_for_kids 'yes' is not true or false."),
     ({"on_republish": "delete"},
      "on_republish 'delete' is not one of: update_metadata, replace, new_video."),
+    ({"on_qc_fail": "ignore"}, "on_qc_fail 'ignore' is not one of: fail, review."),
     ({"llm_provider": "gpt"}, "llm_provider 'gpt' is not one of: offline, openai, anthropic."),
     ({"vision_provider": "gemini"}, "vision_provider 'gemini' is not one of: none, openai, anthropic."),
     ({"tts_provider": "say"}, "tts_provider 'say' is not one of: piper, espeak, openai, elevenlabs."),

@@ -112,6 +112,21 @@ def decision_key(tenant: str, video_id: str, revision_part: str) -> str:
     return review_key(tenant, video_id, f"decisions/{revision_part}.json")
 
 
+def qc_decision_key(tenant: str, video_id: str, file_part: str) -> str:
+    """A reviewer's call on a final.mp4 that failed QC; ``file_part`` names the file (the first
+    16 hex digits of its sha256, made safe by ``include.review``)."""
+    return review_key(tenant, video_id, f"qc/{file_part}.json")
+
+
+# ---- quality check
+
+QC_REPORT = "qc/qc.json"
+
+
+def qc_report_key(tenant: str, video_id: str) -> str:
+    return f"{video_prefix(tenant, video_id)}/{QC_REPORT}"
+
+
 # ---- publish
 
 

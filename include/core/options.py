@@ -49,6 +49,7 @@ CAPTION_STYLES = ("clean", "bold", "karaoke")
 SYNC_MODES = ("fit", "trim", "pad")
 PUBLISH_TARGETS = ("outbox", "youtube")
 ON_REPUBLISH = ("update_metadata", "replace", "new_video")
+ON_QC_FAIL = ("fail", "review")
 LLM_PROVIDERS = ("offline", "openai", "anthropic")
 VISION_PROVIDERS = ("none", "openai", "anthropic")
 TTS_PROVIDERS = ("piper", "espeak", "openai", "elevenlabs")
@@ -219,6 +220,12 @@ OPTIONS: tuple[Option, ...] = (
         "on_republish", str, "update_metadata", section="Publish", enum=ON_REPUBLISH,
         description="What a second publish of this video does when final.mp4 changed: update the "
         "existing video's metadata, replace it, or upload a new video.",
+    ),
+    Option(
+        "on_qc_fail", str, "fail", section="Publish", enum=ON_QC_FAIL,
+        values_display={"fail": "Fail the run", "review": "Wait for a reviewer"},
+        description="A video that fails the quality checks (qc/qc.json) is never published on its "
+        "own: fail the run with the reasons, or wait for a reviewer to publish or reject it.",
     ),
     Option(
         "llm_provider", str, "offline", section="Cloud providers", enum=LLM_PROVIDERS,

@@ -1,29 +1,610 @@
-"""Quality checks on a rendered video, as a viewer would notice them.
+"""Quality checks on a rendered video, as a viewer would notice them: the ``qc`` stage.
 
-:func:`caption_sync`: how far each caption word's onset is from the moment the word is spoken in
-``final.mp4``, by an independent speech-recognition pass over the final audio (the mix as it is
-published, not the voiceover the captions were timed on). :func:`pages_named`: which of the pages
-still on screen in the final video the narration names.
+:func:`run` checks ``final.mp4`` against the edit that planned it and writes ``qc.json``:
+
+- **words**: the narration heard in the final audio (an independent speech-recognition pass
+  through the :class:`~include.core.ports.Transcriber` port) against the caption words, as a word
+  error rate; and the captions against the script they were made from (no recognition needed);
+- **caption onsets**: how far each caption word's onset is from the moment it is heard
+  (:func:`caption_sync`), median and 90th percentile;
+- **drift**: per narrated segment, narration start against the start of the footage it describes
+  (read from the EDL when the edit wrote it, computed from the clips otherwise);
+- **loudness**: integrated LUFS and true peak (ebur128) of the final mix;
+- **black / frozen / dead** picture at the start and the end (blackdetect, freezedetect,
+  silencedetect);
+- **title-safe captions**: every caption's box, laid out from the burned-in ASS (style margins,
+  font metrics, wrapping) at the output size, inside the inner 90 % of the frame;
+- **duration**: the final file against the EDL's planned duration.
+
+Cost: ONE ffmpeg pass decodes the final file once for every picture and sound measure and writes
+the 16 kHz mono WAV the recogniser hears; the recognition itself is ~0.05x the audio duration.
+``qc.json`` reports both timings.
+
+Every threshold is in :data:`LIMITS` with the reason for its value. A check is ``pass``, ``warn``
+(reported, does not block) or ``fail``; the video passes when no check fails. The stage itself
+never raises on a failed check — whoever runs it (the Airflow ``qc`` task) decides what a failure
+does (``on_qc_fail``).
+
+:func:`pages_named`: which of the pages still on screen in the final video the narration names
+(used by the demo and the benchmarks).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import math
 import re
 import statistics
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import pysubs2
 
 from include.core import media
 from include.core.edl import Edl
+from include.core.errors import FatalError
+from include.core.files import read_json, write_json
 from include.core.ports import Transcriber
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts")
+
+
+@dataclass(frozen=True)
+class Limit:
+    value: float
+    reason: str
+
+
+LIMITS: dict[str, Limit] = {
+    "word_error": Limit(0.35, "the tiny.en recogniser mishears about one word in eight of clean "
+                        "synthetic narration; above 35 % the audio no longer says what the "
+                        "captions show (a missing, truncated or wrong voice track)"),
+    "caption_mismatch": Limit(0.05, "captions are made from the script's words; more than 5 % "
+                              "different words means captions and narration came apart"),
+    "onset_median_ms": Limit(120.0, "about 4 frames at 30 fps: captions earlier or later than "
+                             "that read as out of sync"),
+    "onset_p90_ms": Limit(300.0, "a few words may be placed loosely (recogniser jitter); if one "
+                          "word in ten is 0.3 s off, the captions visibly lag or lead"),
+    "onset_min_matched": Limit(0.5, "onset errors mean something only when at least half the "
+                               "caption words were heard (otherwise the word check speaks)"),
+    "drift_fail_s": Limit(1.0, "narration a second away from the footage it describes talks "
+                          "about a screen that is not there"),
+    "drift_goal_s": Limit(0.25, "the pacing goal (issue #14): within a quarter second the voice "
+                          "and the action feel simultaneous; beyond it QC warns"),
+    "loudness_lufs": Limit(-14.0, "the delivery target (YouTube and most platforms normalise "
+                           "to -14 LUFS)"),
+    "loudness_tolerance_lu": Limit(1.5, "the render plans the mix to within 0.2 LU; 1.5 LU off "
+                                   "means the mix lost or doubled a track"),
+    "true_peak_dbtp": Limit(-1.0, "the delivery spec: above -1 dBTP a platform's lossy "
+                            "re-encode clips"),
+    "black_s": Limit(0.5, "half a second of black at either end reads as a broken video (and "
+                     "is the poster frame players show)"),
+    "dead_s": Limit(1.5, "a picture both frozen and silent this long at either end is dead air "
+                    "the edit should have cut"),
+    "frozen_warn_s": Limit(3.0, "a still picture this long at the very start or end may be a "
+                           "stalled render; a static screen can be meant, so it only warns"),
+    "title_safe_margin": Limit(0.05, "title-safe is the inner 90 % of the frame (SMPTE RP "
+                               "2046-1): TV overscan and player controls cover the outer 5 %"),
+    "duration_s": Limit(0.15, "a few frames: more means the render dropped or added footage, "
+                        "and the voice ends early or late"),
+}
 
 
 def _norm(word: str) -> str:
     tokens = _TOKEN.findall(word.lower().replace("’", "'"))
     return "".join(tokens)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in (_norm(t) for t in text.split()) if w]
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def run(final_path: Path, edl_path: Path, out_dir: Path, *, transcriber: Transcriber | None,
+        captions_path: Path | None = None, script_path: Path | None = None) -> dict:
+    """Check ``final_path`` against ``edl_path``; write ``out_dir/qc.json`` and return it.
+
+    ``captions_path`` is the burned-in ASS (the title-safe check lays it out; without it that
+    check is skipped), ``script_path`` the narrated script (captions against script). Without a
+    ``transcriber`` the word and onset checks are skipped (and say so).
+    """
+    started = time.monotonic()
+    final_path, out_dir = Path(final_path), Path(out_dir)
+    if not final_path.is_file():
+        raise FatalError(f"final.mp4 {final_path} is missing; re-run the render stage.")
+    edl = Edl.load(Path(edl_path))
+    checks: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
+        wav = Path(tmp) / "final.wav"
+        scan = scan_final(final_path, wav if transcriber else None)
+        heard, asr_seconds = None, None
+        if transcriber is not None:
+            t0 = time.monotonic()
+            heard = [(w["word"], float(w["start"])) for w in transcriber.onsets(wav)]
+            asr_seconds = time.monotonic() - t0
+    captions = [(w["word"], float(w["start"])) for e in edl.captions.events for w in e["words"]]
+
+    checks["duration"] = _duration_check(scan["duration"], edl.output.duration)
+    checks["loudness"] = _loudness_check(scan["integrated"], scan["true_peak"])
+    checks.update(_ends_checks(scan, edl.output.duration))
+    checks["words"] = _words_check(captions, heard)
+    checks["caption_onsets"] = _onsets_check(captions, heard)
+    if script_path is not None:
+        checks["captions_vs_script"] = _script_check(edl, read_json(script_path, "script.json"))
+    checks["drift"] = _drift_check(edl)
+    checks["title_safe"] = _title_safe_check(captions_path, edl)
+
+    failures = [c["message"] for c in checks.values() if c["status"] == "fail"]
+    warnings = [c["message"] for c in checks.values() if c["status"] == "warn"]
+    total = time.monotonic() - started
+    report = {
+        "passed": not failures,
+        "failures": failures,
+        "warnings": warnings,
+        "summary": summary_sentence(failures),
+        "final_sha256": _sha256(final_path),
+        "planned_duration": edl.output.duration,
+        "checks": checks,
+        "limits": {k: {"value": v.value, "reason": v.reason} for k, v in LIMITS.items()},
+        "cost": {
+            "video_seconds": round(scan["duration"], 3),
+            "scan_seconds": round(scan["seconds"], 3),
+            "asr_seconds": None if asr_seconds is None else round(asr_seconds, 3),
+            "total_seconds": round(total, 3),
+            "total_over_duration": round(total / max(scan["duration"], 1e-3), 3),
+        },
+    }
+    write_json(out_dir / "qc.json", report)
+    return report
+
+
+def summary_sentence(failures: list[str]) -> str:
+    """One sentence for a run that failed QC (empty when it passed)."""
+    if not failures:
+        return ""
+    return "QC failed: " + "; ".join(f.rstrip(".") for f in failures) + "."
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check(status: str, message: str = "", **values) -> dict:
+    return {"status": status, "message": message, **values}
+
+
+# --------------------------------------------------------------------------- one ffmpeg pass
+
+_BLACK = re.compile(r"black_start:\s*([0-9.]+)\s+black_end:\s*([0-9.]+)")
+_FREEZE_START = re.compile(r"freeze_start:\s*([0-9.]+)")
+_FREEZE_END = re.compile(r"freeze_end:\s*([0-9.]+)")
+_SILENCE_START = re.compile(r"silence_start:\s*(-?[0-9.]+)")
+_SILENCE_END = re.compile(r"silence_end:\s*([0-9.]+)")
+_INTEGRATED = re.compile(r"I:\s+(-?inf|-?[0-9.]+) LUFS")
+_TRUE_PEAK = re.compile(r"Peak:\s+(-?inf|-?[0-9.]+) dBFS")
+
+
+def scan_command(final_path: Path, wav: Path | None) -> list[str]:
+    """The one ffmpeg run of QC: the picture (downscaled) through blackdetect and freezedetect,
+    the sound through ebur128 (true peak) and silencedetect, and — for the recogniser — the
+    sound as 16 kHz mono PCM into ``wav``."""
+    graph = [
+        "[0:v]scale=w=320:h=-2:flags=fast_bilinear,"
+        "blackdetect=d=0.1:pix_th=0.10:pic_th=0.98,freezedetect=n=-60dB:d=0.5[v]",
+        "[0:a]asplit=2[meter][asr]" if wav else "[0:a]anull[meter]",
+        "[meter]silencedetect=n=-50dB:d=0.5,ebur128=peak=true:framelog=verbose[m]",
+    ]
+    cmd = [media.FFMPEG, "-hide_banner", "-nostdin", "-nostats", *media.user_input_args(final_path),
+           "-filter_complex", ";".join(graph), "-map", "[v]", "-map", "[m]", "-f", "null", "-"]
+    if wav:
+        cmd += ["-map", "[asr]", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", "-y", str(wav)]
+    return cmd
+
+
+def scan_final(final_path: Path, wav: Path | None = None) -> dict:
+    """``{"duration", "integrated", "true_peak", "black", "frozen", "silent", "seconds"}``:
+    spans are ``[start, end]`` lists in seconds (an open span ends at the duration)."""
+    info = media.ffprobe(final_path)
+    duration = float(info.get("format", {}).get("duration") or 0.0)
+    if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])):
+        raise FatalError("final.mp4 has no audio track; re-run the render stage.")
+    t0 = time.monotonic()
+    proc = media.run_tool(scan_command(final_path, wav), timeout=max(600.0, 4 * duration),
+                     what="ffmpeg (QC scan)")
+    seconds = time.monotonic() - t0
+    text = proc.stderr.decode("utf-8", "replace")
+    summary = text[text.rfind("Summary:"):]
+    integrated, peak = _INTEGRATED.search(summary), _TRUE_PEAK.search(summary)
+    level = float(integrated[1]) if integrated else -70.0
+    top = float(peak[1]) if peak else None
+    return {
+        "duration": duration,
+        "integrated": -70.0 if math.isnan(level) or level < -70 else level,
+        "true_peak": top if top is not None and math.isfinite(top) else None,
+        # blackdetect ends a black run still going at the end on the last frame's start
+        "black": [[float(a), duration if float(b) >= duration - 0.1 else float(b)]
+                  for a, b in _BLACK.findall(text)],
+        "frozen": _spans(_FREEZE_START.findall(text), _FREEZE_END.findall(text), duration),
+        "silent": _spans(_SILENCE_START.findall(text), _SILENCE_END.findall(text), duration),
+        "seconds": seconds,
+    }
+
+
+def _spans(starts: list[str], ends: list[str], duration: float) -> list[list[float]]:
+    spans = []
+    for k, start in enumerate(starts):
+        end = float(ends[k]) if k < len(ends) else duration
+        spans.append([max(0.0, float(start)), min(end, duration)])
+    return spans
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _duration_check(actual: float, planned: float) -> dict:
+    off = actual - planned
+    limit = LIMITS["duration_s"].value
+    values = dict(actual=round(actual, 3), planned=planned, off_s=round(off, 3), limit_s=limit)
+    if abs(off) > limit:
+        return _check("fail", f"final.mp4 lasts {actual:.2f} s, the edit planned {planned:.2f} s",
+                      **values)
+    return _check("pass", **values)
+
+
+def _loudness_check(integrated: float, true_peak: float | None) -> dict:
+    target, tol = LIMITS["loudness_lufs"].value, LIMITS["loudness_tolerance_lu"].value
+    ceiling = LIMITS["true_peak_dbtp"].value
+    values = dict(integrated_lufs=round(integrated, 1),
+                  true_peak_dbtp=None if true_peak is None else round(true_peak, 1),
+                  target_lufs=target, tolerance_lu=tol, ceiling_dbtp=ceiling)
+    if integrated <= -69.9:
+        return _check("fail", "the final audio is silent", **values)
+    if abs(integrated - target) > tol:
+        return _check("fail", f"the final audio measures {integrated:.1f} LUFS instead of "
+                      f"{target:g} ± {tol:g}", **values)
+    # ebur128 reports the true peak to 0.1 dB: allow that rounding
+    if true_peak is not None and true_peak > ceiling + 0.05:
+        return _check("fail", f"the final audio peaks at {true_peak:.1f} dBTP, above "
+                      f"{ceiling:g} dBTP", **values)
+    return _check("pass", **values)
+
+
+def _at_start(spans: list[list[float]], slack: float = 0.1) -> float:
+    """Length of the span touching the start (0 if none)."""
+    return max((b - a for a, b in spans if a <= slack), default=0.0)
+
+
+def _at_end(spans: list[list[float]], duration: float, slack: float = 0.15) -> float:
+    return max((b - a for a, b in spans if b >= duration - slack), default=0.0)
+
+
+def _overlap_at(frozen: list, silent: list, duration: float, end: bool) -> float:
+    """How long the start (or end) of the video is both frozen and silent."""
+    touch = (lambda s: s[1] >= duration - 0.15) if end else (lambda s: s[0] <= 0.1)
+    f = [s for s in frozen if touch(s)]
+    q = [s for s in silent if touch(s)]
+    if not f or not q:
+        return 0.0
+    a = max(max(s[0] for s in f), max(s[0] for s in q)) if end else 0.0
+    b = duration if end else min(min(s[1] for s in f), min(s[1] for s in q))
+    if not end:
+        return max(0.0, b)
+    return max(0.0, b - a)
+
+
+def _ends_checks(scan: dict, planned: float) -> dict:
+    duration = scan["duration"] or planned
+    black, frozen, silent = scan["black"], scan["frozen"], scan["silent"]
+    out = {}
+    values = dict(black_start_s=round(_at_start(black), 2),
+                  black_end_s=round(_at_end(black, duration), 2), limit_s=LIMITS["black_s"].value,
+                  spans=[[round(a, 2), round(b, 2)] for a, b in black])
+    where = [w for w, v in (("start", values["black_start_s"]), ("end", values["black_end_s"]))
+             if v >= LIMITS["black_s"].value]
+    if where:
+        seconds = max(values[f"black_{w}_s"] for w in where)
+        out["black_ends"] = _check("fail", f"the video is black for {seconds:.1f} s at the "
+                                   f"{' and the '.join(where)}", **values)
+    else:
+        out["black_ends"] = _check("pass", **values)
+
+    dead = dict(start_s=round(_overlap_at(frozen, silent, duration, False), 2),
+                end_s=round(_overlap_at(frozen, silent, duration, True), 2),
+                limit_s=LIMITS["dead_s"].value)
+    dead_where = [w for w in ("start", "end") if dead[f"{w}_s"] >= LIMITS["dead_s"].value]
+    frozen_vals = dict(start_s=round(_at_start(frozen), 2),
+                       end_s=round(_at_end(frozen, duration), 2),
+                       warn_s=LIMITS["frozen_warn_s"].value,
+                       spans=[[round(a, 2), round(b, 2)] for a, b in frozen])
+    if dead_where:
+        seconds = max(dead[f"{w}_s"] for w in dead_where)
+        out["frozen_ends"] = _check(
+            "fail", f"the picture is frozen and silent for {seconds:.1f} s at the "
+            f"{' and the '.join(dead_where)}", **frozen_vals, dead=dead)
+    elif max(frozen_vals["start_s"], frozen_vals["end_s"]) >= LIMITS["frozen_warn_s"].value:
+        w = "start" if frozen_vals["start_s"] >= frozen_vals["end_s"] else "end"
+        out["frozen_ends"] = _check(
+            "warn", f"the picture stands still for {frozen_vals[w + '_s']:.1f} s at the {w}",
+            **frozen_vals, dead=dead)
+    else:
+        out["frozen_ends"] = _check("pass", **frozen_vals, dead=dead)
+    return out
+
+
+def word_error(reference: list[str], hypothesis: list[str]) -> float:
+    """Word error rate: (substitutions + deletions + insertions) / reference words."""
+    if not reference:
+        return 0.0 if not hypothesis else 1.0
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i] + [0] * len(hypothesis)
+        for j, hyp in enumerate(hypothesis, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1,
+                             previous[j - 1] + (ref != hyp))
+        previous = current
+    return previous[-1] / len(reference)
+
+
+def _words_check(captions: list[tuple[str, float]], heard: list | None) -> dict:
+    if heard is None:
+        return _check("skip", "no speech recogniser on this worker: the narration was not heard")
+    reference = [w for w in (_norm(c) for c, _ in captions) if w]
+    hypothesis = [w for w in (_norm(h) for h, _ in heard) if w]
+    wer = word_error(reference, hypothesis)
+    limit = LIMITS["word_error"].value
+    values = dict(word_error=round(wer, 3), caption_words=len(reference),
+                  heard_words=len(hypothesis), limit=limit)
+    if reference and not hypothesis:
+        return _check("fail", "no narration is heard in final.mp4", **values)
+    if wer > limit:
+        return _check("fail", f"{wer:.0%} of the caption words are not what final.mp4 says "
+                      f"(limit {limit:.0%})", **values)
+    return _check("pass", **values)
+
+
+def onset_errors(captions: list[tuple[str, float]], heard: list[tuple[str, float]]) -> list[float]:
+    """Signed onset errors (ms, caption minus heard) of the caption words matched to heard ones."""
+    a = [_norm(w) for w, _ in captions]
+    b = [_norm(w) for w, _ in heard]
+    errors = []
+    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            if a[block.a + k]:
+                errors.append((captions[block.a + k][1] - heard[block.b + k][1]) * 1000)
+    return errors
+
+
+def _percentiles(errors: list[float]) -> tuple[float | None, float | None]:
+    absolute = sorted(abs(e) for e in errors)
+    if not absolute:
+        return None, None
+    return (round(statistics.median(absolute), 1),
+            round(absolute[min(len(absolute) - 1, int(0.9 * len(absolute)))], 1))
+
+
+def _onsets_check(captions: list[tuple[str, float]], heard: list | None) -> dict:
+    if heard is None:
+        return _check("skip", "no speech recogniser on this worker: caption timing not checked")
+    errors = onset_errors(captions, heard)
+    median, p90 = _percentiles(errors)
+    matched = len(errors) / len(captions) if captions else 1.0
+    values = dict(words=len(captions), matched=len(errors), median_ms=median, p90_ms=p90,
+                  mean_signed_ms=round(statistics.fmean(errors), 1) if errors else None,
+                  limits_ms=[LIMITS["onset_median_ms"].value, LIMITS["onset_p90_ms"].value])
+    if matched < LIMITS["onset_min_matched"].value:
+        return _check("skip", f"only {len(errors)} of {len(captions)} caption words were heard: "
+                      "caption timing not measured", **values)
+    lead = "late" if values["mean_signed_ms"] > 0 else "early"
+    if median > LIMITS["onset_median_ms"].value:
+        return _check("fail", f"captions appear {median:.0f} ms {lead} (median; limit "
+                      f"{LIMITS['onset_median_ms'].value:.0f} ms)", **values)
+    if p90 > LIMITS["onset_p90_ms"].value:
+        return _check("fail", f"one caption word in ten is {p90:.0f} ms or more off its sound "
+                      f"(limit {LIMITS['onset_p90_ms'].value:.0f} ms)", **values)
+    return _check("pass", **values)
+
+
+def _script_check(edl: Edl, script: dict) -> dict:
+    said = [w for s in script.get("segments") or [] for w in _words(str(s.get("text") or ""))]
+    shown = [w for e in edl.captions.events for w in _words(e["text"])]
+    mismatch = word_error(said, shown)
+    limit = LIMITS["caption_mismatch"].value
+    values = dict(mismatch=round(mismatch, 3), script_words=len(said), caption_words=len(shown),
+                  limit=limit)
+    if mismatch > limit:
+        return _check("fail", f"the captions differ from the script in {mismatch:.0%} of its "
+                      "words", **values)
+    return _check("pass", **values)
+
+
+# --------------------------------------------------------------------------- drift
+
+
+def segment_drift(edl: Edl) -> list[dict]:
+    """Per narrated segment: ``{"segment_id", "narration_start", "footage_start", "drift"}``
+    (seconds, narration minus footage; ``footage_start`` ``None`` when the segment's footage is
+    not in the video). The edit's own drift report is used when the EDL carries it
+    (``Edl.pacing``: also how much of each segment's action survived), else it is computed from
+    the clips."""
+    recorded = getattr(edl, "pacing", None) or getattr(edl, "drift", None)
+    if recorded:  # the edit's drift report (Edl.pacing)
+        return [dict(d) if isinstance(d, dict) else _plain(d) for d in recorded]
+    first_clip: dict[str, float] = {}
+    for clip in edl.clips:
+        first_clip.setdefault(clip.segment_id, clip.out_start)
+    rows = []
+    for n in edl.narration:
+        if n.out_end - n.out_start <= 0:
+            continue
+        own = getattr(n, "drift", None)
+        footage = first_clip.get(n.segment_id)
+        drift = own if own is not None else (
+            None if footage is None else round(n.out_start - footage, 3))
+        rows.append({"segment_id": n.segment_id, "narration_start": n.out_start,
+                     "footage_start": footage, "drift": drift})
+    return rows
+
+
+def _plain(obj) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else dict(vars(obj))
+
+
+def _drift_check(edl: Edl) -> dict:
+    rows = segment_drift(edl)
+    drifts = [abs(r["drift"]) for r in rows if isinstance(r.get("drift"), (int, float))]
+    worst = max(drifts, default=0.0)
+    missing = [r["segment_id"] for r in rows if r.get("drift") is None]
+    values = dict(segments=rows, worst_s=round(worst, 3), fail_s=LIMITS["drift_fail_s"].value,
+                  goal_s=LIMITS["drift_goal_s"].value, sync_mode=edl.sync_mode)
+    worst_id = next((r["segment_id"] for r in rows if isinstance(r.get("drift"), (int, float))
+                     and abs(r["drift"]) == worst), "")
+    # fit promises each narration over its own footage; trim and pad play the footage straight
+    # through, so there a large drift is the mode's nature, not a fault.
+    if worst > LIMITS["drift_fail_s"].value and edl.sync_mode == "fit":
+        return _check("fail", f"the narration of {worst_id} starts {worst:.1f} s away from its "
+                      "footage", **values)
+    if worst > LIMITS["drift_goal_s"].value:
+        return _check("warn", f"the narration of {worst_id} starts {worst:.2f} s away from its "
+                      "footage", **values)
+    if missing:
+        return _check("warn", f"narrated segment(s) {', '.join(missing)} have no footage in the "
+                      "video", **values)
+    return _check("pass", **values)
+
+
+# --------------------------------------------------------------------------- title safe
+
+
+def caption_boxes(ass_path: Path, width: int, height: int) -> list[dict]:
+    """Where each caption of ``ass_path`` lands on a ``width`` x ``height`` frame, laid out as
+    libass does for our styles: the style's margins and alignment, the text measured with the
+    style's font (ASS font size = ascent + descent), smart-wrapped into balanced lines inside
+    the margins (a word wider than that overflows), the outline or box padding around it.
+    Returns ``{"start", "text", "box": [x, y, w, h]}`` in output pixels."""
+    subs = pysubs2.load(str(ass_path))
+    play_x = float(subs.info.get("PlayResX") or width)
+    play_y = float(subs.info.get("PlayResY") or height)
+    sx, sy = width / play_x, height / play_y
+    boxes = []
+    for event in subs.events:
+        if event.is_comment:
+            continue
+        style = subs.styles.get(event.style) or next(iter(subs.styles.values()))
+        text = re.sub(r"\{[^}]*\}", "", event.text).replace("\\N", " ").replace("\\n", " ")
+        font = _font(style.fontname, style.bold, style.fontsize * sy)
+        size = style.fontsize * sy
+        pad = style.outline * sy + (style.shadow * sy if style.borderstyle != 3 else 0)
+        left, right = style.marginl * sx, width - style.marginr * sx
+        avail = max(1.0, right - left)
+        words = text.split()
+        space = font.getlength(" ")
+        lines = _wrap([font.getlength(w) for w in words], space, avail)
+        line_width = max((w for w in lines), default=0.0)
+        block_h = len(lines) * size
+        align = int(style.alignment)
+        column = (align - 1) % 3  # 0 left, 1 centre, 2 right
+        x = left if column == 0 else right - line_width if column == 2 else (
+            left + (avail - line_width) / 2)
+        row = (align - 1) // 3  # 0 bottom, 1 middle, 2 top
+        y = (height - style.marginv * sy - block_h if row == 0
+             else style.marginv * sy if row == 2 else (height - block_h) / 2)
+        pos = re.search(r"\\pos\(\s*([-0-9.]+)\s*,\s*([-0-9.]+)\s*\)", event.text)
+        if pos:  # an explicit position: the alignment point is there
+            px, py = float(pos[1]) * sx, float(pos[2]) * sy
+            x = px - (0 if column == 0 else line_width if column == 2 else line_width / 2)
+            y = py - (block_h if row == 0 else 0 if row == 2 else block_h / 2)
+        boxes.append({"start": round(event.start / 1000, 3), "text": text[:80],
+                      "box": [round(x - pad, 1), round(y - pad, 1),
+                              round(line_width + 2 * pad, 1), round(block_h + 2 * pad, 1)]})
+    return boxes
+
+
+def _wrap(widths: list[float], space: float, avail: float) -> list[float]:
+    """Line widths of libass's smart wrapping (WrapStyle 0): as many lines as the text needs at
+    ``avail``, balanced (a line breaks once it reaches the total over the number of lines)."""
+    if not widths:
+        return []
+    total = sum(widths) + space * (len(widths) - 1)
+    count = max(1, math.ceil(total / avail))
+    target = total / count
+    lines: list[float] = []
+    current: float | None = None
+    for w in widths:
+        if current is None:
+            current = w
+        elif current + space + w > avail or (current >= target and len(lines) < count - 1):
+            lines.append(current)
+            current = w
+        else:
+            current += space + w
+    lines.append(current or 0.0)
+    return lines
+
+
+_FONTS: dict[tuple[str, bool, int], object] = {}
+
+
+def _font(name: str, bold: bool, size: float):
+    """A PIL font sized so that ascent + descent = ``size`` (ASS's font size)."""
+    from PIL import ImageFont
+
+    key = (name, bool(bold), int(round(size * 10)))
+    if key in _FONTS:
+        return _FONTS[key]
+    file = (name.replace(" ", "") + ("-Bold" if bold else "") + ".ttf")
+    path = next((Path(d) / file for d in FONT_DIRS if (Path(d) / file).is_file()), None)
+    if path is None:
+        path = next((Path(d) / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+                     for d in FONT_DIRS
+                     if (Path(d) / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")).is_file()),
+                    None)
+    if path is None:
+        raise FatalError(f"the caption font {name!r} is not installed (apt-get install "
+                         "fonts-dejavu-core).")
+    probe = ImageFont.truetype(str(path), 100)
+    ascent, descent = probe.getmetrics()
+    font = ImageFont.truetype(str(path), max(1, round(size * 100 / (ascent + descent))))
+    _FONTS[key] = font
+    return font
+
+
+def _title_safe_check(ass_path: Path | None, edl: Edl) -> dict:
+    width, height = edl.output.width, edl.output.height
+    margin = LIMITS["title_safe_margin"].value
+    safe = [width * margin, height * margin, width * (1 - margin), height * (1 - margin)]
+    if ass_path is None or not Path(ass_path).is_file():
+        return _check("skip", "the captions file was not given: title-safe area not checked")
+    boxes = caption_boxes(Path(ass_path), width, height)
+    outside = []
+    for b in boxes:
+        x, y, w, h = b["box"]
+        over = max(safe[0] - x, safe[1] - y, x + w - safe[2], y + h - safe[3])
+        if over > 0.5:
+            outside.append({**b, "over_px": round(over, 1)})
+    values = dict(safe_area=[round(v, 1) for v in safe], events=len(boxes),
+                  outside=outside[:5], outside_count=len(outside),
+                  lowest_caption_bottom=max((b["box"][1] + b["box"][3] for b in boxes),
+                                            default=None))
+    if outside:
+        worst = max(outside, key=lambda b: b["over_px"])
+        return _check("fail", f"{len(outside)} caption(s) leave the title-safe area (the one at "
+                      f"{worst['start']:.1f} s by {worst['over_px']:.0f} px)", **values)
+    return _check("pass", **values)
+
+
+# --------------------------------------------------------------------------- used elsewhere
 
 
 def caption_sync(final_path: Path, edl: Edl, transcriber: Transcriber) -> dict:
@@ -36,22 +617,10 @@ def caption_sync(final_path: Path, edl: Edl, transcriber: Transcriber) -> dict:
                    *media.user_input_args(final_path), "-vn", "-ac", "1", "-ar", "16000",
                    "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (audio for QC)")
         heard = [(w["word"], float(w["start"])) for w in transcriber.onsets(wav)]
-    a = [_norm(w) for w, _ in captions]
-    b = [_norm(w) for w, _ in heard]
-    errors = []
-    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
-        for k in range(block.size):
-            if a[block.a + k]:
-                errors.append(abs(captions[block.a + k][1] - heard[block.b + k][1]) * 1000)
-    errors.sort()
-    return {
-        "words": len(captions),
-        "matched": len(errors),
-        "median_ms": round(statistics.median(errors), 1) if errors else None,
-        "p90_ms": round(errors[min(len(errors) - 1, int(0.9 * len(errors)))], 1) if errors
-        else None,
-        "errors_ms": [round(e, 1) for e in errors],
-    }
+    errors = sorted(abs(e) for e in onset_errors(captions, heard))
+    median, p90 = _percentiles(errors)
+    return {"words": len(captions), "matched": len(errors), "median_ms": median, "p90_ms": p90,
+            "errors_ms": [round(e, 1) for e in errors]}
 
 
 def pages_named(edl: Edl, pages: list[dict], narration: str, *, min_seconds: float = 1.0

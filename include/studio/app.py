@@ -11,7 +11,7 @@ the threads Airflow's own API needs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
@@ -82,6 +82,14 @@ class Approval(BaseModel):
 class Rejection(BaseModel):
     reason: str = Field(min_length=1, max_length=1000, pattern=r"\S")
     revision: Revision = None
+
+
+class QcDecision(BaseModel):
+    decision: Literal["approved", "rejected"]
+    reason: str = Field("", max_length=1000)
+    final_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$",
+        description="The final.mp4 the reviewer watched (qc.json's final_sha256); another one answers 409.")
 
 
 class Rerun(BaseModel):
@@ -215,6 +223,13 @@ def approve(user: User, video_id: VideoId, body: Annotated[Approval | None, Body
 def reject(user: User, video_id: VideoId, body: Rejection) -> dict:
     """Reject the script with a reason: the review gate fails with it. 409 when already decided."""
     return Videos(user).decide(video_id, "rejected", reason=body.reason, revision=body.revision)
+
+
+@app.post("/api/videos/{video_id}/qc-review", tags=["review"])
+def qc_review(user: User, video_id: VideoId, body: QcDecision) -> dict:
+    """Decide on a video that failed QC while ``on_qc_fail=review``: ``approved`` publishes it
+    anyway, ``rejected`` (with a reason) fails the run. 409 when already decided."""
+    return Videos(user).decide_qc(video_id, body.decision, body.reason, body.final_sha256)
 
 
 @app.post("/api/videos/{video_id}/rerun", tags=["videos"])

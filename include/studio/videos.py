@@ -31,7 +31,7 @@ from fastapi import HTTPException
 from include.airflow_client import DAG_ID, AirflowAPIError, AirflowClient
 from include.core.errors import FatalError
 from include.core.options import Settings
-from include.review import ReviewConflict, ScriptReview
+from include.review import QcReview, ReviewConflict, ScriptReview
 from include.stages.script import word_budget
 from include.core import keys
 from include.core.keys import video_prefix
@@ -45,6 +45,7 @@ SERVICE_TOKEN_SECONDS = 3600  # sign in again well before Airflow's tokens expir
 FINAL = keys.artifact_name("render", "final.mp4")
 METADATA = keys.METADATA
 RECEIPT = keys.RECEIPT
+QC = keys.QC_REPORT
 EDL = keys.artifact_name("edit", "edl.json")
 DRIFT_GOAL_SECONDS = 0.25  # |narration start - footage start| the video page flags beyond
 LIST_TTL = float(os.environ.get("STUDIO_LIST_TTL", "2"))
@@ -317,9 +318,22 @@ class Videos:
         )
         video["metadata"] = self.store.get_json(prefix + METADATA) if METADATA in names else None
         video["receipt"] = self.store.get_json(prefix + RECEIPT) if RECEIPT in names else None
+        video["qc"] = _qc_panel(self.store.get_json(prefix + QC)) if QC in names else None
+        video["waiting_for_qc_review"] = any(
+            r["stage"] == "qc" and r["state"] == "deferred" for r in video["stages"])
+        video["timeline"] = [n for n in names if n.startswith("edit/timeline.")]
         video["pacing"] = pacing_rows(self.store.get_json(prefix + EDL)) if EDL in names else []
         video["rerun_plan"] = rerun_plan(graph)
         return video
+
+    def decide_qc(self, video_id: str, decision: str, reason: str = "",
+                  final_sha256: str | None = None) -> dict:
+        """Publish a video that failed QC anyway, or reject it (``on_qc_fail=review``); 409 when
+        that final.mp4 was already decided or rendered again meanwhile."""
+        run = self.run(video_id, f"qc {decision}")
+        with conflicts():
+            return QcReview(self.store, run["conf"]["tenant"], video_id).decide(
+                decision, by=self.user.name, reason=reason, final_sha256=final_sha256)
 
     def artifact_key(self, video_id: str, name: str, raw_path: str) -> str:
         """The store key of one artifact of this video; refuses anything outside its prefix."""
@@ -425,6 +439,37 @@ class Videos:
         cleared = self.airflow.clear_from(video_id, from_stage)
         forget_list(run["conf"]["tenant"])
         return {"video_id": video_id, "from_stage": from_stage, "cleared": cleared}
+
+
+def _qc_panel(report: dict) -> dict:
+    """What the video page shows of qc.json: the verdict, and one row per check."""
+    rows = []
+    for name, check in (report.get("checks") or {}).items():
+        rows.append({"name": name.replace("_", " "), "status": check.get("status"),
+                     "message": check.get("message") or "", "figure": _figure(name, check)})
+    return {"passed": bool(report.get("passed")), "summary": report.get("summary") or "",
+            "final_sha256": report.get("final_sha256"), "checks": rows,
+            "cost": report.get("cost") or {}}
+
+
+def _figure(name: str, check: dict) -> str:
+    """The check's main measurement, short."""
+    if name == "loudness" and check.get("integrated_lufs") is not None:
+        peak = check.get("true_peak_dbtp")
+        return f"{check['integrated_lufs']} LUFS" + (f", {peak} dBTP" if peak is not None else "")
+    if name == "caption_onsets" and check.get("median_ms") is not None:
+        return f"median {check['median_ms']:.0f} ms, p90 {check['p90_ms']:.0f} ms"
+    if name == "words" and check.get("word_error") is not None:
+        return f"{check['word_error']:.0%} word error"
+    if name == "drift" and check.get("worst_s") is not None:
+        return f"worst {check['worst_s']:.2f} s"
+    if name == "duration" and check.get("off_s") is not None:
+        return f"{check['actual']:.2f} s ({check['off_s']:+.2f} s)"
+    if name == "black_ends":
+        return f"start {check.get('black_start_s', 0)} s, end {check.get('black_end_s', 0)} s"
+    if name == "title_safe" and check.get("events") is not None:
+        return f"{check.get('outside_count', 0)} of {check['events']} outside"
+    return ""
 
 
 @contextlib.contextmanager

@@ -164,8 +164,24 @@ function initVideo(page) {
       page.querySelector("#rerun-status").textContent = err.message;
     }
   });
+  const qc = page.querySelector("#qc-panel");
+  const decideQc = (decision) => async () => {
+    const reason = qc.querySelector("#qc-reason").value;
+    if (decision === "rejected" && !reason.trim()) {
+      qc.querySelector("#qc-status").textContent = "Say why you reject the video.";
+      return;
+    }
+    try {
+      await api("POST", `/api/videos/${video}/qc-review`, {decision, reason, final_sha256: qc.dataset.sha});
+      window.location.reload();
+    } catch (err) { qc.querySelector("#qc-status").textContent = err.message; }
+  };
+  qc?.querySelector("#qc-approve")?.addEventListener("click", decideQc("approved"));
+  qc?.querySelector("#qc-reject")?.addEventListener("click", decideQc("rejected"));
   if (!["success", "failed"].includes(page.dataset.state)) {  // follow a running video
-    setInterval(() => { if (!dialog.open) window.location.reload(); }, 4000);
+    const busy = () => dialog.open || (qc && (qc.contains(document.activeElement)
+      || qc.querySelector("#qc-reason")?.value));  // a reviewer typing: do not reload
+    setInterval(() => { if (!busy()) window.location.reload(); }, 4000);
   }
 }
 
