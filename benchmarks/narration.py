@@ -34,7 +34,7 @@ from include.providers.llm import get_script_writer  # noqa: E402
 from include.providers.narrator import assert_no_filler  # noqa: E402
 from include.providers.ocr import TesseractReader  # noqa: E402
 from include.providers.tts import get_tts  # noqa: E402
-from include.stages import analyze, edit, ingest, metadata, qc, render, script, voiceover  # noqa: E402
+from include.stages import analyze, animate, edit, ingest, metadata, qc, render, script, voiceover  # noqa: E402
 
 
 def pages_of(truth: dict) -> tuple[list[dict], str, list[str]]:
@@ -88,9 +88,12 @@ def main() -> None:
     edit.run(work / "analyze" / "segments.json", work / "script" / "script.json",
              work / "voiceover" / "voiceover.json", work / "ingest" / "source.json", settings,
              work / "edit")
+    animate.run(work / "edit" / "edl.json", settings, work / "animate")  # the default cards
+    graphics = Edl.load(work / "edit" / "edl.json").graphics_files()
     render.run(source, work / "edit" / "edl.json", work / "render", files={
         "captions.ass": work / "edit" / "captions.ass",
-        "voiceover.wav": work / "voiceover" / "voiceover.wav"})
+        "voiceover.wav": work / "voiceover" / "voiceover.wav",
+        **{name: work / "animate" / name for name in graphics}})
     metadata.run(work / "script" / "script.json", work / "edit" / "edl.json",
                  work / "analyze" / "segments.json", work / "metadata", writer=writer)
 

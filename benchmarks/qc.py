@@ -51,7 +51,7 @@ def main() -> None:
     asr = WhisperTranscriber()
     voiceover.run(work / "script.json", work / "voiceover", tts=get_tts("piper"), aligner=asr)
     edit.run(work / "segments.json", work / "script.json", work / "voiceover" / "voiceover.json",
-             work / "source.json", Settings(), work / "edit")
+             work / "source.json", Settings(animate="off"), work / "edit")  # footage only
     t0 = time.monotonic()
     render.run(clip, work / "edit" / "edl.json", work / "render", files={
         "captions.ass": work / "edit" / "captions.ass",

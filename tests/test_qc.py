@@ -260,3 +260,13 @@ def test_qc_keeps_the_final_file(good, tmp_path):
     shutil.copy(good["final"], copy)
     qc.run(copy, good["paths"]["edl"], tmp_path / "qc", transcriber=None)
     assert copy.read_bytes() == good["final"].read_bytes()
+
+
+def test_a_still_silent_outro_card_is_no_dead_end_but_dead_footage_before_it_is():
+    """The ends QC judges are the footage's: an outro card stands still in silence by design."""
+    scan = {"duration": 20.0, "black": [], "frozen": [[17.0, 20.0]], "silent": [[17.0, 20.0]]}
+    assert qc._ends_checks(scan, 20.0)["frozen_ends"]["status"] == "fail"  # no card: dead tail
+    assert qc._ends_checks(scan, 20.0, (2.5, 17.0))["frozen_ends"]["status"] == "pass"
+    dead = {"duration": 20.0, "black": [], "frozen": [[14.0, 20.0]], "silent": [[14.0, 20.0]]}
+    check = qc._ends_checks(dead, 20.0, (2.5, 17.0))["frozen_ends"]
+    assert check["status"] == "fail" and check["dead"]["end_s"] == 3.0, check

@@ -132,7 +132,7 @@ def run(final_path: Path, edl_path: Path, out_dir: Path, *, transcriber: Transcr
 
     checks["duration"] = _duration_check(scan["duration"], edl.output.duration)
     checks["loudness"] = _loudness_check(scan["integrated"], scan["true_peak"])
-    checks.update(_ends_checks(scan, edl.output.duration))
+    checks.update(_ends_checks(scan, edl.output.duration, (edl.body_start, edl.body_end)))
     checks["words"] = _words_check(captions, heard)
     checks["caption_onsets"] = _onsets_check(captions, heard)
     if script_path is not None:
@@ -302,9 +302,24 @@ def _overlap_at(frozen: list, silent: list, duration: float, end: bool) -> float
     return max(0.0, b - a)
 
 
-def _ends_checks(scan: dict, planned: float) -> dict:
+def _inside(spans: list[list[float]], start: float, end: float) -> list[list[float]]:
+    """``spans`` clipped to ``[start, end]`` and counted from ``start``."""
+    return [[max(a, start) - start, min(b, end) - start] for a, b in spans
+            if min(b, end) > max(a, start)]
+
+
+def _ends_checks(scan: dict, planned: float, body: tuple[float, float] | None = None) -> dict:
+    """Black, frozen and dead (frozen + silent) picture where the footage starts and ends.
+
+    ``body`` is the footage's span in final time: an intro or outro card stands still in silence
+    by design (a title, a call to action), so the ends looked at are the footage's own.
+    """
     duration = scan["duration"] or planned
     black, frozen, silent = scan["black"], scan["frozen"], scan["silent"]
+    if body is not None and (body[0] > 0 or body[1] < duration - 0.05):
+        start, end = body[0], min(body[1], duration)
+        black, frozen, silent = (_inside(x, start, end) for x in (black, frozen, silent))
+        duration = end - start
     out = {}
     values = dict(black_start_s=round(_at_start(black), 2),
                   black_end_s=round(_at_end(black, duration), 2), limit_s=LIMITS["black_s"].value,
