@@ -75,7 +75,7 @@ def good(tmp_path_factory, sample_clip) -> dict:
     paths["source"].write_text(json.dumps({"duration": 20.0, "width": WIDTH, "height": HEIGHT,
                                            "fps": 30.0, "has_audio": True}))
     voiceover.run(paths["script"], folder / "voiceover", tts=_tts(), voice="en-us", aligner=asr)
-    settings = Settings(width=WIDTH, height=HEIGHT, caption_style="clean")
+    settings = Settings(width=WIDTH, height=HEIGHT, caption_style="clean", animate="off")
     edit.run(paths["segments"], paths["script"], folder / "voiceover" / "voiceover.json",
              paths["source"], settings, folder / "edit")
     paths.update(video=sample_clip[0], edl=folder / "edit" / "edl.json",
@@ -266,7 +266,7 @@ def test_a_still_silent_outro_card_is_no_dead_end_but_dead_footage_before_it_is(
     """The ends QC judges are the footage's: an outro card stands still in silence by design."""
     scan = {"duration": 20.0, "black": [], "frozen": [[17.0, 20.0]], "silent": [[17.0, 20.0]]}
     assert qc._ends_checks(scan, 20.0)["frozen_ends"]["status"] == "fail"  # no card: dead tail
-    assert qc._ends_checks(scan, 20.0, (2.5, 17.0))["frozen_ends"]["status"] == "pass"
+    assert qc._ends_checks(scan, 20.0, (2.5, 3.0))["frozen_ends"]["status"] == "pass"
     dead = {"duration": 20.0, "black": [], "frozen": [[14.0, 20.0]], "silent": [[14.0, 20.0]]}
-    check = qc._ends_checks(dead, 20.0, (2.5, 17.0))["frozen_ends"]
+    check = qc._ends_checks(dead, 20.0, (2.5, 3.0))["frozen_ends"]
     assert check["status"] == "fail" and check["dead"]["end_s"] == 3.0, check

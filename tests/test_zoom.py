@@ -96,6 +96,23 @@ def test_planner_never_zooms_on_a_page_or_a_scroll_or_a_big_region():
     assert planned.zoom == ()
 
 
+def test_planner_never_crops_a_change_happening_beside_the_zoomed_one():
+    """A field at the top left and, at the same moment, a menu opening mid-screen that no 2x box
+    holds with it (product_tour_45s at 16 s): zooming on the field would cut the menu in half."""
+    seg = {"id": "s01", "start": 0, "end": 10, "focus": [
+        {"start": 3.0, "end": 3.2, "box": [70, 182, 92, 36], "kind": "toast"},
+        {"start": 3.0, "end": 3.2, "box": [750, 298, 440, 280], "kind": "menu"},
+        {"start": 3.0, "end": 3.2, "box": [1446, 954, 428, 80], "kind": "toast"}]}
+    (planned,) = camera.plan([clip()], [seg], VIEW)
+    for move in planned.zoom:
+        x, y, w, h = move.box
+        for event in seg["focus"]:
+            ex, ey, ew, eh = event["box"]
+            assert x <= ex and y <= ey and ex + ew <= x + w and ey + eh <= y + h, (move, event)
+    lone = {"id": "s01", "start": 0, "end": 10, "focus": seg["focus"][:1]}
+    assert camera.plan([clip()], [lone], VIEW)[0].zoom  # alone, the field is zoomed on
+
+
 def test_planner_keeps_whole_text_lines_and_pans_between_close_events():
     line = {"text": "Customer name Northwind Traders", "box": [150, 300, 700, 40]}
     seg = {"id": "s01", "start": 0, "end": 10, "screen": {"lines": [line]}, "focus": [
@@ -166,7 +183,7 @@ def rendered(recording) -> dict:
                    check=True)
     out = {}
     for zoom in ("auto", "off"):
-        settings = Settings(width=W, height=H, sync_mode="pad", zoom=zoom, caption_style="clean",
+        settings = Settings(width=W, height=H, sync_mode="pad", zoom=zoom, animate="off", caption_style="clean",
                             dead_air_min_seconds=60)
         work = folder / zoom
         edit.run(folder / "analyze" / "segments.json", folder / "script.json",

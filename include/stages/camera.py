@@ -36,6 +36,7 @@ MARGIN = 0.12  # of the region's size, at least MARGIN_PX source pixels, around 
 MARGIN_PX = 16
 CAPTION_BAND = 0.22  # the bottom of the output that burned captions may cover
 ZOOM_KINDS = ("typing", "dialog", "menu", "toast")
+NEVER_ZOOM = ("page", "scroll")  # shown whole, whatever the narration says
 PRIORITY = {"typing": 4, "dialog": 3, "menu": 3, "toast": 2, "change": 1}
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.,-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
@@ -66,6 +67,7 @@ def plan(
     planned = []
     for clip in clips:
         windows = []
+        action = []  # (src start, src end, region) of every change the clip shows
         # a clip may run on into the next segment (edit joins footage that continues)
         for segment in segments:
             if float(segment["end"]) <= clip.src_start or float(segment["start"]) >= clip.src_end:
@@ -73,9 +75,13 @@ def plan(
             lines = (segment.get("screen") or {}).get("lines") or []
             said = text.get(str(segment["id"]))
             for event in segment.get("focus") or []:
-                window = _window(clip, event)
-                if window is None:
+                if event.get("kind") == "cursor":
                     continue
+                action.append((float(event["start"]), float(event["end"]),
+                               tuple(int(v) for v in event["box"])))
+                window = _window(clip, event)
+                if window is None or event.get("kind") in NEVER_ZOOM:
+                    continue  # not shown here, or a new page / a scroll: shown whole
                 region = _with_lines(tuple(int(v) for v in event["box"]), lines)
                 named = _named(region, lines, said)
                 if event.get("kind") not in ZOOM_KINDS and not named:
@@ -85,8 +91,25 @@ def plan(
                     continue
                 rank = PRIORITY.get(event.get("kind"), 0) + (2 if named else 0)
                 windows.append((window[0], window[1], box, region, rank))
-        planned.append(replace(clip, zoom=tuple(_moves(windows, clip, view))))
+        moves = [m for m in _moves(windows, clip, view) if not _crops(m, clip, action)]
+        planned.append(replace(clip, zoom=tuple(moves)))
     return planned
+
+
+def _crops(move: ZoomMove, clip: Clip, action: list) -> bool:
+    """Whether ``move`` would cut away a change that happens while it is zoomed in (a menu
+    opening beside the field it zooms on, a toast in another corner): then it is not made."""
+    def src(t: float) -> float:
+        return clip.src_start + (t - clip.out_start) * clip.speed
+
+    a, b = src(move.out_start), src(move.out_end)  # what appears meanwhile stays on screen
+    x, y, w, h = move.box
+    for start, end, (rx, ry, rw, rh) in action:
+        if end <= a or start >= b:
+            continue
+        if rx < x or ry < y or rx + rw > x + w or ry + rh > y + h:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- time

@@ -132,7 +132,8 @@ def run(final_path: Path, edl_path: Path, out_dir: Path, *, transcriber: Transcr
 
     checks["duration"] = _duration_check(scan["duration"], edl.output.duration)
     checks["loudness"] = _loudness_check(scan["integrated"], scan["true_peak"])
-    checks.update(_ends_checks(scan, edl.output.duration, (edl.body_start, edl.body_end)))
+    checks.update(_ends_checks(scan, edl.output.duration,
+                               (edl.body_start, edl.output.duration - edl.body_end)))
     checks["words"] = _words_check(captions, heard)
     checks["caption_onsets"] = _onsets_check(captions, heard)
     if script_path is not None:
@@ -308,16 +309,16 @@ def _inside(spans: list[list[float]], start: float, end: float) -> list[list[flo
             if min(b, end) > max(a, start)]
 
 
-def _ends_checks(scan: dict, planned: float, body: tuple[float, float] | None = None) -> dict:
+def _ends_checks(scan: dict, planned: float, cards: tuple[float, float] = (0.0, 0.0)) -> dict:
     """Black, frozen and dead (frozen + silent) picture where the footage starts and ends.
 
-    ``body`` is the footage's span in final time: an intro or outro card stands still in silence
-    by design (a title, a call to action), so the ends looked at are the footage's own.
+    ``cards`` are the lengths of the intro and outro cards: a card stands still in silence by
+    design (a title, a call to action), so the ends looked at are the footage's own.
     """
     duration = scan["duration"] or planned
     black, frozen, silent = scan["black"], scan["frozen"], scan["silent"]
-    if body is not None and (body[0] > 0 or body[1] < duration - 0.05):
-        start, end = body[0], min(body[1], duration)
+    if cards[0] > 0 or cards[1] > 0:
+        start, end = cards[0], max(cards[0], duration - cards[1])
         black, frozen, silent = (_inside(x, start, end) for x in (black, frozen, silent))
         duration = end - start
     out = {}
