@@ -268,5 +268,14 @@ def test_a_still_silent_outro_card_is_no_dead_end_but_dead_footage_before_it_is(
     assert qc._ends_checks(scan, 20.0)["frozen_ends"]["status"] == "fail"  # no card: dead tail
     assert qc._ends_checks(scan, 20.0, (2.5, 3.0))["frozen_ends"]["status"] == "pass"
     dead = {"duration": 20.0, "black": [], "frozen": [[14.0, 20.0]], "silent": [[14.0, 20.0]]}
-    check = qc._ends_checks(dead, 20.0, (2.5, 3.0))["frozen_ends"]
-    assert check["status"] == "fail" and check["dead"]["end_s"] == 3.0, check
+    check = qc._ends_checks(dead, 20.0, (2.5, 3.0))["frozen_ends"]  # a pause before the card
+    assert check["status"] == "warn" and check["dead"]["end_s"] == 3.0, check
+    assert qc._ends_checks(dead, 20.0, (2.5, 0.0))["frozen_ends"]["status"] == "fail"  # no outro
+
+
+def test_word_error_over_a_handful_of_words_warns_and_over_a_script_fails():
+    few = [(w, 0.0) for w in "here is the test".split()]
+    assert qc._words_check(few, [("here's", 0.0), ("test", 0.0)])["status"] == "warn"
+    many = [(w, 0.0) for w in "here is the dashboard with revenue invoices and three overdue bills".split()]
+    assert qc._words_check(many, [("hello", 0.0)])["status"] == "fail"
+    assert qc._words_check(many, many)["status"] == "pass"
