@@ -45,71 +45,66 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--revision", default=None,
                     help="the script revision you reviewed (refused if it is no longer current)")
     args = ap.parse_args(argv)
-    if args.action.startswith("qc-"):
-        return _qc(args)
-    review = ScriptReview(ArtifactStore(), args.tenant, args.video)
-    try:
-        if args.action == "show":
-            state = review.state()
-            print(f"revision {state.revision}  {'edited' if state.edit else 'as generated'}  "
-                  f"({state.key})")
-            for seg in state.narration["segments"]:
-                print(f"{seg['id']}  {seg['start']:6.1f}-{seg['end']:6.1f}s  "
-                      f"({len(seg['text'].split())}/{seg['word_budget']} words)  {seg['text']}")
-            if state.decision:
-                d = state.decision
-                print(f"{d['decision']} by {d['by']} at {d['at']}" + (f": {d['reason']}" if d["reason"] else ""))
-            for note in state.ignored:
-                print(f"note: {note}")
-            return 0
-        edits = {}
-        for item in args.set:
-            sid, sep, text = item.partition("=")
-            if not sep:
-                ap.error(f"--set needs ID=text, got {item!r}")
-            edits[sid.strip()] = text
-        if args.action == "edit":
-            if not edits:
-                ap.error("edit needs at least one --set ID=text")
-            state = review.save_edit(edits, by=args.by, expected_revision=args.revision)
-            record = {"edited": state.key, **state.edit["review"]}
-        else:
-            decision = "approved" if args.action == "approve" else "rejected"
-            record = review.decide(decision, by=args.by, reason=args.reason, edits=edits,
-                                   expected_revision=args.revision)
+    try:  # one answer for both reviews' refusals
+        return _qc(args) if args.action.startswith("qc-") else _script(args, ap)
     except ReviewConflict as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except StageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _script(args, ap) -> int:
+    review = ScriptReview(ArtifactStore(), args.tenant, args.video)
+    if args.action == "show":
+        state = review.state()
+        print(f"revision {state.revision}  {'edited' if state.edit else 'as generated'}  "
+              f"({state.key})")
+        for seg in state.narration["segments"]:
+            print(f"{seg['id']}  {seg['start']:6.1f}-{seg['end']:6.1f}s  "
+                  f"({len(seg['text'].split())}/{seg['word_budget']} words)  {seg['text']}")
+        if state.decision:
+            d = state.decision
+            print(f"{d['decision']} by {d['by']} at {d['at']}" + (f": {d['reason']}" if d["reason"] else ""))
+        for note in state.ignored:
+            print(f"note: {note}")
+        return 0
+    edits = {}
+    for item in args.set:
+        sid, sep, text = item.partition("=")
+        if not sep:
+            ap.error(f"--set needs ID=text, got {item!r}")
+        edits[sid.strip()] = text
+    if args.action == "edit":
+        if not edits:
+            ap.error("edit needs at least one --set ID=text")
+        state = review.save_edit(edits, by=args.by, expected_revision=args.revision)
+        record = {"edited": state.key, **state.edit["review"]}
+    else:
+        decision = "approved" if args.action == "approve" else "rejected"
+        record = review.decide(decision, by=args.by, reason=args.reason, edits=edits,
+                               expected_revision=args.revision)
     print(json.dumps(record))
     return 0
 
 
 def _qc(args) -> int:
     review = QcReview(ArtifactStore(), args.tenant, args.video)
-    try:
-        if args.action == "qc-show":
-            report = review.report()
-            if report is None:
-                print("no QC report yet (the qc stage has not run)")
-                return 0
-            print("passed" if report["passed"] else report["summary"])
-            for name, check in report["checks"].items():
-                print(f"{name:20} {check['status']:5} {check.get('message') or ''}")
-            decision = review.decision(report["final_sha256"])
-            if decision:
-                print(f"{decision['decision']} by {decision['by']} at {decision['at']}")
+    if args.action == "qc-show":
+        report = review.report()
+        if report is None:
+            print("no QC report yet (the qc stage has not run)")
             return 0
-        decision = "approved" if args.action == "qc-approve" else "rejected"
-        record = review.decide(decision, by=args.by, reason=args.reason)
-    except ReviewConflict as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except StageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print("passed" if report["passed"] else report["summary"])
+        for name, check in report["checks"].items():
+            print(f"{name:20} {check['status']:5} {check.get('message') or ''}")
+        decision = review.decision(report["final_sha256"])
+        if decision:
+            print(f"{decision['decision']} by {decision['by']} at {decision['at']}")
+        return 0
+    decision = "approved" if args.action == "qc-approve" else "rejected"
+    record = review.decide(decision, by=args.by, reason=args.reason)
     print(json.dumps(record))
     return 0
 
