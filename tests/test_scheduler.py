@@ -20,7 +20,7 @@ from tests.conftest import AIRFLOW_TEST_PORT as PORT
 pytestmark = pytest.mark.scheduler
 
 UPSTREAM = ["ingest", "analyze", "script", "review_gate"]
-RERUN = ["voiceover", "edit", "render", "metadata", "thumbnail", "captions", "publish"]
+RERUN = ["voiceover", "edit", "animate", "render", "qc", "metadata", "thumbnail", "captions", "publish"]
 
 
 @pytest.fixture(scope="module")

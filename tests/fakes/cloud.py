@@ -26,6 +26,7 @@ import base64
 import contextlib
 import datetime
 import email
+import functools
 import io
 import ipaddress
 import json
@@ -33,6 +34,7 @@ import math
 import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -53,7 +55,7 @@ SCOPES = ("https://www.googleapis.com/auth/youtube.upload",
           "https://www.googleapis.com/auth/youtube.force-ssl")
 KNOWN_VOICES = {"alloy", "voice-rachel"}
 SPEECH_RATE = 24000
-SECONDS_PER_WORD = 0.3
+WORD_GAP = 0.08  # seconds of silence between spoken words
 # YouTube Data API quota units per call (Google's documented costs; videos.insert as in the
 # older docs, 1600). Injected faults cost nothing.
 QUOTA_COSTS = {
@@ -343,14 +345,14 @@ def _handler(cloud: FakeCloud):
             if voice not in KNOWN_VOICES:
                 return self._send(404, {"detail": {"status": "voice_not_found"}})
             text = request.json()["text"]
-            samples = speech_samples(text)
-            per_char = len(samples) / SPEECH_RATE / max(1, len(text))
+            samples, spans = speech(text)
+            starts, ends = char_times(text, spans)
             self._send(200, {
                 "audio_base64": base64.b64encode(samples.astype("<i2").tobytes()).decode(),
                 "alignment": {
                     "characters": list(text),
-                    "character_start_times_seconds": [round(i * per_char, 3) for i in range(len(text))],
-                    "character_end_times_seconds": [round((i + 1) * per_char, 3) for i in range(len(text))],
+                    "character_start_times_seconds": starts,
+                    "character_end_times_seconds": ends,
                 },
             })
 
@@ -480,8 +482,8 @@ def answer_for(schema: str, prompt: str, images: int) -> dict:
     if schema == "ScriptAnswer":
         segments, _ = json.JSONDecoder().raw_decode(prompt.split("Segments:\n", 1)[1])
         return {"segments": [
-            {"id": seg["id"], "text": " ".join(["Narration"] * (seg["word_budget"] - 1)) + " here."}
-            for seg in segments
+            {"id": seg["id"], "text": written_text(index, seg["word_budget"])}
+            for index, seg in enumerate(segments)
         ]}
     if schema == "MetadataAnswer":
         return {"title": "A cloud written title", "summary": "A summary from the model.",
@@ -491,11 +493,82 @@ def answer_for(schema: str, prompt: str, images: int) -> dict:
     raise AssertionError(f"no canned answer for schema {schema!r}")
 
 
+WRITTEN = (
+    "The team opens the weekly report and checks how many orders came in since Monday. "
+    "Sales grew in the north region while support tickets dropped after the new release. "
+    "Next the manager filters the list by customer and exports a summary for the board. "
+    "Finally everyone reviews the open tasks and plans the work for the coming sprint."
+).split()
+
+
+def written_text(index: int, budget: int) -> str:
+    """``budget`` words of plain English (a different slice per segment), the way a model's
+    narration reads: a speech recogniser hears it back, where a repeated stock word would make
+    Whisper discard the whole passage as a hallucination."""
+    start = (index * 11) % len(WRITTEN)
+    words = [WRITTEN[(start + i) % len(WRITTEN)] for i in range(max(1, budget))]
+    return " ".join(words).rstrip(".") + "."
+
+
+def speech(text: str) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The text really spoken (espeak-ng, word by word, 24 kHz int16) and each word's span.
+
+    Real speech, so that a speech recogniser over the final video (QC) hears what was asked
+    for; word by word, so that the alignment the fake ElevenLabs returns is exact.
+    """
+    pieces, spans, at = [], [], 0
+    gap = np.zeros(int(WORD_GAP * SPEECH_RATE), dtype=np.int16)
+    for word in text.split() or ["."]:
+        voiced = _spoken_word(word)
+        spans.append((at / SPEECH_RATE, (at + len(voiced)) / SPEECH_RATE))
+        pieces += [voiced, gap]
+        at += len(voiced) + len(gap)
+    return np.concatenate(pieces[:-1]), spans  # no gap after the last word
+
+
+@functools.lru_cache(maxsize=4096)
+def _spoken_word(word: str) -> np.ndarray:
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "--stdout", word],
+                         check=True, capture_output=True).stdout
+    with wave.open(io.BytesIO(wav)) as reader:
+        rate = reader.getframerate()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > 300)
+    if len(loud):
+        samples = samples[loud[0]:loud[-1] + 1]
+    t = np.arange(math.ceil(len(samples) * SPEECH_RATE / rate)) * rate / SPEECH_RATE
+    return np.interp(t, np.arange(len(samples)), samples).astype(np.int16)
+
+
+def char_times(text: str, spans: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """ElevenLabs-style alignment: every character of ``text`` (spaces too) with its start/end,
+    the characters of word *i* spread evenly over its spoken span, a space over the gap."""
+    starts, ends = [], []
+    words = list(re.finditer(r"\S+", text))
+    word_of = {}
+    for index, match in enumerate(words):
+        for position in range(match.start(), match.end()):
+            word_of[position] = index
+    last_end = 0.0
+    for position in range(len(text)):
+        index = word_of.get(position)
+        if index is None:  # whitespace: from the last word's end to the next word's start
+            following = next((spans[i][0] for i, m in enumerate(words) if m.start() > position),
+                             last_end)
+            starts.append(round(last_end, 3))
+            ends.append(round(max(last_end, following), 3))
+            continue
+        match, (start, end) = words[index], spans[index]
+        per_char = (end - start) / (match.end() - match.start())
+        offset = position - match.start()
+        starts.append(round(start + offset * per_char, 3))
+        ends.append(round(start + (offset + 1) * per_char, 3))
+        last_end = ends[-1]
+    return starts, ends
+
+
 def speech_samples(text: str) -> np.ndarray:
-    """A 220 Hz tone lasting SECONDS_PER_WORD per word, as int16 at SPEECH_RATE."""
-    seconds = SECONDS_PER_WORD * max(1, len(text.split()))
-    t = np.arange(math.ceil(seconds * SPEECH_RATE)) / SPEECH_RATE
-    return (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+    return speech(text)[0]
 
 
 def wav_bytes(samples: np.ndarray, rate: int = SPEECH_RATE) -> bytes:
