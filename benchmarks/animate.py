@@ -82,51 +82,88 @@ def bench_animate(job: Path, source_file: Path, settings: Settings, rounds: int,
         "render_plain_output_s": plain_len,
         "render_animated_output_s": animated_len,
     }
-    result.update(overlay_formats(edl, graphics, plain_out / "final.mp4", rounds, alternate))
+    result.update(overlay_formats(edl, graphics, plain_out / "final.mp4", rounds, alternate,
+                                  timed))
     return result
 
 
-def overlay_formats(edl: Edl, graphics: Path, video: Path, rounds: int, alternate) -> dict:
-    """Decode + overlay cost of the lower thirds per alpha format (the plain render below)."""
-    variants: dict[str, list[list[str]]] = {"png_mov": [], "prores4444": [], "vp9_webm": [],
-                                            "png_sequence": []}
-    for o in edl.overlays:
-        src = graphics / o.file
-        stem = graphics / Path(o.file).stem
-        prores, webm, pngs = stem.with_suffix(".prores.mov"), stem.with_suffix(".webm"), \
-            Path(f"{stem}-png")
-        pngs.mkdir(exist_ok=True)
-        for args in (["-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le",
-                      str(prores)],
-                     ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "30",
-                      "-row-mt", "1", str(webm)],
-                     [str(pngs / "%04d.png")]):
-            subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(src), *args], check=True)
-        variants["png_mov"].append(["-i", str(src)])
-        variants["prores4444"].append(["-i", str(prores)])
-        variants["vp9_webm"].append(["-c:v", "libvpx-vp9", "-i", str(webm)])
-        variants["png_sequence"].append(["-framerate", str(edl.output.fps), "-i",
-                                         str(pngs / "%04d.png")])
+# The lower thirds in other forms, made from the shipped file (QuickTime Animation with alpha,
+# variable-rate: one frame for the still part): (ffmpeg output options, suffix, decoder).
+VP9 = ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "20", "-deadline",
+       "good", "-cpu-used", "4", "-row-mt", "1", "-auto-alt-ref", "0"]
+CFR = ["-vf", "fps={fps}"]
+VFR = ["-fps_mode", "passthrough"]
+BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuva420p"
+FORMATS: dict[str, tuple[list[str], str, list[str]]] = {
+    "qtrle_vfr": ([], "", []),  # as shipped
+    "qtrle": ([*CFR, "-c:v", "qtrle", "-pix_fmt", "argb"], ".mov", []),
+    "png_mov": ([*CFR, "-c:v", "png", "-pix_fmt", "rgba"], ".mov", []),
+    "png_mov_vfr": ([*VFR, "-c:v", "png", "-pix_fmt", "rgba"], ".mov", []),
+    "png_mov_15fps": (["-vf", "fps=15", "-c:v", "png", "-pix_fmt", "rgba"], ".mov", []),
+    "prores4444": ([*CFR, "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt",
+                    "yuva444p10le"], ".mov", []),
+    # the native vp9 decoder drops the alpha plane: libvpx must decode it
+    "vp9_webm": ([*CFR, *VP9], ".webm", ["-c:v", "libvpx-vp9"]),
+    "vp9_webm_vfr": ([*VFR, *VP9], ".webm", ["-c:v", "libvpx-vp9"]),
+    # the same frames padded to the full picture, overlaid at 0,0
+    "qtrle_vfr_full_frame": ([*VFR, "-vf", "pad={width}:{height}:{x}:{y}:color=black@0",
+                              "-c:v", "qtrle", "-pix_fmt", "argb"], ".full.mov", []),
+}
 
-    def command(inputs: list[list[str]]) -> list[str]:
-        graph, label = [], "[0:v]"
-        for k, o in enumerate(edl.overlays if inputs else []):
-            graph += [f"[{k + 1}:v]setpts=PTS-STARTPTS+{o.out_start - edl.body_start}/TB[o{k}]",
+
+def overlay_formats(edl: Edl, graphics: Path, video: Path, rounds: int, alternate,
+                    timed) -> dict:
+    """Decode + overlay cost of the lower thirds per alpha form (the plain render below, ``-f
+    null``, no encode), less the same pass without them; plus the shipped form placed with
+    ``-itsoffset`` on the input instead of ``setpts`` (``qtrle_vfr_itsoffset``). Also what
+    encoding each form from the shipped file costs (``overlay_<form>_encode_cpu_s``, all 6,
+    including a decode of the shipped file each)."""
+    out: dict = {}
+    variants: dict[str, list[tuple[list[str], Overlay]]] = {}
+    for name, (args, suffix, decoder) in FORMATS.items():
+        variants[name] = []
+
+        def encode() -> None:
+            for o in edl.overlays:
+                target = graphics / (Path(o.file).stem + f".{name}{suffix}")
+                filled = [a.format(fps=edl.output.fps, width=edl.output.width,
+                                   height=edl.output.height, x=o.x, y=o.y) for a in args]
+                subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(graphics / o.file),
+                                *filled, str(target)], check=True)
+
+        if args:
+            out[f"overlay_{name}_encode_cpu_s"] = round(timed(encode)[1], 3)
+        for o in edl.overlays:
+            path = graphics / (Path(o.file).stem + f".{name}{suffix}") if args else \
+                graphics / o.file
+            if name.endswith("full_frame"):
+                o = replace(o, x=0, y=0)
+            variants[name].append(([*decoder, "-i", str(path)], o))
+    variants["qtrle_vfr_itsoffset"] = [
+        (["-itsoffset", f"{o.out_start - edl.body_start:.3f}", "-i", str(graphics / o.file)], o)
+        for o in edl.overlays]
+
+    def command(name: str) -> list[str]:
+        graph, label, inputs = [], "[0:v]", variants.get(name, [])
+        for k, (_, o) in enumerate(inputs):
+            convert = "format=yuva420p" if name.startswith("vp9") else BT709
+            shift = "" if name.endswith("itsoffset") else \
+                f",setpts=PTS-STARTPTS+{o.out_start - edl.body_start}/TB"
+            graph += [f"[{k + 1}:v]{convert}{shift}[o{k}]",
                       f"{label}[o{k}]overlay=x={o.x}:y={o.y}:eof_action=pass:repeatlast=0[b{k}]"]
             label = f"[b{k}]"
         filters = ["-filter_complex", ";".join(graph), "-map", label] if graph else []
         return [FFMPEG, "-v", "error", "-nostdin", "-i", str(video),
-                *[a for i in inputs for a in i], *filters, "-f", "null", "-"]
+                *[a for args, _ in inputs for a in args], *filters, "-f", "null", "-"]
 
-    runs = {"none": lambda: subprocess.run(command([]), check=True)}
-    for name, inputs in variants.items():
-        runs[name] = lambda inputs=inputs: subprocess.run(command(inputs), check=True)
+    runs = {name: (lambda name=name: subprocess.run(command(name), check=True))
+            for name in ("none", *variants)}
     times = alternate(rounds, **runs)
-    sizes = {"png_mov": sum((graphics / o.file).stat().st_size for o in edl.overlays)}
-    out = {"overlay_base_s": times["none"]}
+    out["overlay_base_s"] = times["none"]
+    out["overlay_base_cpu_s"] = times["none_cpu"]
     for name in variants:
         out[f"overlay_{name}_s"] = round(max(0.0, times[name] - times["none"]), 3)
         out[f"overlay_{name}_cpu_s"] = round(max(0.0, times[f"{name}_cpu"] - times["none_cpu"]),
                                              3)
-    out["overlay_png_mov_bytes"] = sizes["png_mov"]
+    out["overlay_bytes"] = sum((graphics / o.file).stat().st_size for o in edl.overlays)
     return out

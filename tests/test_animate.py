@@ -241,10 +241,16 @@ def test_animate_writes_small_clips_and_a_manifest(videos):
     for item in manifest["items"]:
         planned = next(g for g in (*edl.cards, *edl.overlays) if g.file == item["file"])
         assert (item["out_start"], item["out_end"]) == (planned.out_start, planned.out_end)
-        stream = ffprobe(folder / item["file"])["streams"][0]
-        assert int(stream["nb_frames"]) == round(planned.out_length * FPS)
+        probe = ffprobe(folder / item["file"])
+        stream = probe["streams"][0]
+        # variable-rate (the still part is one frame), exactly as long as planned
+        assert float(probe["format"]["duration"]) == pytest.approx(planned.out_length,
+                                                                   abs=0.001)
+        assert int(stream["nb_frames"]) < round(planned.out_length * FPS)
+        assert _played_frames(folder / item["file"]) == round(planned.out_length * FPS)
         assert (stream["width"], stream["height"]) == (item["width"], item["height"])
-        assert stream["pix_fmt"] == ("rgba" if item["alpha"] else "yuv420p")
+        assert (stream["codec_name"], stream["pix_fmt"]) == (
+            ("qtrle", "argb") if item["alpha"] else ("h264", "yuv420p"))
     # a lower third fades in from nothing and out to nothing, and is opaque in between
     clip_path = folder / "lower-third-01.mov"
     last = round(animate.LOWER_THIRD_SECONDS * FPS) - 1
@@ -252,22 +258,57 @@ def test_animate_writes_small_clips_and_a_manifest(videos):
     assert alpha[0].max() <= 40 and alpha[2].max() <= 40 and alpha[1].max() >= 230
 
 
-def _rgba(path: Path, n: int, width: int, height: int) -> np.ndarray:
-    """Frame ``n`` of an alpha clip as a (height, width, 4) float array."""
+def _frames(path: Path, width: int, height: int, channels: int) -> np.ndarray:
+    """Every frame of a (variable-rate) clip at the video's rate, (n, height, width, channels)
+    uint8: RGBA for 4 channels, else RGB."""
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{n})",
-         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgba", "-"],
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"fps={FPS}", "-f", "rawvideo",
+         "-pix_fmt", "rgba" if channels == 4 else "rgb24", "-"],
         check=True, capture_output=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(height, width, 4).astype(float)
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, channels)
+
+
+def _played_frames(path: Path) -> int:
+    """How many frames a (variable-rate) clip plays at the video's rate."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"fps={FPS},scale=4:4", "-f",
+         "rawvideo", "-pix_fmt", "gray", "-"], check=True, capture_output=True).stdout
+    return len(raw) // 16
+
+
+def _rgba(path: Path, n: int, width: int, height: int) -> np.ndarray:
+    """Frame ``n`` (at the video's rate) of an alpha clip as a (height, width, 4) float array."""
+    return _frames(path, width, height, 4)[n].astype(float)
 
 
 def _alpha(path: Path, n: int) -> np.ndarray:
-    """The alpha plane of frame ``n``."""
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{n}),alphaextract",
-         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        check=True, capture_output=True).stdout
-    return np.frombuffer(raw, np.uint8)
+    """The alpha plane of frame ``n`` (at the video's rate)."""
+    path = Path(path)
+    probe = ffprobe(path)["streams"][0]
+    return _frames(path, probe["width"], probe["height"], 4)[n][..., 3].ravel()
+
+
+def test_the_still_part_is_stored_once_and_plays_as_drawn(videos):
+    """The clips skip the frames of their still span; played at the video's rate, every frame
+    is the one MoviePy draws at that time (lossless for the lower thirds)."""
+    made = videos["auto"]
+    folder, style = made["folder"] / "animate", animate.Style("#2563EB", "")
+    o = made["edl"].overlays[0]
+    clip = animate._lower_third_clip(o, style)
+    played = _frames(folder / o.file, o.width, o.height, 4).astype(int)
+    for n in range(len(played)):
+        drawn = np.dstack([clip.get_frame(n / FPS),
+                           (255 * clip.mask.get_frame(n / FPS)).astype(np.uint8)])
+        assert np.abs(played[n] - drawn).max() <= 1, f"lower third frame {n}"
+    settled, until = animate._still_span(o)
+    stored = int(ffprobe(folder / o.file)["streams"][0]["nb_frames"])
+    assert stored <= len(played) - (until - settled) * FPS + 2
+    intro = made["edl"].cards[0]
+    clip = animate._card_clip(intro, style, W, H)
+    last = round(intro.out_length * FPS) - 1
+    for n in (0, 10, 31, 32, 40, last):  # H.264 (CRF 16): near, not exact
+        played = rgb_frame(folder / intro.file, max(0.0, n - 0.25) / FPS)  # frame n shows
+        assert np.abs(played - clip.get_frame(n / FPS)).mean() < 1.5, f"intro frame {n}"
 
 
 def test_cjk_text_gets_a_font_with_its_glyphs():

@@ -12,9 +12,12 @@ Two halves, so that rerunning ``animate`` alone stays correct:
   ``animate`` says which: ``auto`` all three, ``minimal`` the intro only, ``off`` none.
 * :func:`run` (the animate task) **draws** what the EDL names with MoviePy, in the run's
   ``brand_color`` and ``brand_font``: the cards as small full-frame H.264 clips, the lower thirds
-  as clips with alpha (:data:`OVERLAY_FORMAT`, the format ffmpeg overlays fastest of those
-  measured, see benchmarks/README.md), and writes ``animate.json`` (each file, where it goes in
-  final time, its size and format).
+  as clips with alpha the size of their box (:data:`OVERLAY_CODEC` in :data:`OVERLAY_FORMAT`,
+  lossless, the cheapest to overlay of those measured, see benchmarks/README.md), and writes
+  ``animate.json`` (each file, where it goes in final time, its size and format). A clip holds
+  still between its animation in and out (:func:`_still_span`): that part is drawn once and
+  stored as one frame lasting until the next (a variable-rate file), so neither MoviePy, the
+  encoder nor the render's decoder handle the same picture twice.
 
 The render stage plays them inside its single ffmpeg pass (intro/outro concatenated, lower thirds
 overlaid), so the timing always comes from the EDL and the look from the last animate run.
@@ -44,8 +47,8 @@ LOWER_THIRD_DELAY = 0.4  # after the cut to the new page
 LOWER_THIRD_GAP = 0.5  # between two lower thirds
 MIN_FOOTAGE = 1.0  # seconds of footage a video keeps between its cards
 INTRO_FILE, OUTRO_FILE = "intro.mp4", "outro.mp4"
-OVERLAY_FORMAT = "mov"  # PNG-in-MOV with alpha (codec png, rgba): see benchmarks/README.md
-OVERLAY_CODEC = "png"
+OVERLAY_FORMAT = "mov"  # QuickTime Animation (qtrle, argb): lossless, see benchmarks/README.md
+OVERLAY_CODEC = "qtrle"
 MAX_HEADLINE_CHARS = 48
 DEFAULT_FONT = "DejaVu Sans"
 CJK_FALLBACK = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
@@ -54,6 +57,15 @@ INK = (255, 255, 255)
 GROUND_TOP, GROUND_BOTTOM = (12, 18, 32), (22, 30, 48)
 PANEL = (15, 23, 42)
 PANEL_ALPHA = 0.92
+
+# When the animations of a clip are over (seconds from its start): the lower third's bar opens
+# in 0.15 s, its panel by 0.48 s, its text has slid in by 0.67 s; it fades out in its last
+# LOWER_THIRD_FADE s. A card's rule grows in 0.5 s, each line fades in 0.48 s and rises 0.6 s
+# after its delay (the last line's delay is CARD_LAST_DELAY); cards do not fade out.
+LOWER_THIRD_SETTLED = 0.67
+LOWER_THIRD_FADE = 0.35
+CARD_LAST_DELAY = 0.45
+CARD_SETTLED = CARD_LAST_DELAY + 0.6
 
 
 # ------------------------------------------------------------------------------ planning (edit)
@@ -398,7 +410,7 @@ def _card_clip(card: Card, style: Style, width: int, height: int):
         layers.append((img, 0.15 + 0.08 * k, x_of(img), y + k * line_h))
     y += line_h * len(lines)
     if sub_img is not None:
-        layers.append((sub_img, 0.45, x_of(sub_img), y + gap))
+        layers.append((sub_img, CARD_LAST_DELAY, x_of(sub_img), y + gap))
 
     import numpy as np
     from moviepy import VideoClip
@@ -409,7 +421,13 @@ def _card_clip(card: Card, style: Style, width: int, height: int):
     rise = round(unit * 0.035)
     sprites = [(img.astype(np.float32), delay, x, top) for img, delay, x, top in layers]
 
+    settled, _ = _still_span(card)
+
     def frame(t: float):
+        return drawn(min(t, settled))  # after the last line has risen the card holds still
+
+    @functools.lru_cache(maxsize=1)
+    def drawn(t: float):
         out = ground.copy()
         shown = round(rule_w * _ease(t / 0.5))
         if shown:
@@ -421,7 +439,9 @@ def _card_clip(card: Card, style: Style, width: int, height: int):
                 _blend(out, img, x, top + round(rise * (1 - _ease((t - delay) / 0.6))), opacity)
         return out.astype(np.uint8)
 
-    return VideoClip(frame, duration=duration)
+    clip = VideoClip(frame, duration=duration)
+    clip.still = _still_span(card)
+    return clip
 
 
 def _blend(out, sprite, x: int, y: int, opacity: float) -> None:
@@ -472,10 +492,13 @@ def _lower_third_clip(overlay: Overlay, style: Style):
     panel[:, :bar] = style.accent
     duration = overlay.out_length
     columns = np.arange(w)[None, :, None]
+    settled, fading = _still_span(overlay)
 
     @functools.lru_cache(maxsize=2)  # the frame and its mask ask for the same t
     def alpha(t: float):
-        fade = min(1.0, (duration - t) / 0.35) if t > duration - 0.35 else 1.0
+        if settled <= t <= fading:  # every animation is at rest: the one still picture
+            t = settled
+        fade = min(1.0, (duration - t) / LOWER_THIRD_FADE) if t > fading else 1.0
         bar_a = _ease(t / 0.15)
         opened = bar + (panel_w - bar) * _ease((t - 0.08) / 0.4)
         base = np.where(columns < bar, bar_a, np.where(columns < opened, PANEL_ALPHA, 0.0)
@@ -497,31 +520,83 @@ def _lower_third_clip(overlay: Overlay, style: Style):
         return ((base + ta * (1 - base)) * fade)[..., 0]
 
     clip = VideoClip(frame, duration=duration)
-    return clip.with_mask(VideoClip(mask, is_mask=True, duration=duration))
+    clip = clip.with_mask(VideoClip(mask, is_mask=True, duration=duration))
+    clip.still = (settled, fading)
+    return clip
+
+
+
+def _still_span(item) -> tuple[float, float]:
+    """``(settled, until)``: between these times (seconds from the clip's start) the clip of
+    ``item`` (a Card or an Overlay) is one still picture."""
+    if isinstance(item, Card):
+        return CARD_SETTLED, item.out_length
+    return LOWER_THIRD_SETTLED, item.out_length - LOWER_THIRD_FADE
 
 
 def _write(clip, path: Path, fps: int, *, alpha: bool) -> None:
-    """Encode ``clip`` to ``path`` (a temp name, then renamed) with exactly its duration's
-    frames: H.264 (BT.709, as the render's output) for the opaque cards, PNG-in-MOV with alpha
-    for the overlays."""
+    """Encode ``clip`` to ``path`` (a temp name, then renamed), exactly its duration's frames
+    long: H.264 (BT.709, as the render's output) for the opaque cards, QuickTime Animation with
+    alpha for the overlays. Frames inside the clip's still span (``clip.still``) after its first
+    are not drawn nor written: the file is variable-rate, its frame there lasts until the next
+    one (the last frame is always written, so the file keeps its length)."""
+    import numpy as np
+
     from include.core.files import temp_sibling
+    from include.core.media import FFMPEG
 
     partial = temp_sibling(path).with_suffix(path.suffix)
-    # MoviePy writes int(duration * fps) frames: half a frame more keeps the exact count
-    clip = clip.with_duration((round(clip.duration * fps) + 0.5) / fps)
+    kept = _kept_frames(round(clip.duration * fps), fps, getattr(clip, "still", None))
+    # written frame N was frame kept[N]: its timestamp, in frames (piecewise: N plus the frames
+    # skipped before it)
+    jumps = [(n, kept[n] - kept[n - 1] - 1) for n in range(1, len(kept))
+             if kept[n] - kept[n - 1] > 1]
+    pts = "N" + "".join(f"+gte(N\\,{n})*{skip}" for n, skip in jumps)
+    height, width = clip.get_frame(0).shape[:2]
+    if alpha:
+        encode = ["-c:v", OVERLAY_CODEC, "-pix_fmt", "argb"]
+    else:
+        encode = ["-c:v", "libx264", "-preset", "veryfast", "-threads", "2", "-crf", "16",
+                  "-tune", "animation", "-pix_fmt", "yuv420p", "-colorspace", "bt709",
+                  "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+    vf = f"setpts={pts}" + ("" if alpha else ",scale=out_color_matrix=bt709:out_range=tv")
+    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "rgba" if alpha else "rgb24",
+           "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0",
+           "-vf", vf, "-fps_mode", "passthrough", "-an", *encode, "-f", "mov", str(partial)]
     try:
-        if alpha:
-            clip.write_videofile(str(partial), fps=fps, codec=OVERLAY_CODEC, audio=False,
-                                 logger=None, preset="medium", ffmpeg_params=["-an"])
-        else:
-            clip.write_videofile(str(partial), fps=fps, codec="libx264", audio=False,
-                                 logger=None, preset="veryfast", threads=2,
-                                 ffmpeg_params=["-crf", "16", "-pix_fmt", "yuv420p",
-                                                "-tune", "animation",
-                                                "-vf", "scale=out_color_matrix=bt709:out_range=tv",
-                                                "-colorspace", "bt709", "-color_primaries",
-                                                "bt709", "-color_trc", "bt709"])
+        with subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            try:
+                for n in kept:
+                    t = n / fps
+                    frame = clip.get_frame(t)
+                    if alpha:
+                        mask = (255 * clip.mask.get_frame(t)).astype(np.uint8)  # as MoviePy writes it
+                        frame = np.dstack([frame, mask])
+                    proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            error = proc.stderr.read()
+            if proc.wait() != 0:
+                raise FatalError(f"could not encode the motion-graphics clip {path.name}: "
+                                 + error.decode("utf-8", "replace").strip()[-300:])
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
         clip.close()
+
+
+def _kept_frames(count: int, fps: int, still: tuple[float, float] | None) -> list[int]:
+    """The frame numbers of a ``count``-frame clip worth writing: all but those inside the
+    ``still`` span after its first, and always the last."""
+    if not still:
+        return list(range(count))
+    settled, until = still
+    kept = []
+    for n in range(count):
+        t = n / fps
+        if n == count - 1 or not (settled <= t <= until) or not kept \
+                or kept[-1] / fps < settled:
+            kept.append(n)
+    return kept
