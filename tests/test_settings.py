@@ -269,10 +269,56 @@ def _studio_error(name: str, value) -> str | None:
 
 def test_studio_exposes_the_table_s_studio_options():
     assert STUDIO_OPTIONS == ("title_hint", "script_mode", "voice", "caption_style",
-                              "publish_target", "privacy")
+                              "publish_target", "privacy", "animate", "outro_text", "outro_url",
+                              "brand_color", "brand_font")
     assert {"filename", "size", "content_type", "tenant"} | set(STUDIO_OPTIONS) == set(UploadInit.model_fields)
     body = UploadInit(filename="clip.mp4", size=1)
     assert {n: getattr(body, n) for n in STUDIO_OPTIONS} == {n: BY_NAME[n].default for n in STUDIO_OPTIONS}
+
+
+def test_the_upload_form_is_drawn_from_the_table():
+    """Every studio option is a field of the upload page, named as the option, with the
+    table's choices, limits and default; nothing else is."""
+    from html.parser import HTMLParser
+    from types import SimpleNamespace
+
+    from include.studio import app
+
+    html = app.templates.get_template("upload.html").render(
+        user=SimpleNamespace(name="alice", tenant="acme", is_admin=False), base="/studio",
+        options=BY_NAME, studio_options=[BY_NAME[n] for n in STUDIO_OPTIONS],
+        form_defaults={"script_mode": "review_before_tts"}, placeholders={}, max_bytes=1)
+    fields: dict[str, dict] = {}
+
+    class Form(HTMLParser):
+        select = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag in ("input", "select") and a.get("name") not in (None, "file"):
+                fields[a["name"]] = {"tag": tag, **a, "options": [], "selected": None}
+                self.select = a["name"] if tag == "select" else None
+            elif tag == "option" and self.select:
+                fields[self.select]["options"].append(a["value"])
+                if "selected" in a:
+                    fields[self.select]["selected"] = a["value"]
+
+    Form().feed(html)
+    assert list(fields) == list(STUDIO_OPTIONS)
+    for name, field in fields.items():
+        option = BY_NAME[name]
+        if option.enum:
+            assert field["tag"] == "select" and field["options"] == list(option.enum)
+            assert field["selected"] == ("review_before_tts" if name == "script_mode"
+                                         else option.default)
+        else:
+            assert field["value"] == option.default
+            assert field.get("maxlength") == (str(option.max_length) if option.max_length
+                                              else None)
+            if option.html_type == "text":
+                assert field.get("pattern") == option.html_pattern
+    assert fields["brand_color"]["type"] == "color"
+    assert fields["animate"]["options"] == ["auto", "minimal", "off"]
 
 
 @pytest.mark.parametrize("name", STUDIO_OPTIONS)

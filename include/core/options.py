@@ -2,7 +2,7 @@
 
 Each :class:`Option` is declared once in :data:`OPTIONS` — name, type, default, trigger-form
 section, description, enum (with ``values_display``), pattern, length and range limits, and
-whether the studio's upload form sets it. From that table:
+whether the studio's upload form sets it (and its label there). From that table:
 
 * :class:`Settings` — the validated, frozen settings object every stage gets
   (``Settings.from_mapping(params)``); a bad value is a :class:`~include.core.errors.FatalError`
@@ -13,7 +13,8 @@ whether the studio's upload form sets it. From that table:
   (:meth:`Option.json_schema` is the schema; the order of :data:`OPTIONS` is the form's order).
 * :func:`studio_model` — a pydantic request model with the options the studio's upload form
   exposes, built from the same field definitions as :class:`Settings`, so both accept and reject
-  the same values.
+  the same values; the upload page draws its fields from the same options (``studio=True``,
+  in this order: a select for an enum, a colour picker for a colour, else a text field).
 
 Options without a ``section`` are internal settings (output size, fps, narration pace): they are
 in :class:`Settings` but not in the trigger form. No Airflow import here, no network.
@@ -89,12 +90,22 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     studio: bool = False  # the studio's upload form sets it
+    label: str = ""  # the studio form's label (empty: the name, capitalised)
     invalid: str | None = None  # message for a pattern (or type) mismatch
     out_of_range: str | None = None  # message for a value outside minimum..maximum
 
     @property
     def is_param(self) -> bool:
         return self.section is not None
+
+    @property
+    def form_label(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @property
+    def html_type(self) -> str:
+        """The ``type`` of the studio form's ``<input>`` for this option."""
+        return "color" if self.pattern is COLOR_RE else "text"
 
     @property
     def html_pattern(self) -> str | None:
@@ -174,23 +185,25 @@ OPTIONS: tuple[Option, ...] = (
         "or an uploaded key tenants/<tenant>/uploads/….",
     ),
     Option(
-        "title_hint", str, "", section="Script", max_length=200, studio=True,
+        "title_hint", str, "", section="Script", max_length=200, studio=True, label="Title hint",
         description="What the video is about; used for the narration and the title.",
     ),
     Option(
-        "script_mode", str, "autopilot", section="Script", enum=SCRIPT_MODES, studio=True,
+        "script_mode", str, "autopilot", section="Script",
+        enum=SCRIPT_MODES, studio=True, label="Mode",
         values_display={"autopilot": "Autopilot", "review_before_tts": "Review before voiceover"},
         description="autopilot runs straight through; review_before_tts waits for an approved script.",
     ),
     Option(
-        "voice", str, "en-us", section="Voice & captions", pattern=VOICE_RE, studio=True,
+        "voice", str, "en-us", section="Voice & captions",
+        pattern=VOICE_RE, studio=True, label="Voice",
         description="Voice for tts_provider espeak (en-us, en, de, fr, …); Piper and the cloud "
         "voices take theirs from piper_voice, openai_voice, elevenlabs_voice.",
         invalid="voice {value!r} is not a valid voice name.",
     ),
     Option(
         "caption_style", str, "karaoke", section="Voice & captions", enum=CAPTION_STYLES,
-        studio=True,
+        studio=True, label="Caption style",
         description="Burned-in caption look: clean, bold, or karaoke (spoken word highlighted).",
     ),
     Option(
@@ -199,12 +212,13 @@ OPTIONS: tuple[Option, ...] = (
         "pad: hold the last frame until the voice ends.",
     ),
     Option(
-        "publish_target", str, "outbox", section="Publish", enum=PUBLISH_TARGETS, studio=True,
+        "publish_target", str, "outbox", section="Publish",
+        enum=PUBLISH_TARGETS, studio=True, label="Publish to",
         description="Where the finished video goes: outbox (a local folder) or youtube "
         "(connection youtube_default).",
     ),
     Option(
-        "privacy", str, "private", section="Publish", enum=PRIVACY, studio=True,
+        "privacy", str, "private", section="Publish", enum=PRIVACY, studio=True, label="Privacy",
         description="Visibility on the publish target.",
     ),
     Option(
@@ -287,28 +301,32 @@ OPTIONS: tuple[Option, ...] = (
         description="Draw the video's title on the thumbnail.",
     ),
     Option(
-        "animate", str, "auto", section="Animate", enum=ANIMATE_MODES,
+        "animate", str, "auto", section="Animate",
+        studio=True, label="Motion graphics", enum=ANIMATE_MODES,
         values_display={"auto": "Intro, lower thirds and outro", "minimal": "Intro card only",
                         "off": "No motion graphics"},
         description="Motion graphics: auto (an intro card, a lower third on each new page, an "
         "outro card), minimal (the intro card only) or off.",
     ),
     Option(
-        "outro_text", str, "Thanks for watching", section="Animate", max_length=80,
+        "outro_text", str, "Thanks for watching", section="Animate",
+        studio=True, label="Outro text", max_length=80,
         description="The outro card's call to action.",
     ),
     Option(
-        "outro_url", str, "", section="Animate", pattern=URL_TEXT_RE,
+        "outro_url", str, "", section="Animate",
+        studio=True, label="Outro link", pattern=URL_TEXT_RE,
         description="A link shown under the call to action on the outro card (empty: none).",
         invalid="outro_url {value!r} must be a link without spaces, at most 200 characters.",
     ),
     Option(
-        "brand_color", str, "#2563EB", section="Animate", pattern=COLOR_RE,
+        "brand_color", str, "#2563EB", section="Animate",
+        studio=True, label="Brand colour", pattern=COLOR_RE,
         description="Accent colour of the cards and lower thirds, as #RRGGBB.",
         invalid="brand_color {value!r} is not a colour like #2563EB.",
     ),
     Option(
-        "brand_font", str, "", section="Animate", pattern=FONT_RE,
+        "brand_font", str, "", section="Animate", studio=True, label="Brand font", pattern=FONT_RE,
         description="Font of the cards: a fontconfig family (\"DejaVu Sans\") or a font file on "
         "the workers; empty: DejaVu Sans. CJK text falls back to a font that has its glyphs.",
         invalid="brand_font {value!r} is not a font family name or font file path.",

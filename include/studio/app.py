@@ -271,16 +271,19 @@ def home(user: User, request: Request):
 
 @app.get("/upload", include_in_schema=False, response_class=HTMLResponse)
 def upload_page(user: User, request: Request):
-    from include.core.options import BY_NAME, CAPTION_STYLES, PRIVACY, PUBLISH_TARGETS
+    from include.core.options import BY_NAME, STUDIO_OPTIONS
 
     return _page(
         request,
         user,
         "upload.html",
         options=BY_NAME,
-        caption_styles=CAPTION_STYLES,
-        privacy=PRIVACY,
-        publish_targets=PUBLISH_TARGETS,
+        studio_options=[BY_NAME[n] for n in STUDIO_OPTIONS],
+        # the studio proposes reviewing the script before the voiceover (the DAG's default is
+        # autopilot); every other field starts at the table's default
+        form_defaults={"script_mode": "review_before_tts"},
+        placeholders={"title_hint": "What is this video about?", "outro_url": "example.com/start",
+                      "brand_font": "DejaVu Sans"},
         max_bytes=uploads.MAX_UPLOAD_BYTES,
     )
 
