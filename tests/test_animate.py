@@ -196,6 +196,7 @@ def test_lower_thirds_sit_in_the_frame_above_the_caption_band(style, size):
     top = caption_track.safe_top(style, *size)
     for o in edl.overlays:
         assert o.y + o.height < top and o.x + o.width <= size[0]
+        assert o.x % 2 == 0 and o.y % 2 == 0, "overlay on yuv420p would move it to even"
         assert o.y + o.height > size[1] * 0.55, "a lower third belongs in the lower part"
 
 

@@ -163,15 +163,16 @@ def lower_thirds(edl: Edl, analysis: dict, product: str) -> list[Overlay]:
 
 
 def lower_third_box(edl: Edl) -> tuple[int, int, int, int]:
-    """``(x, y, width, height)`` of the lower thirds: at the captions' side margin, ending a
-    small gap above the caption band, so the two never overlap."""
+    """``(x, y, width, height)`` of the lower thirds (all even): at the captions' side margin,
+    ending a small gap above the caption band, so the two never overlap."""
     width, height = edl.output.width, edl.output.height
     unit = min(width, height)
     margin = math.ceil(width * caption_track.SAFE_MARGIN)
     box_h = _even(unit * 0.15)
     box_w = _even(min(width * 0.62, width - 2 * margin))
     top = caption_track.safe_top(edl.captions.style, width, height) - _even(unit * 0.025) - box_h
-    return margin, max(0, top), box_w, box_h
+    # even: ffmpeg's overlay on yuv420p rounds x and y down to a multiple of 2
+    return margin + margin % 2, _even(max(0, top)), box_w, box_h
 
 
 def _even(value: float) -> int:
