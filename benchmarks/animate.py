@@ -1,19 +1,24 @@
-"""The animate step of benchmarks/run.py: motion graphics cost, and which alpha format ffmpeg
-overlays fastest.
+"""The animate step of benchmarks/run.py: motion graphics cost, and which alpha form ffmpeg
+overlays cheapest.
 
-- ``animate_s``: ``animate.run`` drawing an intro, an outro and 6 lower thirds at 1280x720
-  (MoviePy, both encodes included).
-- ``render_animated_vs_plain``: ``render.run`` of the same job with those graphics against
-  without (``animate=off``), alternating rounds; the animated video is longer by the two cards,
-  so the ratio per second of output is given too.
-- ``overlay_<format>_s``: decoding the 6 lower thirds and overlaying them on the plain render
-  (``-f null``, no encode) for PNG-in-MOV, ProRes 4444, WebM VP9 with alpha and a PNG sequence,
-  less the same pass without overlays.
+- ``animate_s`` / ``animate_cpu_s``: ``animate.run`` drawing an intro, an outro and 6 lower
+  thirds at 1280x720 (MoviePy, both encodes included).
+- ``render_animated_vs_plain(_cpu)``: ``render.run`` of the same job with those graphics
+  against without (``animate=off``), alternating rounds; the animated video is longer by the two
+  cards, so the ratio per second of output is given too.
+- ``overlay_<form>_cpu_s``: decoding the 6 lower thirds and overlaying them on the plain render
+  (``-f null``, no encode), less the same pass without overlays, for the shipped form (QuickTime
+  Animation with alpha, its still part stored as one frame), the same placed with ``-itsoffset``
+  or padded to full frame, and the other forms made from it (QuickTime Animation, PNG-in-MOV and
+  VP9 WebM at 30 fps and with the still part once, PNG-in-MOV at 15 fps, ProRes 4444); VP9 is
+  decoded by libvpx (``-c:v libvpx-vp9`` before ``-i``: the native decoder drops the alpha).
+  ``overlay_<form>_encode_cpu_s``: making the 6 files of a form from the shipped ones.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +59,7 @@ def bench_animate(job: Path, source_file: Path, settings: Settings, rounds: int,
     settings = settings.model_copy(update={"animate": "auto", "outro_url": "example.com/start"})
     edl_path = animated_edl(job, settings)
     graphics = job / "animate"
+    load = [os.getloadavg()[0]]
     animate_s, animate_cpu = timed(lambda: animate.run(edl_path, settings, graphics))
     edl = Edl.load(edl_path)
     base = {"captions.ass": job / "edit" / "captions.ass",
@@ -67,17 +73,27 @@ def bench_animate(job: Path, source_file: Path, settings: Settings, rounds: int,
         animated=lambda: render.run(source_file, edl_path, animated_out, files=files,
                                     preset=settings.video_preset),
     )
+    load.append(os.getloadavg()[0])
     plain_len = duration_of(plain_out / "final.mp4")
     animated_len = duration_of(animated_out / "final.mp4")
     ratio = times["animated"] / times["plain"]
     result = {
+        "animate_load": " / ".join(f"{v:.0f}" for v in load),
+        "animate_job": f"benchmarks/animate.py on the render job ({plain_len:.0f} s after the "
+                       f"edit, sync_mode {Edl.load(job / 'edit' / 'edl.json').sync_mode}), "
+                       f"{rounds} rounds, load average {load[0]:.0f} at the start, "
+                       f"{load[1]:.0f} after the renders",
         "animate_clips": len(edl.cards) + len(edl.overlays),
         "animate_s": round(animate_s, 3),
         "animate_cpu_s": round(animate_cpu, 3),
         "render_plain_s": times["plain"],
         "render_animated_s": times["animated"],
         "render_animated_vs_plain": round(ratio, 3),
+        "render_plain_cpu_s": times["plain_cpu"],
+        "render_animated_cpu_s": times["animated_cpu"],
         "render_animated_vs_plain_cpu": round(times["animated_cpu"] / times["plain_cpu"], 3),
+        "render_animated_vs_plain_cpu_per_output_s": round(
+            times["animated_cpu"] / times["plain_cpu"] * plain_len / animated_len, 3),
         "render_animated_vs_plain_per_output_s": round(ratio * plain_len / animated_len, 3),
         "render_plain_output_s": plain_len,
         "render_animated_output_s": animated_len,

@@ -616,16 +616,16 @@ def table(r: dict) -> str:
     if "animate_s" in r:
         lines += [
             row(f"animate: intro + outro + {r['animate_clips'] - 2} lower thirds at 1280x720 "
-                "(MoviePy, encodes included)",
-                f"{r['animate_s']:.1f} s (CPU {r['animate_cpu_s']:.1f} s)", "≤ 10 s"),
-            row("render with those graphics ÷ without (same job, same run)",
-                f"{r['render_animated_vs_plain']:.2f} ({r['render_animated_s']:.1f} s vs "
-                f"{r['render_plain_s']:.1f} s; CPU {r['render_animated_vs_plain_cpu']:.2f}; "
-                f"per output second {r['render_animated_vs_plain_per_output_s']:.2f})", "≤ 1.10"),
-            row("decode + overlay of the 6 lower thirds (s over the bare pass): PNG-in-MOV, "
-                "ProRes 4444, VP9 WebM, PNG sequence",
-                " / ".join(f"{r[f'overlay_{k}_cpu_s']:.2f}" for k in
-                           ("png_mov", "prores4444", "vp9_webm", "png_sequence"))
+                "(MoviePy, encodes included; CPU s, wall s at load "
+                f"{r.get('animate_load', '?')})",
+                f"CPU {r['animate_cpu_s']:.1f} s (wall {r['animate_s']:.1f} s)", "≤ 10 s"),
+            row("render with those graphics ÷ without (same job, same run; CPU, wall)",
+                f"CPU {r['render_animated_vs_plain_cpu']:.2f} ({r['render_animated_cpu_s']:.1f} s "
+                f"vs {r['render_plain_cpu_s']:.1f} s); wall {r['render_animated_vs_plain']:.2f}; "
+                f"per output second {r['render_animated_vs_plain_per_output_s']:.2f}", "≤ 1.10"),
+            row("decode + overlay of the 6 lower thirds (CPU s over the bare pass): "
+                + ", ".join(OVERLAY_FORMS.values()),
+                " / ".join(f"{r[f'overlay_{k}_cpu_s']:.2f}" for k in OVERLAY_FORMS)
                 + " s CPU", "smallest wins"),
         ]
     if "render_zoom_vs_plain" in r:
@@ -645,6 +645,21 @@ def table(r: dict) -> str:
                      + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_rss_mb_by_stage"].items())
                      + ")", "≤ 400 MB"))
     return "\n".join(lines)
+
+
+# the lower thirds' forms benchmarks/animate.py measures, as the table names them
+OVERLAY_FORMS = {
+    "qtrle_vfr": "QuickTime Animation, still part stored once (shipped)",
+    "qtrle_vfr_itsoffset": "the same placed by -itsoffset",
+    "qtrle_vfr_full_frame": "the same padded to full frame",
+    "qtrle": "QuickTime Animation 30 fps",
+    "png_mov": "PNG-in-MOV 30 fps (before)",
+    "png_mov_vfr": "PNG-in-MOV still once",
+    "png_mov_15fps": "PNG-in-MOV 15 fps",
+    "prores4444": "ProRes 4444",
+    "vp9_webm": "VP9 WebM (libvpx decoder)",
+    "vp9_webm_vfr": "VP9 WebM still once",
+}
 
 
 def write_table(markdown: str) -> None:
