@@ -14,10 +14,12 @@ Two halves, so that rerunning ``animate`` alone stays correct:
   ``brand_color`` and ``brand_font``: the cards as small full-frame H.264 clips, the lower thirds
   as clips with alpha the size of their box (:data:`OVERLAY_CODEC` in :data:`OVERLAY_FORMAT`,
   lossless, the cheapest to overlay of those measured, see benchmarks/README.md), and writes
-  ``animate.json`` (each file, where it goes in final time, its size and format). A clip holds
-  still between its animation in and out (:func:`_still_span`): that part is drawn once and
-  stored as one frame lasting until the next (a variable-rate file), so neither MoviePy, the
-  encoder nor the render's decoder handle the same picture twice.
+  ``animate.json`` (each file, where it goes in final time, its size, format and ``still``
+  span). A clip holds still between its animation in and out (:func:`_still_span`): that part
+  is drawn once and stored as one frame lasting until the next (a variable-rate file), so
+  neither MoviePy, the encoder nor the render's decoder handle the same picture twice. Play the
+  clips from their start, or through ``fps`` first: an input seek (``-ss``) skips a held frame
+  that began before the seek point.
 
 The render stage plays them inside its single ffmpeg pass (intro/outro concatenated, lower thirds
 overlaid), so the timing always comes from the EDL and the look from the last animate run.
@@ -204,6 +206,7 @@ def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
         items.append({"kind": card.kind, "file": card.file, "out_start": card.out_start,
                       "out_end": card.out_end, "x": 0, "y": 0, "width": edl.output.width,
                       "height": edl.output.height, "alpha": False, "codec": "h264",
+                      "still": [round(t, 3) for t in _still_span(card)],
                       "text": [t for t in (card.kicker, card.title, card.subtitle) if t]})
     for overlay in edl.overlays:
         clip = _lower_third_clip(overlay, style)
@@ -212,6 +215,7 @@ def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
                       "out_start": overlay.out_start, "out_end": overlay.out_end,
                       "x": overlay.x, "y": overlay.y, "width": overlay.width,
                       "height": overlay.height, "alpha": True, "codec": OVERLAY_CODEC,
+                      "still": [round(t, 3) for t in _still_span(overlay)],
                       "text": [t for t in (overlay.kicker, overlay.title) if t]})
     seconds = round(time.monotonic() - began, 3)
     write_json(out_dir / "animate.json", {
