@@ -4,7 +4,7 @@ The source is generated: a moving test pattern over a dark caption band, with fu
 frames at known times, and a voiceover of beeps at the same times (the EDL plays the footage at
 1x from 0, so a flash and its beep land on the same final time). Two EDLs: plain clips cut at
 clip boundaries, and one with intro/outro cards, a lower third, a camera move across a join cut
-inside a clip and a join inside a clip's hold.
+inside a clip; a join inside a clip's hold is rendered from hand-made chunks.
 """
 
 from __future__ import annotations
@@ -258,6 +258,19 @@ def test_the_picture_is_the_same_across_every_join(request, which, tmp_path):
         assert min(around) >= 0.98, (chunk, around)
 
 
+def test_a_join_inside_a_hold_is_frame_exact(media, graphics, tmp_path):
+    edl_path = graphics["folder"] / "edl.json"
+    cuts = [0, 120, 318, 360]  # 318: 10.6 s, in the hold 10-11 s of the last clip
+    chunks = [{"index": k, "start": a / FPS, "end": b / FPS, "start_frame": a, "end_frame": b}
+              for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    parts = [render_chunks.render_chunk(media["source"], edl_path, tmp_path / "chunks", c,
+                                        files=files(media)) for c in chunks]
+    render_chunks.join(media["source"], edl_path, [tmp_path / "chunks" / p["file"] for p in parts],
+                       tmp_path, files=files(media))
+    ssim = ssim_per_frame(tmp_path / "final.mp4", graphics["single_mp4"], tmp_path / "ssim.log")
+    assert len(ssim) == 360 and min(ssim[300:330]) >= 0.98, ssim[300:330]
+
+
 def test_flash_and_beep_stay_in_sync_across_the_joins(plain):
     for key in ("single_mp4", "joined_mp4"):
         flashes = flash_times(gray_frames(plain[key]))
@@ -275,11 +288,6 @@ def test_no_audio_gap_at_the_joins(plain):
     assert abs(len(samples) - len(single)) <= 1024
     n = min(len(samples), len(single))
     assert np.max(np.abs(samples[:n] - single[:n])) < 1e-3  # the same mix, sample for sample
-    # the voice is a steady bed between beeps nowhere: check the source bed runs through joins
-    for chunk in plain["chunks"][1:]:
-        at = round(chunk["start"] * 48000)
-        window = samples[at - 2400: at + 2400]
-        assert len(window) == 4800
 
 
 def test_ducked_bed_has_no_gap_at_the_joins(graphics):
