@@ -23,7 +23,7 @@ from tests.integration.conftest import REPORT
 
 pytestmark = pytest.mark.integration
 
-MEDIA_TASKS = {"analyze", "edit", "animate", "render", "qc", "thumbnail"}
+MEDIA_TASKS = {"analyze", "edit", "animate", "render_chunk", "render", "qc", "thumbnail"}
 
 
 def _trigger(cluster, clip: Path, tenant: str, source: str | None = None) -> str:
