@@ -333,3 +333,39 @@ def test_a_chunk_outside_the_video_is_fatal(plain, tmp_path):
                                               "start_frame": 330, "end_frame": 390},
                                    files=files_of(plain))
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ in the DAG
+
+
+def test_dag_test_maps_render_chunks_for_a_long_video(airflow_db, sample_clip):
+    """chunk_seconds 4 on the 20 s sample: edit plans several chunks, one mapped render_chunk
+    renders each, render joins them into a final.mp4 of the EDL's exact frame count."""
+    import hashlib
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.core.keys import artifact_key, video_prefix
+    from include.stages.ingest import video_id_for
+    from include.storage import ArtifactStore
+    from tests.conftest import ROOT
+
+    clip, _ = sample_clip
+    tenant = "chunked"
+    store = ArtifactStore()
+    vid = video_id_for(tenant, hashlib.sha256(clip.read_bytes()).hexdigest())
+    shutil.rmtree(store.path(video_prefix(tenant, vid)).path, ignore_errors=True)
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("video_pipeline")
+    dagrun = dag.test(run_conf={"tenant": tenant, "source": str(clip), "chunk_seconds": 4.0,
+                                "animate": "off"})
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in dagrun.get_task_instances()}
+    assert str(dagrun.state) == "success", states
+    chunks = sorted(i for (t, i), s in states.items() if t == "render_chunk" and s == "success")
+    assert len(chunks) > 1 and chunks == list(range(len(chunks))), states
+    edl = Edl.from_dict(store.get_json(artifact_key(tenant, vid, "edit", "edl.json")))
+    final = Path(store.path(artifact_key(tenant, vid, "render", "final.mp4")).path)
+    video = stream(final, "video")
+    assert int(video["nb_frames"]) == round(edl.output.duration * edl.output.fps)
+    assert abs(float(stream(final, "audio")["duration"]) - edl.output.duration) <= 0.05
+    assert states[("qc", -1)] == "success" and states[("publish", -1)] == "success"
