@@ -271,6 +271,18 @@ def test_a_join_inside_a_hold_is_frame_exact(media, graphics, tmp_path):
     assert len(ssim) == 360 and min(ssim[300:330]) >= 0.98, ssim[300:330]
 
 
+def test_one_windowed_input_for_many_clips_renders_the_same_picture(media, plain, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setattr(render, "MAX_SEEK_INPUTS", 1)  # chunk 1 (two clips): one input, split
+    edl_path = plain["folder"] / "edl.json"
+    parts = [render_chunks.render_chunk(media["source"], edl_path, tmp_path / "chunks", c,
+                                        files=files(media)) for c in plain["chunks"]]
+    render_chunks.join(media["source"], edl_path, [tmp_path / "chunks" / p["file"] for p in parts],
+                       tmp_path, files=files(media))
+    ssim = ssim_per_frame(tmp_path / "final.mp4", plain["single_mp4"], tmp_path / "ssim.log")
+    assert len(ssim) == 360 and min(ssim) >= 0.98, min(ssim)
+
+
 def test_flash_and_beep_stay_in_sync_across_the_joins(plain):
     for key in ("single_mp4", "joined_mp4"):
         flashes = flash_times(gray_frames(plain[key]))
