@@ -14,7 +14,7 @@ help:
 	@echo "make up-cluster / make down-cluster - the same on Postgres + Redis + Celery workers"
 	@echo "make test-integration - that topology under load and failures"
 	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...' / make edit ... SET='s02=...'"
-	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS) -> benchmarks/results.json"
+	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS, e2e trigger -> published under its own Airflow) -> benchmarks/results.json"
 
 setup: system-deps venv
 

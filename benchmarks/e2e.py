@@ -179,7 +179,7 @@ def critical_path(tis: dict[str, dict], upstream: dict[str, list[str]], last: st
     """From ``last`` back through the upstream task that ended last, to a task with none."""
     path = [last]
     while upstream.get(path[-1]):
-        path.append(max(upstream[path[-1]], key=lambda t: tis[t]["end"] or 0))
+        path.append(max(upstream[path[-1]], key=lambda t: tis.get(t, {}).get("end") or 0))
     return path[::-1]
 
 
@@ -194,7 +194,6 @@ def run_case(airflow: Airflow, name: str, source: Path, upstream: dict) -> dict:
     client.trigger(run_id, {"tenant": TENANT, "source": str(source), "title_hint": TITLE},
                    note=f"benchmarks/e2e.py {name}")
     run = client.wait(run_id, timeout=max(1800, 6 * duration), poll=1)
-    seen = time.time() - triggered
     tis = {}
     for ti in client.task_instances(run_id):
         start, end = _when(ti.get("start_date")), _when(ti.get("end_date"))
@@ -209,6 +208,22 @@ def run_case(airflow: Airflow, name: str, source: Path, upstream: dict) -> dict:
                 timing = (client.xcom(run_id, task_id) or {}).get("timing") or {}
             except Exception:  # a task without a return value (none here today)
                 timing = {}
+        ti["timing"] = timing or logged_timing(airflow, run_id, task_id)  # failed: its log
+    result = {"source": source.name, "source_s": round(duration, 2), "state": run["state"],
+              "run_id": run_id}
+    if run["state"] != "success":  # the figures up to the task that ended last, and why
+        result["failed_tasks"] = sorted(t for t, ti in tis.items() if ti["state"] == "failed")
+        result["failures"] = failure_reasons(airflow, run_id, result["failed_tasks"])
+    result.update(figures(tis, upstream, triggered, duration, run["state"]))
+    return result
+
+
+def figures(tis: dict[str, dict], upstream: dict[str, list[str]], triggered: float,
+            duration: float, state: str) -> dict:
+    """The run's figures from its task instances (``start``/``end`` epoch seconds, ``state``,
+    ``timing`` of StageIO.publish) and the trigger's moment."""
+    for task_id, ti in tis.items():
+        timing = ti.get("timing") or {}
         ti["compute"] = timing.get("compute_s")
         ti["store_io"] = round(timing.get("fetch_s", 0) + timing.get("upload_s", 0), 3) if timing else None
         ti["overhead"] = (round(ti["duration"] - (ti["compute"] or 0.0), 3)
@@ -216,19 +231,17 @@ def run_case(airflow: Airflow, name: str, source: Path, upstream: dict) -> dict:
         ups = [tis[u]["end"] for u in upstream.get(task_id, []) if tis.get(u, {}).get("end")]
         ready = max(ups) if ups else triggered
         ti["wait"] = round(ti["start"] - ready, 3) if ti["start"] else None  # ready → running
-    result = {"source": source.name, "source_s": round(duration, 2), "state": run["state"],
-              "run_id": run_id}
-    if run["state"] != "success":  # the figures up to the task that ended last, and why
-        result["failed_tasks"] = sorted(t for t, ti in tis.items() if ti["state"] == "failed")
-        result["failures"] = failure_reasons(airflow, run_id, result["failed_tasks"])
-    ended = [t for t in tis if tis[t]["end"] and tis[t]["start"]]
-    last = "publish" if run["state"] == "success" else max(ended, key=lambda t: tis[t]["end"])
+    # tasks that ran (an upstream_failed publish has dates too, but never started work)
+    ended = [t for t in tis if tis[t]["state"] in ("success", "failed")
+             and tis[t]["end"] and tis[t]["start"]]
+    last = ("publish" if state == "success" and "publish" in ended
+            else max(ended, key=lambda t: tis[t]["end"]))
     wall = tis[last]["end"] - triggered
     path = critical_path(tis, upstream, last)
     durations = sum(tis[t]["duration"] for t in path)
     compute = sum(tis[t]["compute"] or 0.0 for t in path)
     order = sorted(ended, key=lambda t: tis[t]["start"])
-    result.update({
+    return {
         "end_task": last,
         "trigger_to_published_s": round(wall, 2) if last == "publish" else None,
         "trigger_to_end_s": round(wall, 2),
@@ -240,26 +253,44 @@ def run_case(airflow: Airflow, name: str, source: Path, upstream: dict) -> dict:
         "fixed_overhead_per_task_s": round((wall - compute) / len(path), 2),
         "in_task_overhead_per_task_s": round((durations - compute) / len(path), 2),
         "dominant_task": max(path, key=lambda t: tis[t]["duration"]),
-        "tasks": {t: {k: tis[t][k] for k in ("state", "duration", "compute", "overhead",
-                                             "store_io", "wait", "tries")} for t in order},
-    })
-    return result
+        "tasks": {t: {**{k: tis[t].get(k) for k in ("state", "duration", "compute", "overhead",
+                                                "store_io", "wait", "tries")},
+                      "start_after_trigger": round(tis[t]["start"] - triggered, 3),
+                      "end_after_trigger": round(tis[t]["end"] - triggered, 3)} for t in order},
+    }
+
+
+def _task_log(airflow: Airflow, run_id: str, task_id: str) -> list[dict]:
+    """The JSON events of the last attempt's log of one task (under the Airflow home)."""
+    logs = sorted((airflow.home / "logs" / "dag_id=video_pipeline" / f"run_id={run_id}"
+                   / f"task_id={task_id}").glob("attempt=*.log"))
+    events = []
+    for line in (logs[-1].read_text(errors="replace").splitlines() if logs else []):
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
+def logged_timing(airflow: Airflow, run_id: str, task_id: str) -> dict:
+    """``timing`` from the line StageIO.publish logs (for a task that failed after it)."""
+    import re
+
+    for entry in _task_log(airflow, run_id, task_id):
+        found = re.search(r"compute ([\d.]+) s, fetch ([\d.]+) s, upload ([\d.]+) s",
+                          str(entry.get("event", "")))
+        if found:
+            return dict(zip(("compute_s", "fetch_s", "upload_s"), map(float, found.groups())))
+    return {}
 
 
 def failure_reasons(airflow: Airflow, run_id: str, task_ids: list[str]) -> dict[str, str]:
-    """The last error line each failed task logged (its log file under the Airflow home)."""
+    """The last error line each failed task logged."""
     reasons = {}
     for task_id in task_ids:
-        logs = sorted((airflow.home / "logs" / "dag_id=video_pipeline" / f"run_id={run_id}"
-                       / f"task_id={task_id}").glob("attempt=*.log"))
-        events = []
-        for line in (logs[-1].read_text(errors="replace").splitlines() if logs else []):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("level") in ("error", "critical"):
-                events.append(str(entry.get("event", "")))
+        events = [str(e.get("event", "")) for e in _task_log(airflow, run_id, task_id)
+                  if e.get("level") in ("error", "critical")]
         reasons[task_id] = next((e for e in events if e != "Task failed with exception"),
                                 events[-1] if events else "")[:300]
     return reasons
