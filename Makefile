@@ -26,7 +26,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.txt
+	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements.txt
 	touch $@
 
 demo: setup
