@@ -345,9 +345,11 @@ def rows(e2e: dict) -> list[tuple[str, str, str]]:
             lines.append((what, f"{r['trigger_to_published_s']:.1f} s "
                                 f"({r['ratio_to_source']:.2f}× the source; {load})", r["goal"]))
         else:
-            why = "; ".join(f"{t}: {m}" for t, m in r.get("failures", {}).items())
+            why = "; ".join(f"{t}: {m.rsplit('QC failed: ', 1)[-1].split('; not published')[0]}"
+                            for t, m in r.get("failures", {}).items())
             lines.append((what, f"not published: {r['state']} ({why}); {r['trigger_to_end_s']:.1f} s "
-                                f"to the end of {r['end_task']} ({load})", r["goal"]))
+                                f"({r['ratio_to_source']:.2f}×) to the end of {r['end_task']} "
+                                f"({load})", r["goal"]))
         top = sorted(r["critical_path"], key=lambda t: -r["tasks"][t]["duration"])[:3]
         lines.append((f"… critical path ({len(r['critical_path'])} tasks): Σ task / Σ compute / "
                       "scheduling gaps; largest tasks",
