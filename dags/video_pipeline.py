@@ -1,6 +1,7 @@
 """video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
 
     ingest → analyze → script → review_gate → voiceover → edit → animate → render → qc → publish
+                                                                ↘ chunk_plan → render_chunk[i] ↗
                                                                 ↘ metadata ─────────────────↗
                                                                 ↘ thumbnail ────────────────↗
                                                                 ↘ captions ─────────────────↗
@@ -141,10 +142,36 @@ def video_pipeline():
                 io.out_dir,
             )
             # the hand-off to an editor: timeline.otio (+ FCPXML, FCP 7 XML) from the same EDL
+            edl = Edl.load(io.out_dir / "edl.json")
             result["timeline"] = timeline_export.export(
-                Edl.load(io.out_dir / "edl.json"), io.out_dir,
-                source_name=ingested["result"]["source_file"], name=io.video_id)
-            return io.publish(result)
+                edl, io.out_dir, source_name=ingested["result"]["source_file"], name=io.video_id)
+            published = io.publish(result)
+            # the chunks of a long video (include/stages/render_chunks.py; [] below chunk_seconds)
+            from include.stages import render_chunks
+
+            published["render_chunks"] = render_chunks.plan(edl, io.settings.chunk_seconds)
+            return published
+
+    @task(execution_timeout=timedelta(minutes=5), **RETRIES)
+    def chunk_plan(chunks: list) -> list:
+        # Airflow maps only over a task's return value, not over edit's "render_chunks" key: this
+        # hands that list on (it runs beside animate, so a short video's render waits no longer).
+        return chunks
+
+    @task(execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
+    def render_chunk(ingested: dict, edited: dict, animated: dict, chunk: dict) -> dict:
+        from include.stages import render_chunks
+
+        with stage_io("render_chunk", ingested) as io:
+            return io.publish(render_chunks.render_chunk(
+                io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
+                io.fetch(edited["artifacts"]["edl.json"]),
+                io.out_dir,
+                chunk,
+                files=_render_files(io, edited, animated),
+                preset=io.settings.video_preset,
+                progress=_log_progress(io),
+            ))
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_graphics(ingested: dict, edited: dict) -> dict:
@@ -154,17 +181,34 @@ def video_pipeline():
             return io.publish(animate.run(io.fetch(edited["artifacts"]["edl.json"]),
                                           io.settings, io.out_dir))
 
-    @task(execution_timeout=timedelta(hours=2), **RETRIES, **MEDIA)
-    def render_video(ingested: dict, edited: dict, voiced: dict, animated: dict) -> dict:
+    # none_failed: runs when render_chunk was skipped (no chunks: an expand over []), never when
+    # an upstream task failed (then it is upstream_failed, like every all_success task).
+    @task(execution_timeout=timedelta(hours=2), trigger_rule="none_failed", **RETRIES, **MEDIA)
+    def render_video(ingested: dict, edited: dict, voiced: dict, animated: dict,
+                     chunks=None) -> dict:
+        chunks = [c for c in (chunks or []) if c]
+        if chunks:  # a long video: join the chunks, mix the whole audio once
+            from include.stages import render_chunks
+
+            with stage_io("render", ingested) as io:
+                files = {"voiceover.wav": io.fetch(voiced["artifacts"]["voiceover.wav"])}
+                if io.settings.music:
+                    files[io.settings.music] = _music(io)
+                ordered = sorted(chunks, key=lambda c: c["result"]["index"])
+                paths = [io.fetch(c["artifacts"][c["result"]["file"]]) for c in ordered]
+                return io.publish(render_chunks.join(
+                    io.fetch(ingested["artifacts"][ingested["result"]["source_file"]]),
+                    io.fetch(edited["artifacts"]["edl.json"]),
+                    paths,
+                    io.out_dir,
+                    files=files,
+                    progress=_log_progress(io),
+                ))
         from include.stages import render
 
         with stage_io("render", ingested) as io:
-            files = {"captions.ass": io.fetch(edited["artifacts"]["captions.ass"]),
-                     "voiceover.wav": io.fetch(voiced["artifacts"]["voiceover.wav"])}
-            # the motion-graphics clips the EDL names (none with animate off)
-            files.update({name: io.fetch(key, f"animate__{name}")
-                          for name, key in animated["artifacts"].items()
-                          if name != "animate.json"})
+            files = _render_files(io, edited, animated)
+            files["voiceover.wav"] = io.fetch(voiced["artifacts"]["voiceover.wav"])
             if io.settings.music:
                 files[io.settings.music] = _music(io)
             return io.publish(render.run(
@@ -220,7 +264,10 @@ def video_pipeline():
     voiced = make_voiceover.override(task_id="voiceover")(reviewed.output)
     edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
     animated = make_graphics.override(task_id="animate")(ingested, edited)
-    rendered = render_video.override(task_id="render")(ingested, edited, voiced, animated)
+    planned = chunk_plan(edited["render_chunks"])
+    chunked = render_chunk.partial(ingested=ingested, edited=edited, animated=animated).expand(
+        chunk=planned)
+    rendered = render_video.override(task_id="render")(ingested, edited, voiced, animated, chunked)
     described = write_metadata.override(task_id="metadata")(analyzed, reviewed.output, edited)
     thumbnailed = make_thumbnail.override(task_id="thumbnail")(ingested, reviewed.output, edited)
     captioned = export_captions.override(task_id="captions")(edited)
@@ -238,6 +285,14 @@ def _triggering_user() -> str | None:
     from airflow.sdk import get_current_context
 
     return getattr(get_current_context()["dag_run"], "triggering_user_name", None)
+
+
+def _render_files(io: StageIO, edited: dict, animated: dict) -> dict:
+    """The captions and the motion-graphics clips the EDL names (none with animate off)."""
+    files = {"captions.ass": io.fetch(edited["artifacts"]["captions.ass"])}
+    files.update({name: io.fetch(key, f"animate__{name}")
+                  for name, key in animated["artifacts"].items() if name != "animate.json"})
+    return files
 
 
 def _music(io: StageIO):

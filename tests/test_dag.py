@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT
 
 STAGES = ["ingest", "analyze", "script", "review_gate", "voiceover", "edit", "render", "metadata",
-          "qc", "publish", "thumbnail", "captions", "animate"]
+          "qc", "publish", "thumbnail", "captions", "animate", "chunk_plan", "render_chunk"]
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +22,30 @@ def dag(airflow_db):
 def test_stage_table(dag):
     assert sorted(dag.task_ids) == sorted(STAGES)
     down = {t: sorted(dag.get_task(t).downstream_task_ids) for t in STAGES}
-    assert down["ingest"] == ["analyze", "animate", "edit", "render", "thumbnail"]
+    assert down["ingest"] == ["analyze", "animate", "edit", "render", "render_chunk", "thumbnail"]
     assert down["analyze"] == ["edit", "metadata", "script"]
     assert down["script"] == ["review_gate"]
     assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]
-    assert down["edit"] == ["animate", "captions", "metadata", "qc", "render", "thumbnail"]
-    assert down["animate"] == ["render"]
+    assert down["edit"] == ["animate", "captions", "chunk_plan", "metadata", "qc", "render",
+                            "render_chunk", "thumbnail"]
+    assert down["animate"] == ["render", "render_chunk"]
+    # a long video: edit plans the chunks, render_chunk (mapped) renders them, render joins them
+    assert down["chunk_plan"] == ["render_chunk"] and down["render_chunk"] == ["render"]
     assert down["render"] == ["publish", "qc"] and down["qc"] == ["publish"]
     assert down["metadata"] == ["publish"]
     assert down["thumbnail"] == ["publish"] and down["captions"] == ["publish"]
     assert down["publish"] == []
+
+
+def test_chunks_are_mapped_on_the_media_queue_and_render_runs_without_them(dag):
+    chunk, render = dag.get_task("render_chunk"), dag.get_task("render")
+    assert chunk.is_mapped and not render.is_mapped
+    assert (chunk.queue, chunk.pool) == ("media", "media_encode") == (render.queue, render.pool)
+    assert dag.get_task("chunk_plan").queue != "media"
+    # skipped chunks (an expand over []) let render run; a failed upstream does not
+    assert render.trigger_rule == "none_failed"
+    assert dag.get_task("qc").trigger_rule == dag.get_task("publish").trigger_rule == "all_success"
 
 
 def test_every_task_retries_with_backoff(dag):

@@ -242,3 +242,13 @@ def test_chapter_title(text, title):
 )
 def test_timestamp(seconds, stamp):
     assert timestamp(seconds) == stamp
+
+
+def test_a_label_on_screen_is_tagged_whole_not_cut_at_a_generic_word():
+    """"Cycle time" on a KPI card is a tag; "cycle" (cut at the generic "time") is not."""
+    texts = ["Velocity report", "Completed points", "86", "Cycle time", "3.2 days", "Open bugs",
+             "The velocity report shows the cycle time."]
+    tags = metadata.build_tags("Orbit velocity report", texts, first=["Orbit"])
+    assert "cycle time" in tags
+    assert "cycle" not in tags and "time" not in tags
+    assert not {"moment", "watch", "wrap"} & set(tags)

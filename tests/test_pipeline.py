@@ -40,7 +40,6 @@ def test_autopilot_run_produces_a_published_video(product_tour):
     names the pages on screen with no stock filler, tags and chapters come from the footage,
     captions start when their words are heard."""
     from include.core.edl import Edl
-    from include.providers.asr import WhisperTranscriber
     from include.providers.narrator import assert_no_filler
     from include.stages import qc
 
@@ -72,7 +71,8 @@ def test_autopilot_run_produces_a_published_video(product_tour):
     assert len(subs.events) >= 3
     for ev in subs.events:  # ASS times are centiseconds
         assert 0 <= ev.start < ev.end <= edl.output.duration * 1000 + 10
-    sync = qc.caption_sync(Path(final), edl, WhisperTranscriber())
+    # QC ran the recogniser over final.mp4 (its onset check): tighter limits than QC's own here
+    sync = store.get_json(key("qc", "qc.json"))["checks"]["caption_onsets"]
     assert sync["matched"] >= 0.6 * sync["words"], sync
     assert sync["median_ms"] <= 60 and sync["p90_ms"] <= 150, sync
 
@@ -155,6 +155,8 @@ def test_review_mode_waits_for_approval_and_uses_edited_text(sample_clip):
     t.join(5)
     assert str(dagrun.state) == "success", _states(dagrun)
     assert observed["voiceover_before_approval"] is False
+    # a short video renders in one pass: render_chunk is an expand over [], skipped by Airflow
+    assert _states(dagrun)["render_chunk"] == "skipped", _states(dagrun)
     voice = store.get_json(artifact_key(tenant, vid, "voiceover", "voiceover.json"))
     spoken = {s["id"]: s["text"] for s in voice["segments"]}
     assert spoken[observed["segment"]] == edited_text

@@ -114,7 +114,7 @@ def test_the_golden_dump_is_the_old_param_block_plus_the_new_options():
     assert GOLDEN["on_republish"]["value"] == "update_metadata"
     assert GOLDEN["on_republish"]["schema"] == {
         "enum": ["update_metadata", "replace", "new_video"], "section": "Publish"}
-    assert len(GOLDEN) == 37 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
+    assert len(GOLDEN) == 38 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
     assert GOLDEN["tts_provider"]["value"] == "piper", "Piper is the offline default voice"
     assert GOLDEN["asr_model"]["value"] == "", "empty: the Variable, else the packaged model"
     assert GOLDEN["zoom"]["value"] == "auto" and GOLDEN["zoom"]["schema"]["enum"] == ["auto", "off"]
@@ -212,6 +212,8 @@ MESSAGES = [
     ({"dead_air_min_seconds": 0.1, "dead_air_margin_seconds": 0.0},
      "dead_air_min_seconds must be between 0.2 and 60."),
     ({"dead_air_min_seconds": 61}, "dead_air_min_seconds must be between 0.2 and 60."),
+    ({"chunk_seconds": -1}, "chunk_seconds must be between 0 and 3600."),
+    ({"chunk_seconds": "60"}, "chunk_seconds '60' is not a number."),
     ({"dead_air_min_seconds": "1"}, "dead_air_min_seconds '1' is not a number."),
     ({"dead_air_margin_seconds": 2.5}, "dead_air_margin_seconds must be between 0 and 2."),
     ({"dead_air_margin_seconds": -0.1}, "dead_air_margin_seconds must be between 0 and 2."),

@@ -283,6 +283,11 @@ OPTIONS: tuple[Option, ...] = (
         description="x264 preset: slower presets make smaller files for the same quality.",
     ),
     Option(
+        "chunk_seconds", float, 120.0, section="Render", minimum=0, maximum=3600,
+        description="Videos longer than this (seconds of final video) render as chunks of about "
+        "this length on several media workers, joined without re-encoding; 0: always one pass.",
+    ),
+    Option(
         "thumbnail_title", bool, True, section="Render",
         description="Draw the video's title on the thumbnail.",
     ),

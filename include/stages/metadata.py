@@ -48,6 +48,11 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+#: the words of stock narration ("take a moment", "moving on", "let's wrap up"): never in a tag
+STOCK_NARRATION = frozenset(
+    "moment notice watch watching wrap stand stands brings begin starts starting moving final"
+    .split())
+
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]+\s*")
 _TAG_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
@@ -320,8 +325,10 @@ def build_tags(title: str, texts: list[str], *, first: Sequence[str] = ()) -> li
     never a stop-word, a filler or a bare number.
     """
     named = [_plain(name).lower() for name in first if _is_tag(_plain(name).lower())]
+    # keyphrases() drops function words and filler itself; excluding the chapter-title
+    # STOPWORDS here too would cut on-screen labels apart ("Cycle time" → a tag "cycle")
     phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 2,
-                                              exclude=STOPWORDS | FILLERS)]
+                                              exclude=FILLERS | STOCK_NARRATION)]
     return limit_tags(named + [p for p in phrases if _is_tag(p)])
 
 

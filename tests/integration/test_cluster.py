@@ -23,7 +23,7 @@ from tests.integration.conftest import REPORT
 
 pytestmark = pytest.mark.integration
 
-MEDIA_TASKS = {"analyze", "edit", "animate", "render", "qc", "thumbnail"}
+MEDIA_TASKS = {"analyze", "edit", "animate", "render_chunk", "render", "qc", "thumbnail"}
 
 
 def _trigger(cluster, clip: Path, tenant: str, source: str | None = None) -> str:
@@ -62,6 +62,15 @@ def _check_final(cluster, tenant: str, vid: str, tmp_path: Path) -> dict:
 def _tree(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
+
+
+def _ffmpeg_args(process: psutil.Process) -> list[str]:
+    """An ffmpeg's command line; [] for any other process, or one that has just exited (a probe
+    ends between listing the tree and reading its arguments: gone, or a zombie not yet reaped)."""
+    try:
+        return process.cmdline() if process.name() == "ffmpeg" else []
+    except psutil.Error:
+        return []
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -123,8 +132,8 @@ def test_media_worker_killed_mid_encode_is_rescheduled(cluster, sample_clip, tmp
     encoder = None
     while encoder is None:
         assert time.monotonic() < deadline, "no render ffmpeg below the media worker"
-        encoder = next((p for p in _tree(worker) if p.name() == "ffmpeg"
-                        and any(".final.mp4.partial" in a for a in p.cmdline())), None)
+        encoder = next((p for p in _tree(worker)
+                        if any(".final.mp4.partial" in a for a in _ffmpeg_args(p))), None)
         time.sleep(0.2)
     victims = _tree(worker)
     for p in victims:  # the host dies: worker, its pool, the task supervisor, the task, ffmpeg
