@@ -175,12 +175,37 @@ def upstream_of(client) -> dict[str, list[str]]:
     return up
 
 
+def merged(group: list[dict]) -> dict:
+    """One task's instances as one node: a mapped task (``render_chunk[i]``) spans its first
+    start to its last end; its compute is that of the instance that ended last (the one the
+    next task waited for), its instances are kept under ``mapped``."""
+    if len(group) == 1 and group[0]["map_index"] in (-1, None):
+        return group[0]
+    ran = [g for g in group if g["start"] and g["end"]]
+    if not ran:
+        return {**group[0], "mapped": len(group)}
+    last = max(ran, key=lambda g: g["end"])
+    start, end = min(g["start"] for g in ran), last["end"]
+    states = {g["state"] for g in group}
+    state = "failed" if "failed" in states else "success" if states == {"success"} else last["state"]
+    return {"state": state, "start": start, "end": end, "duration": round(end - start, 3),
+            "tries": max(g["tries"] or 0 for g in group), "timing": last["timing"],
+            "mapped": [{"duration": g["duration"],
+                        "compute": (g["timing"] or {}).get("compute_s")} for g in group]}
+
+
+RAN = ("success", "failed")
+
+
 def critical_path(tis: dict[str, dict], upstream: dict[str, list[str]], last: str) -> list[str]:
-    """From ``last`` back through the upstream task that ended last, to a task with none."""
+    """From ``last`` back through the upstream task that ended last (of those that ran: a
+    skipped expand over no chunks does not count), to a task with none."""
     path = [last]
-    while upstream.get(path[-1]):
-        path.append(max(upstream[path[-1]], key=lambda t: tis.get(t, {}).get("end") or 0))
-    return path[::-1]
+    while True:
+        ups = [t for t in upstream.get(path[-1], []) if tis.get(t, {}).get("state") in RAN]
+        if not ups:
+            return path[::-1]
+        path.append(max(ups, key=lambda t: tis[t].get("end") or 0))
 
 
 def run_case(airflow: Airflow, name: str, source: Path, upstream: dict) -> dict:
@@ -194,21 +219,25 @@ def run_case(airflow: Airflow, name: str, source: Path, upstream: dict) -> dict:
     client.trigger(run_id, {"tenant": TENANT, "source": str(source), "title_hint": TITLE},
                    note=f"benchmarks/e2e.py {name}")
     run = client.wait(run_id, timeout=max(1800, 6 * duration), poll=1)
-    tis = {}
+    instances: dict[str, list[dict]] = {}
     for ti in client.task_instances(run_id):
         start, end = _when(ti.get("start_date")), _when(ti.get("end_date"))
-        tis[ti["task_id"]] = {"state": ti["state"], "start": start, "end": end,
-                              "queued": _when(ti.get("queued_when")),
-                              "duration": round(end - start, 3) if start and end else None,
-                              "tries": ti.get("try_number")}
-    for task_id, ti in tis.items():
+        one = {"state": ti["state"], "start": start, "end": end,
+               "duration": round(end - start, 3) if start and end else None,
+               "tries": ti.get("try_number"), "map_index": ti.get("map_index", -1)}
         timing = {}
         if ti["state"] == "success":
             try:
-                timing = (client.xcom(run_id, task_id) or {}).get("timing") or {}
-            except Exception:  # a task without a return value (none here today)
+                timing = (client._call(
+                    "GET", f"/dags/video_pipeline/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+                    "/xcomEntries/return_value",
+                    params={"deserialize": "true", "map_index": one["map_index"]},
+                ).get("value") or {}).get("timing") or {}
+            except Exception:  # a task without a return value
                 timing = {}
-        ti["timing"] = timing or logged_timing(airflow, run_id, task_id)  # failed: its log
+        one["timing"] = timing or logged_timing(airflow, run_id, ti["task_id"], one["map_index"])
+        instances.setdefault(ti["task_id"], []).append(one)
+    tis = {task_id: merged(group) for task_id, group in instances.items()}
     result = {"source": source.name, "source_s": round(duration, 2), "state": run["state"],
               "run_id": run_id}
     if run["state"] != "success":  # the figures up to the task that ended last, and why
@@ -228,11 +257,12 @@ def figures(tis: dict[str, dict], upstream: dict[str, list[str]], triggered: flo
         ti["store_io"] = round(timing.get("fetch_s", 0) + timing.get("upload_s", 0), 3) if timing else None
         ti["overhead"] = (round(ti["duration"] - (ti["compute"] or 0.0), 3)
                           if ti["duration"] is not None else None)
-        ups = [tis[u]["end"] for u in upstream.get(task_id, []) if tis.get(u, {}).get("end")]
+        ups = [tis[u]["end"] for u in upstream.get(task_id, [])
+               if tis.get(u, {}).get("state") in RAN and tis[u].get("end")]
         ready = max(ups) if ups else triggered
         ti["wait"] = round(ti["start"] - ready, 3) if ti["start"] else None  # ready → running
     # tasks that ran (an upstream_failed publish has dates too, but never started work)
-    ended = [t for t in tis if tis[t]["state"] in ("success", "failed")
+    ended = [t for t in tis if tis[t]["state"] in RAN
              and tis[t]["end"] and tis[t]["start"]]
     last = ("publish" if state == "success" and "publish" in ended
             else max(ended, key=lambda t: tis[t]["end"]))
@@ -255,15 +285,18 @@ def figures(tis: dict[str, dict], upstream: dict[str, list[str]], triggered: flo
         "dominant_task": max(path, key=lambda t: tis[t]["duration"]),
         "tasks": {t: {**{k: tis[t].get(k) for k in ("state", "duration", "compute", "overhead",
                                                 "store_io", "wait", "tries")},
+                      **({"mapped": tis[t]["mapped"]} if "mapped" in tis[t] else {}),
                       "start_after_trigger": round(tis[t]["start"] - triggered, 3),
                       "end_after_trigger": round(tis[t]["end"] - triggered, 3)} for t in order},
     }
 
 
-def _task_log(airflow: Airflow, run_id: str, task_id: str) -> list[dict]:
+def _task_log(airflow: Airflow, run_id: str, task_id: str, map_index: int = -1) -> list[dict]:
     """The JSON events of the last attempt's log of one task (under the Airflow home)."""
-    logs = sorted((airflow.home / "logs" / "dag_id=video_pipeline" / f"run_id={run_id}"
-                   / f"task_id={task_id}").glob("attempt=*.log"))
+    folder = airflow.home / "logs" / "dag_id=video_pipeline" / f"run_id={run_id}" / f"task_id={task_id}"
+    if map_index not in (-1, None):
+        folder = folder / f"map_index={map_index}"
+    logs = sorted(folder.glob("attempt=*.log")) or sorted(folder.glob("map_index=*/attempt=*.log"))
     events = []
     for line in (logs[-1].read_text(errors="replace").splitlines() if logs else []):
         try:
@@ -273,11 +306,11 @@ def _task_log(airflow: Airflow, run_id: str, task_id: str) -> list[dict]:
     return events
 
 
-def logged_timing(airflow: Airflow, run_id: str, task_id: str) -> dict:
+def logged_timing(airflow: Airflow, run_id: str, task_id: str, map_index: int = -1) -> dict:
     """``timing`` from the line StageIO.publish logs (for a task that failed after it)."""
     import re
 
-    for entry in _task_log(airflow, run_id, task_id):
+    for entry in _task_log(airflow, run_id, task_id, map_index):
         found = re.search(r"compute ([\d.]+) s, fetch ([\d.]+) s, upload ([\d.]+) s",
                           str(entry.get("event", "")))
         if found:

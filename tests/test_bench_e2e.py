@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.e2e import critical_path, figures
+from benchmarks.e2e import critical_path, figures, merged
 
 # a → b → d and a → c → d; c ends after b, so the path runs through c
 UPSTREAM = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
@@ -49,3 +49,26 @@ def test_a_failed_run_ends_at_the_task_that_ran_last():
     assert r["end_task"] == "c" and r["trigger_to_published_s"] is None
     assert r["critical_path"] == ["a", "c"]
     assert "d" not in r["tasks"]
+
+
+def test_a_mapped_task_is_one_node_from_its_first_start_to_its_last_end():
+    group = [
+        {"state": "success", "start": 105.0, "end": 108.0, "duration": 3.0, "tries": 1,
+         "map_index": 0, "timing": {"compute_s": 2.5}},
+        {"state": "success", "start": 105.5, "end": 110.0, "duration": 4.5, "tries": 1,
+         "map_index": 1, "timing": {"compute_s": 4.0}},
+    ]
+    node = merged(group)
+    assert (node["start"], node["end"], node["duration"]) == (105.0, 110.0, 5.0)
+    assert node["timing"] == {"compute_s": 4.0}  # the chunk the next task waited for
+    assert [m["compute"] for m in node["mapped"]] == [2.5, 4.0]
+    single = {**group[0], "map_index": -1}
+    assert merged([single]) is single
+
+
+def test_a_skipped_expand_is_not_on_the_critical_path():
+    # b is an expand over no chunks: skipped, with dates after c's end
+    tis = _tis(b={"state": "skipped", "start": 111.5, "end": 111.5})
+    assert critical_path(tis, UPSTREAM, "d") == ["a", "c", "d"]
+    r = figures(tis, UPSTREAM, triggered=100.0, duration=10.0, state="success")
+    assert "b" not in r["tasks"] and r["tasks"]["d"]["wait"] == 1.0
