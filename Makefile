@@ -14,7 +14,7 @@ help:
 	@echo "make up-cluster / make down-cluster - the same on Postgres + Redis + Celery workers"
 	@echo "make test-integration - that topology under load and failures"
 	@echo "make review VIDEO=id TENANT=t / make approve ... / make reject ... REASON='...' / make edit ... SET='s02=...'"
-	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS) -> benchmarks/results.json"
+	@echo "make bench  - benchmarks (render, analyze, PySceneDetect, MoviePy, peak RSS, e2e trigger -> published under its own Airflow) -> benchmarks/results.json"
 
 setup: system-deps venv
 
@@ -26,7 +26,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.txt
+	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements.txt
 	touch $@
 
 demo: setup

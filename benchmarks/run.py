@@ -526,6 +526,16 @@ def bench_zoom(work: Path, rounds: int) -> dict:
     }
 
 
+# ------------------------------------------------------------------ end to end, real scheduler
+
+
+def bench_e2e_step(cases: list[str] | None, port: int | None) -> dict:
+    """Trigger → published under its own Airflow (see benchmarks/e2e.py)."""
+    from benchmarks.e2e import bench_e2e
+
+    return bench_e2e(cases, port)
+
+
 # ------------------------------------------------------------------ peak RSS on a long source
 
 
@@ -640,6 +650,10 @@ def table(r: dict) -> str:
                 f"{r['analyze_focus_vs_nofocus']:.2f} / {r['analyze_focus_vs_nofocus_cpu']:.2f} "
                 f"({r['analyze_focus_s']:.1f} s vs {r['analyze_nofocus_s']:.1f} s)", "—"),
         ]
+    if "e2e" in r:
+        from benchmarks.e2e import rows as e2e_rows
+
+        lines += [row(*x) for x in e2e_rows(r["e2e"])]
     lines.append(row(f"peak RSS of any stage ({r['rss_source']})",
                      f"{r['peak_rss_mb']:.0f} MB ("
                      + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_rss_mb_by_stage"].items())
@@ -662,10 +676,12 @@ OVERLAY_FORMS = {
 }
 
 
-def write_table(markdown: str) -> None:
+def write_table(markdown: str, marker: str = "bench-table") -> None:
     readme = HERE / "README.md"
     text = readme.read_text()
-    start, end = "<!-- bench-table -->", "<!-- /bench-table -->"
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if start not in text:
+        return
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)
     readme.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
@@ -679,8 +695,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--moviepy-seconds", type=float, default=20.0)
     ap.add_argument("--rss-minutes", type=int, default=10)
     ap.add_argument("--only", nargs="+",
-                    choices=["analyze", "footage", "render", "moviepy", "rss", "zoom", "animate"],
+                    choices=["analyze", "footage", "render", "moviepy", "rss", "zoom", "animate",
+                             "e2e"],
                     help="re-measure only these steps; other figures stay from results.json")
+    ap.add_argument("--e2e-cases", nargs="+", choices=["clip12", "screen60", "screen600"],
+                    help="the e2e step's runs (default: all three; see benchmarks/e2e.py)")
+    ap.add_argument("--e2e-port", type=int,
+                    help="the e2e step's own Airflow port (default BENCH_AIRFLOW_PORT or 18130)")
     args = ap.parse_args(argv)
     if args.stage:
         name, work, source = args.stage
@@ -689,16 +710,21 @@ def main(argv: list[str] | None = None) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="vp-bench-"))
     try:
-        inputs = cut_inputs(work)
-        results: dict = {"machine": machine(), "inputs": {
-            "cuts": str(inputs["synthetic"]["origin"]),
-            "screen": str(inputs["screen"]["origin"]),
-            "render_job": f"{inputs['screen']['origin']}: analyze → script → espeak-ng "
-                          f"voiceover → edit (sync_mode pad) → render 1280x720, x264 "
-                          f"{SETTINGS.video_preset} CRF 23, AAC 128k",
-            "moviepy_job": f"the same job on the first {args.moviepy_seconds:.0f} s",
-            "rounds": args.rounds,
-        }}
+        results: dict = {"machine": machine()}
+        chosen = [n for n in ("analyze", "render", "moviepy", "animate")
+                  if not args.only or n in args.only]
+        # the cut/screen clips only for the steps that use them (e2e generates its own)
+        inputs = cut_inputs(work) if chosen else {}
+        if inputs:
+            results["inputs"] = {
+                "cuts": str(inputs["synthetic"]["origin"]),
+                "screen": str(inputs["screen"]["origin"]),
+                "render_job": f"{inputs['screen']['origin']}: analyze → script → espeak-ng "
+                              f"voiceover → edit (sync_mode pad) → render 1280x720, x264 "
+                              f"{SETTINGS.video_preset} CRF 23, AAC 128k",
+                "moviepy_job": f"the same job on the first {args.moviepy_seconds:.0f} s",
+                "rounds": args.rounds,
+            }
         steps = {
             "analyze": lambda: bench_analyze(inputs, args.rounds),
             "footage": lambda: bench_footage(work, args.rounds),
@@ -707,6 +733,7 @@ def main(argv: list[str] | None = None) -> None:
             "rss": lambda: bench_rss(work, args.rss_minutes),
             "animate": lambda: bench_graphics(inputs["screen"]["path"], work, args.rounds),
             "zoom": lambda: bench_zoom(work, args.rounds),
+            "e2e": lambda: bench_e2e_step(args.e2e_cases, args.e2e_port),
         }
         if args.only:  # re-measure some steps, keep the other figures of the last full run
             results = {**json.loads((HERE / "results.json").read_text()), **results}
@@ -720,6 +747,12 @@ def main(argv: list[str] | None = None) -> None:
     markdown = table(results)
     write_table(markdown)
     print(markdown)
+    if "e2e" in results:
+        from benchmarks.e2e import markdown as e2e_markdown
+
+        per_task = e2e_markdown(results["e2e"])
+        write_table(per_task, "e2e-table")
+        print(per_task)
 
 
 if __name__ == "__main__":

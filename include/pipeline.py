@@ -22,6 +22,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,6 +59,10 @@ class StageIO:
     out_dir: Path
     fetched: dict[str, Path] = field(default_factory=dict)
     run_id: str = ""
+    # when the stage's work began (the task's start-up and its stage import come before) and the
+    # seconds spent downloading inputs since: publish() reports the rest as the stage's compute
+    started: float = field(default_factory=time.perf_counter)
+    fetch_seconds: float = 0.0
 
     def key(self, name: str, stage: str | None = None) -> str:
         return artifact_key(self.tenant, self.video_id, stage or self.stage, name)
@@ -65,8 +70,10 @@ class StageIO:
     def fetch(self, key: str, name: str | None = None) -> Path:
         """Download ``key`` into the work dir (once) and return the local path."""
         if key not in self.fetched:
+            start = time.perf_counter()
             local = self.work_dir / "in" / (name or key.rsplit("/", 2)[-2] + "__" + key.rsplit("/", 1)[-1])
             self.fetched[key] = self.store.get_file(key, local)
+            self.fetch_seconds += time.perf_counter() - start
         return self.fetched[key]
 
     def script_key(self) -> str:
@@ -82,18 +89,31 @@ class StageIO:
         return state.key
 
     def publish(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Upload every file the stage wrote to ``out_dir``; return the XCom payload."""
+        """Upload every file the stage wrote to ``out_dir``; return the XCom payload.
+
+        The payload's ``timing`` splits the stage's part of the task: ``fetch_s`` (inputs from
+        the store), ``compute_s`` (everything else since :func:`stage_io` began: the stage
+        itself, its providers' set-up) and ``upload_s`` (this upload). The task's duration minus
+        their sum is its fixed cost: process start, DAG parse, imports (``benchmarks/e2e.py``).
+        """
+        began = time.perf_counter()
+        compute = began - self.started - self.fetch_seconds
         artifacts = {}
         for local in sorted(self.out_dir.rglob("*")):
             if local.is_file() and not local.name.startswith("."):
                 rel = local.relative_to(self.out_dir).as_posix()
                 artifacts[rel] = self.store.put_file(local, self.key(rel))
-        log.info("%s: stored %d artifact(s) under %s", self.stage, len(artifacts), self.key(""))
+        timing = {"fetch_s": round(self.fetch_seconds, 3), "compute_s": round(compute, 3),
+                  "upload_s": round(time.perf_counter() - began, 3)}
+        log.info("%s: stored %d artifact(s) under %s; compute %.2f s, fetch %.2f s, upload %.2f s",
+                 self.stage, len(artifacts), self.key(""), timing["compute_s"], timing["fetch_s"],
+                 timing["upload_s"])
         return {
             "video_id": self.video_id,
             "tenant": self.tenant,
             "artifacts": artifacts,
             "result": result or {},
+            "timing": timing,
         }
 
 
