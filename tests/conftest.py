@@ -179,3 +179,36 @@ def product_tour(tmp_path_factory) -> tuple[Path, dict]:
 
     out = tmp_path_factory.mktemp("tour") / "product_tour.mp4"
     return out, make_product_tour(out, size=(1280, 720))
+
+
+@pytest.fixture(scope="session")
+def screen_recording(tmp_path_factory) -> dict:
+    """The generated 12 s screen recording (tests/screen_recording.py: typing, a dialog, a
+    toast, a pointer-only span) and its analysis, made once for every module that needs it.
+    ``segments`` is the parsed segments.json; a test that changes it writes its own copy."""
+    import json
+
+    from include.stages import analyze
+    from tests.screen_recording import make_screen_recording
+
+    folder = tmp_path_factory.mktemp("screen_recording")
+    source = folder / "recording.mp4"
+    truth = make_screen_recording(source)
+    analyze.run(source, folder / "analyze")
+    segments = json.loads((folder / "analyze" / "segments.json").read_text())
+    return {"folder": folder, "source": source, "truth": truth, "segments": segments,
+            "segments_path": folder / "analyze" / "segments.json"}
+
+
+def audio_rms_db(path: Path, start: float, end: float) -> float:
+    """The RMS level (dBFS) of ``path``'s sound between ``start`` and ``end`` seconds."""
+    import math
+
+    import numpy as np
+
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i",
+         str(path), "-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
+        check=True, capture_output=True).stdout
+    samples = np.frombuffer(raw, np.int16).astype(float) / 32768
+    return 20 * math.log10(max(float(np.sqrt(np.mean(samples ** 2))), 1e-9))

@@ -16,6 +16,7 @@ from include.core.errors import FatalError
 from include.core.media import ffprobe
 from include.core.options import Settings
 from include.stages import animate, caption_track, edit, metadata, render
+from tests.conftest import audio_rms_db
 from tests.fakes.edl import clip, edl_document
 
 W, H, FPS = 1280, 720, 30
@@ -394,15 +395,6 @@ def test_the_outro_card_ends_the_video(videos):
     save_shot(final, "outro")
     text = read_text(final)
     assert "Thanks for watching" in text and "ledgerly.app/start" in text
-
-
-def audio_rms_db(path: Path, start: float, end: float) -> float:
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i",
-         str(path), "-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
-        check=True, capture_output=True).stdout
-    samples = np.frombuffer(raw, np.int16).astype(float) / 32768
-    return 20 * math.log10(max(float(np.sqrt(np.mean(samples ** 2))), 1e-9))
 
 
 def test_durations_hold_and_the_voice_starts_after_the_intro(videos):

@@ -10,7 +10,6 @@ tests/test_footage_text.py), so the edit lays a lower third over it.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from pathlib import Path
 
@@ -20,9 +19,10 @@ import pytest
 from include.core.edl import Edl
 from include.core.media import ffprobe
 from include.core.options import Settings
-from include.stages import analyze, animate, caption_track, edit, render
+from include.stages import animate, caption_track, edit, render
 from include.stages.focus import iou
-from tests.screen_recording import FPS, H, W, make_screen_recording
+from tests.conftest import audio_rms_db
+from tests.screen_recording import FPS, H, W
 
 OW, OH = 640, 360
 HEADLINE, PRODUCT = "Company profile", "Acme"
@@ -31,13 +31,11 @@ TEXT = "Type the company name, save the settings and see the toast appear."
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> dict:
+def video(screen_recording, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("animate_zoom")
-    source = folder / "recording.mp4"
-    truth = make_screen_recording(source)
-    analyze.run(source, folder / "analyze")
-    segments_path = folder / "analyze" / "segments.json"
-    analysis = json.loads(segments_path.read_text())
+    source, truth = screen_recording["source"], screen_recording["truth"]
+    analysis = json.loads(json.dumps(screen_recording["segments"]))  # a copy of our own
+    segments_path = folder / "segments.json"
     analysis["product_name"] = PRODUCT
     analysis["segments"][0].setdefault("screen", {})["headline"] = HEADLINE
     segments_path.write_text(json.dumps(analysis))
@@ -169,15 +167,6 @@ def test_the_outro_card_is_last(video):
     assert np.abs(before - graphic(card, 1.0)).mean() > 30, "the footage runs up to the outro"
 
 
-def _rms_db(path: Path, start: float, end: float) -> float:
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i",
-         str(path), "-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
-        check=True, capture_output=True).stdout
-    samples = np.frombuffer(raw, np.int16).astype(float) / 32768
-    return 20 * math.log10(max(float(np.sqrt(np.mean(samples ** 2))), 1e-9))
-
-
 def test_duration_and_sync_hold(video):
     edl = video["edl"]
     assert edl.output.duration == pytest.approx(
@@ -194,8 +183,8 @@ def test_duration_and_sync_hold(video):
     samples = np.abs(np.frombuffer(raw, np.int16).astype(float))
     onset = int(np.argmax(samples > 0.1 * samples.max())) / 16000
     assert onset == pytest.approx(edl.body_start + VOICE_START, abs=1 / FPS)
-    assert _rms_db(video["final"], 0.0, edl.body_start - 0.05) < -50  # silent under the intro
-    assert _rms_db(video["final"], edl.body_end + 0.2, edl.output.duration) < -50
+    assert audio_rms_db(video["final"], 0.0, edl.body_start - 0.05) < -50  # silent under the intro
+    assert audio_rms_db(video["final"], edl.body_end + 0.2, edl.output.duration) < -50
 
 
 def test_captions_never_overlap_the_lower_third(video):

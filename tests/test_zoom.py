@@ -14,7 +14,7 @@ from include.core.errors import FatalError
 from include.core.options import Settings
 from include.stages import analyze, camera, edit, render
 from include.stages.focus import iou
-from tests.screen_recording import FPS, H, W, make_screen_recording
+from tests.screen_recording import FPS, H, W
 
 
 def xyxy(box) -> tuple:
@@ -23,13 +23,9 @@ def xyxy(box) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("zoom")
-    source = folder / "recording.mp4"
-    truth = make_screen_recording(source)
-    analyze.run(source, folder / "analyze")
-    segments = json.loads((folder / "analyze" / "segments.json").read_text())
-    return {"folder": folder, "source": source, "truth": truth, "segments": segments}
+def recording(screen_recording, tmp_path_factory) -> dict:
+    """The shared generated recording (tests/conftest.py), with a work folder of this module's."""
+    return {**screen_recording, "folder": tmp_path_factory.mktemp("zoom")}
 
 
 def events_of(recording) -> list[dict]:
@@ -186,7 +182,7 @@ def rendered(recording) -> dict:
         settings = Settings(width=W, height=H, sync_mode="pad", zoom=zoom, animate="off", caption_style="clean",
                             dead_air_min_seconds=60)
         work = folder / zoom
-        edit.run(folder / "analyze" / "segments.json", folder / "script.json",
+        edit.run(recording["segments_path"], folder / "script.json",
                  folder / "voiceover.json", folder / "source.json", settings, work)
         render.run(recording["source"], work / "edl.json", work, files={
             "captions.ass": work / "captions.ass", "voiceover.wav": voice})

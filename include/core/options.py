@@ -185,7 +185,7 @@ OPTIONS: tuple[Option, ...] = (
         "or an uploaded key tenants/<tenant>/uploads/….",
     ),
     Option(
-        "title_hint", str, "", section="Script", max_length=200, studio=True, label="Title hint",
+        "title_hint", str, "", section="Script", max_length=200, studio=True,
         description="What the video is about; used for the narration and the title.",
     ),
     Option(
@@ -196,14 +196,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "voice", str, "en-us", section="Voice & captions",
-        pattern=VOICE_RE, studio=True, label="Voice",
+        pattern=VOICE_RE, studio=True,
         description="Voice for tts_provider espeak (en-us, en, de, fr, …); Piper and the cloud "
         "voices take theirs from piper_voice, openai_voice, elevenlabs_voice.",
         invalid="voice {value!r} is not a valid voice name.",
     ),
     Option(
         "caption_style", str, "karaoke", section="Voice & captions", enum=CAPTION_STYLES,
-        studio=True, label="Caption style",
+        studio=True,
         description="Burned-in caption look: clean, bold, or karaoke (spoken word highlighted).",
     ),
     Option(
@@ -218,7 +218,7 @@ OPTIONS: tuple[Option, ...] = (
         "(connection youtube_default).",
     ),
     Option(
-        "privacy", str, "private", section="Publish", enum=PRIVACY, studio=True, label="Privacy",
+        "privacy", str, "private", section="Publish", enum=PRIVACY, studio=True,
         description="Visibility on the publish target.",
     ),
     Option(
@@ -315,7 +315,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "outro_text", str, "Thanks for watching", section="Animate",
-        studio=True, label="Outro text", max_length=80,
+        studio=True, max_length=80,
         description="The outro card's call to action.",
     ),
     Option(
@@ -331,7 +331,7 @@ OPTIONS: tuple[Option, ...] = (
         invalid="brand_color {value!r} is not a colour like #2563EB.",
     ),
     Option(
-        "brand_font", str, "", section="Animate", studio=True, label="Brand font", pattern=FONT_RE,
+        "brand_font", str, "", section="Animate", studio=True, pattern=FONT_RE,
         description="Font of the cards: a fontconfig family (\"DejaVu Sans\") or a font file on "
         "the workers; empty: DejaVu Sans. CJK text falls back to a font that has its glyphs.",
         invalid="brand_font {value!r} is not a font family name or font file path.",

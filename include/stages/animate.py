@@ -202,7 +202,7 @@ def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
     items = []
     for card in edl.cards:
         clip = _card_clip(card, style, edl.output.width, edl.output.height)
-        _write(clip, out_dir / card.file, edl.output.fps, alpha=False)
+        _write(clip, out_dir / card.file, edl.output.fps, alpha=False, still=_still_span(card))
         items.append({"kind": card.kind, "file": card.file, "out_start": card.out_start,
                       "out_end": card.out_end, "x": 0, "y": 0, "width": edl.output.width,
                       "height": edl.output.height, "alpha": False, "codec": "h264",
@@ -210,7 +210,8 @@ def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
                       "text": [t for t in (card.kicker, card.title, card.subtitle) if t]})
     for overlay in edl.overlays:
         clip = _lower_third_clip(overlay, style)
-        _write(clip, out_dir / overlay.file, edl.output.fps, alpha=True)
+        _write(clip, out_dir / overlay.file, edl.output.fps, alpha=True,
+               still=_still_span(overlay))
         items.append({"kind": overlay.kind, "file": overlay.file, "segment_id": overlay.segment_id,
                       "out_start": overlay.out_start, "out_end": overlay.out_end,
                       "x": overlay.x, "y": overlay.y, "width": overlay.width,
@@ -444,9 +445,7 @@ def _card_clip(card: Card, style: Style, width: int, height: int):
                 _blend(out, img, x, top + round(rise * (1 - _ease((t - delay) / 0.6))), opacity)
         return out.astype(np.uint8)
 
-    clip = VideoClip(frame, duration=duration)
-    clip.still = _still_span(card)
-    return clip
+    return VideoClip(frame, duration=duration)
 
 
 def _blend(out, sprite, x: int, y: int, opacity: float) -> None:
@@ -525,10 +524,7 @@ def _lower_third_clip(overlay: Overlay, style: Style):
         return ((base + ta * (1 - base)) * fade)[..., 0]
 
     clip = VideoClip(frame, duration=duration)
-    clip = clip.with_mask(VideoClip(mask, is_mask=True, duration=duration))
-    clip.still = (settled, fading)
-    return clip
-
+    return clip.with_mask(VideoClip(mask, is_mask=True, duration=duration))
 
 
 def _still_span(item) -> tuple[float, float]:
@@ -539,10 +535,11 @@ def _still_span(item) -> tuple[float, float]:
     return LOWER_THIRD_SETTLED, item.out_length - LOWER_THIRD_FADE
 
 
-def _write(clip, path: Path, fps: int, *, alpha: bool) -> None:
+def _write(clip, path: Path, fps: int, *, alpha: bool,
+           still: tuple[float, float] | None = None) -> None:
     """Encode ``clip`` to ``path`` (a temp name, then renamed), exactly its duration's frames
     long: H.264 (BT.709, as the render's output) for the opaque cards, QuickTime Animation with
-    alpha for the overlays. Frames inside the clip's still span (``clip.still``) after its first
+    alpha for the overlays. Frames inside the clip's ``still`` span (:func:`_still_span`) after its first
     are not drawn nor written: the file is variable-rate, its frame there lasts until the next
     one (the last frame is always written, so the file keeps its length)."""
     import numpy as np
@@ -551,7 +548,7 @@ def _write(clip, path: Path, fps: int, *, alpha: bool) -> None:
     from include.core.media import FFMPEG
 
     partial = temp_sibling(path).with_suffix(path.suffix)
-    kept = _kept_frames(round(clip.duration * fps), fps, getattr(clip, "still", None))
+    kept = _kept_frames(round(clip.duration * fps), fps, still)
     # written frame N was frame kept[N]: its timestamp, in frames (piecewise: N plus the frames
     # skipped before it)
     jumps = [(n, kept[n] - kept[n - 1] - 1) for n in range(1, len(kept))
