@@ -252,3 +252,14 @@ def test_a_label_on_screen_is_tagged_whole_not_cut_at_a_generic_word():
     assert "cycle time" in tags
     assert "cycle" not in tags and "time" not in tags
     assert not {"moment", "watch", "wrap"} & set(tags)
+
+
+def test_the_walkthrough_drops_a_repeated_page_name_but_never_leaves_a_fragment():
+    footage = metadata.Footage("Ledgerly", {"s1": "Velocity report", "s2": "Invoices"},
+                               ("s1", "s2"), (), ())
+    lines = footage.walkthrough({
+        "s1": "On to the Velocity report. Completed points are 86 this sprint.",
+        "s2": "Here are all our invoices. Newest first.",
+    })
+    assert lines[1] == "Velocity report: Completed points are 86 this sprint."
+    assert lines[2] == "Invoices: Here are all our invoices. Newest first."

@@ -178,8 +178,11 @@ class Footage:
         for headline, ids in pages:
             said = " ".join(t for t in (texts.get(i, "") for i in ids) if t).strip()
             first, _, rest = said.partition(". ")
-            if rest and headline.lower() in first.lower() and len(first.split()) <= 6:
+            if (headline.lower() in first.lower() and len(first.split()) <= 6
+                    and len(rest.split()) >= 4):
                 said = rest  # "Velocity report: On to the Velocity report. …" says it twice
+                # (but "Invoices: Here are all our invoices. Newest first." stays whole: the
+                # rest alone, "Newest first.", is a fragment)
             if said:
                 lines.append(f"{headline}: {said}")
         return lines
