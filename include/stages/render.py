@@ -22,11 +22,13 @@ temp name and renamed.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -103,7 +105,7 @@ def run(
     cmd = build_command(
         edl, source_path, captions_path, voiceover_path, partial, mix=mix, seek_inputs=seek,
         matrix=video.get("color_space"), music_path=music_path, preset=preset,
-        crf=crf, graphics=graphics,
+        crf=crf, graphics=graphics, video=video,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -192,53 +194,54 @@ def build_command(
     preset: str = "veryfast",
     crf: int = 23,
     graphics: dict[str, Path] | None = None,
+    video: dict | None = None,
 ) -> list[str]:
     """The complete ffmpeg command line that renders ``edl`` to ``output_path``.
 
     ``mix`` holds the audio gains planned by :func:`_plan_mix`; ``seek_inputs`` chooses one
     seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
     (see :func:`_to_bt709`); ``graphics`` maps the EDL's card and overlay files to local paths
-    (see :func:`_with_graphics`).
+    (see :func:`_with_graphics`); ``video`` is the source's probed video stream: with it the
+    clips' frozen spans are shown as held frames (see :func:`video_clips`).
     """
     out = edl.output
-    width, height, fps, duration = out.width, out.height, out.fps, out.duration
+    fps, duration = out.fps, out.duration
     clips = _timed_clips(edl.clips, fps)
-    inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
+    if seek_inputs:
+        # the picture: one seeked input per piece of footage (the clips, cut at their frozen
+        # spans), after the inputs of the audio (the clips again, audio only, when it is ducked)
+        pieces = video_clips(edl, video or {}, seek_limit(video or {}))
+        ducked = mix.bed_gain_db is not None
+        inputs, voice_index = _inputs(clips if ducked else [], True, source_path,
+                                      voiceover_path, music_path)
+        first_piece = inputs.count("-i")
+        inputs += _seeked_inputs(pieces, source_path)
+    else:
+        pieces = clips
+        inputs, voice_index = _inputs(clips, False, source_path, voiceover_path, music_path)
     first_graphic = inputs.count("-i")
     inputs += _graphic_inputs(edl, graphics or {})
     graph: list[str] = []
     if not seek_inputs:
-        graph.append(f"[0:v]split={len(clips)}" + "".join(f"[s{k}]" for k in range(len(clips))))
-    for k, clip in enumerate(clips):
+        graph.append(f"[0:v]split={len(pieces)}" + "".join(f"[s{k}]" for k in range(len(pieces))))
+    per_piece, after_concat = frame_chains(edl, matrix)
+    for k, clip in enumerate(pieces):
         if seek_inputs:
-            head = f"[{k}:v]"
+            head = f"[{first_piece + k}:v]"
         else:
             head = f"[s{k}]trim=start={_num(clip.src_start)}:end={_num(clip.src_end)},"
         # tpad clones two spare frames beyond the hold so that trim can always cut the exact
         # frame count, whatever the rounding of the source span to frames.
         graph.append(
-            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},"
+            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{per_piece}"
             f"tpad=stop_mode=clone:stop_duration={_num(clip.hold + 2 / fps)},"
             f"trim=end_frame={clip.frames}[v{k}]"
         )
     subtitles = (
         f"subtitles=filename={_filter_value(captions_path)}:fontsdir={_filter_value(FONTS_DIR)}"
     )
-    # camera moves are in final time; the zoompan runs on the footage, which starts at body_start
-    moves = [replace(move, out_start=move.out_start - edl.body_start,
-                     out_end=move.out_end - edl.body_start)
-             for clip in edl.clips for move in clip.zoom]
-    if moves and edl.source.width and edl.source.height:  # camera moves: zoompan does the scaling
-        frame = _zoomed_frame(edl, moves, matrix)
-    elif out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
-        frame = (f"scale={width}:{height}:force_original_aspect_ratio=increase"
-                 f"{_to_bt709(matrix)},crop={width}:{height}")
-    else:  # the whole picture, letterboxed
-        frame = (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"
-                 f"force_divisible_by=2{_to_bt709(matrix)},"
-                 f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")
-    body = ("".join(f"[v{k}]" for k in range(len(clips)))
-            + f"concat=n={len(clips)}:v=1:a=0,{frame},setsar=1")
+    body = ("".join(f"[v{k}]" for k in range(len(pieces)))
+            + f"concat=n={len(pieces)}:v=1:a=0,{after_concat}setsar=1")
     graph += _with_graphics(edl, body, f"{subtitles},format=yuv420p[v]", first_graphic)
     graph += _audio_graph(edl, clips, seek_inputs, voice_index, mix)
     return [
@@ -254,6 +257,129 @@ def build_command(
         "-progress", "pipe:1", "-nostats",
         str(output_path),
     ]
+
+
+def frame_chains(edl: Edl, matrix: str | None) -> tuple[str, str]:
+    """The picture chain, as ``(per piece, after the concat)``, each ``""`` or ending in a comma.
+
+    Without camera moves the scale and pad (or crop, for a 9:16 short) run on each piece before
+    its hold is padded on, so a held frame is scaled once; with moves ``zoompan`` (it reads the
+    frame times of the whole footage) runs after the concat and does the scaling.
+    """
+    out = edl.output
+    width, height = out.width, out.height
+    # camera moves are in final time; the zoompan runs on the footage, which starts at body_start
+    moves = [replace(move, out_start=move.out_start - edl.body_start,
+                     out_end=move.out_end - edl.body_start)
+             for clip in edl.clips for move in clip.zoom]
+    if moves and edl.source.width and edl.source.height:  # camera moves: zoompan does the scaling
+        return "", _zoomed_frame(edl, moves, matrix) + ","
+    if out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
+        return (f"scale={width}:{height}:force_original_aspect_ratio=increase"
+                f"{_to_bt709(matrix)},crop={width}:{height},"), ""
+    return (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"  # letterboxed
+            f"force_divisible_by=2{_to_bt709(matrix)},"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,"), ""
+
+
+def video_clips(edl: Edl, video: dict, limit: int) -> list[TimedClip]:
+    """The clips as the picture is decoded: each clip cut into pieces at its frozen spans.
+
+    A frozen span (``Clip.frozen``) becomes the hold of the piece that ends on its first frame:
+    the span is not decoded, its one frame is scaled once and cloned. The next piece is seeked
+    to the source frame the plain clip shows next (half a frame before it on the source's frame
+    grid), so every frame is the one the plain path shows. Only for a constant-rate source (the
+    grid is known); the longest spans first while the pieces stay within ``limit`` seeked inputs
+    (decoders); the pieces have the clips' exact frame counts.
+    """
+    fps = edl.output.fps
+    clips = _timed_clips(edl.clips, fps)
+    grid = _frame_grid(video)
+    if grid is None or len(clips) > limit:
+        return clips
+    start, rate = grid
+    # every usable span, as (frames saved, clip index, first held frame j_a, last held frame j_b)
+    spans = []
+    for i, clip in enumerate(clips):
+        first = math.ceil((clip.src_start - start) * rate - 1e-6)  # the clip's first source frame
+        t0 = start + first / rate
+        step = clip.speed / fps  # source seconds per output frame
+        played = clip.frames - round(clip.hold * fps)
+        for a, b in clip.frozen:
+            ja = max(0, math.ceil((a - t0) / step - 1e-6))
+            jb = min(played - 1, math.floor((b - t0) / step + 1e-6))
+            if jb - ja >= MIN_FROZEN_FRAMES:
+                spans.append((jb - ja, i, ja, jb, played))
+    chosen: dict[int, list[tuple[int, int]]] = {}
+    count = len(clips)
+    for saved, i, ja, jb, played in sorted(spans, key=lambda x: (-x[0], x[1], x[2])):
+        extra = 0 if jb >= played - 1 else 1  # a span to the clip's end needs no piece after it
+        if count + extra <= limit:
+            chosen.setdefault(i, []).append((ja, jb))
+            count += extra
+    pieces: list[TimedClip] = []
+    for i, clip in enumerate(clips):
+        pieces += _clip_pieces(clip, sorted(chosen.get(i, [])), start, rate, fps)
+    return pieces
+
+
+MIN_FROZEN_FRAMES = 8  # a frozen span shorter than this many output frames is decoded as usual
+
+
+def _clip_pieces(clip: TimedClip, held: list[tuple[int, int]], start: float, rate: float,
+                 fps: int) -> list[TimedClip]:
+    """``clip`` cut at its held frame ranges ``(ja, jb)``: clip frames ``ja + 1 .. jb`` clone
+    frame ``ja``. Source frame ``n`` is at ``start + n / rate``."""
+    if not held:
+        return [clip]
+    first = math.ceil((clip.src_start - start) * rate - 1e-6)
+    step = clip.speed * rate / fps  # source frames per output frame
+
+    def source_frame(j: int) -> int:  # the source frame clip frame j shows
+        return first + round(j * step)
+
+    base = round(clip.out_start * fps)
+    pieces, frame, seek = [], 0, clip.src_start
+    for ja, jb in held:
+        if ja < frame:  # overlaps the span before (spans closer than a frame): decode it
+            continue
+        end = start + (source_frame(ja) + 0.5) / rate  # decode up to frame ja's source frame
+        last = jb + 1 >= clip.frames - round(clip.hold * fps)
+        to = clip.frames if last else jb + 1  # a span to the clip's end takes the clip's hold
+        pieces.append(replace(clip, src_start=round(seek, 6),
+                              src_end=round(min(end, clip.src_end), 6),
+                              hold=(to - ja - 1) / fps, frames=to - frame,
+                              out_start=(base + frame) / fps, out_end=(base + to) / fps,
+                              zoom=(), frozen=()))
+        frame = to
+        seek = start + (source_frame(frame) - 0.5) / rate
+    if frame < clip.frames:
+        pieces.append(replace(clip, src_start=round(seek, 6), frames=clip.frames - frame,
+                              out_start=(base + frame) / fps, zoom=(), frozen=()))
+    return pieces
+
+
+def _frame_grid(video: dict) -> tuple[float, float] | None:
+    """``(start_time, rate)`` of a constant-frame-rate video stream (frame ``n`` at
+    ``start + n / rate``), else ``None``."""
+    try:
+        rate = float(Fraction(video.get("r_frame_rate") or "0"))
+        average = float(Fraction(video.get("avg_frame_rate") or "0"))
+        start = float(video.get("start_time") or 0.0)
+    except (ValueError, ZeroDivisionError):
+        return None
+    if rate <= 0 or average <= 0 or abs(rate - average) > 0.01 * rate:
+        return None
+    return start, rate
+
+
+def _seeked_inputs(pieces: list[TimedClip], source_path: Path) -> list[str]:
+    """One input per piece, seeked to its source span (only that span is decoded)."""
+    inputs: list[str] = []
+    for piece in pieces:
+        inputs += ["-ss", _num(piece.src_start), "-t", _num(piece.src_end - piece.src_start),
+                   *user_input_args(source_path)]
+    return inputs
 
 
 def _graphic_inputs(edl: Edl, graphics: dict[str, Path]) -> list[str]:
@@ -371,9 +497,7 @@ def _inputs(clips: list[TimedClip], seek_inputs: bool, source_path: Path, voiceo
     if not seek_inputs:
         inputs = user_input_args(source_path)
     else:
-        for clip in clips:
-            inputs += ["-ss", _num(clip.src_start), "-t", _num(clip.src_end - clip.src_start),
-                       *user_input_args(source_path)]
+        inputs = _seeked_inputs(clips, source_path)
     voice_index = inputs.count("-i")
     inputs += user_input_args(voiceover_path, VOICE_FORMATS)
     if music_path:
