@@ -224,28 +224,24 @@ def run(
 def _with_frozen(clips: list[Clip], analysis: dict) -> list[Clip]:
     """The clips with the frozen sub-spans of their source span (``Clip.frozen``).
 
-    From analyze's ``frozen_spans`` (none without them: an older segments.json), each less
-    ``FROZEN_MARGIN`` at both ends and less every focus event (with the same margin) — a second
-    opinion on "nothing happens here"; kept when it fills ``MIN_FROZEN_OUT`` of final time.
+    From analyze's ``frozen_spans`` (every sample of every frame within a few levels of the
+    span's first frame — stricter than ``static_spans``, which let a pointer or a typed letter
+    pass; none from an older segments.json), each less ``FROZEN_MARGIN`` at both ends (not at
+    the start or the end of the source: nothing moves beyond them); kept when it fills
+    ``MIN_FROZEN_OUT`` of final time.
     """
     found = analysis.get("frozen_spans")
     if not found:
         return clips
-    frozen = sorted((float(a) + FROZEN_MARGIN, float(b) - FROZEN_MARGIN) for a, b in found
-                    if float(b) - float(a) > 2 * FROZEN_MARGIN)
-    events = sorted((float(e["start"]) - FROZEN_MARGIN, float(e["end"]) + FROZEN_MARGIN)
-                    for segment in analysis.get("segments") or []
-                    for e in segment.get("focus") or [])
-    busy: list[tuple[float, float]] = []
-    for a, b in events:  # the union of the events, so subtract gets sorted disjoint holes
-        if busy and a <= busy[-1][1]:
-            busy[-1] = (busy[-1][0], max(busy[-1][1], b))
-        else:
-            busy.append((a, b))
-    quiet = [piece for span in frozen for piece in spans.subtract(span, busy)]
+    end = float(analysis.get("duration") or 0.0)
+
+    frozen = sorted((a if a <= 0.0 else a + FROZEN_MARGIN,
+                     b if end and b >= end - 1e-3 else b - FROZEN_MARGIN)
+                    for a, b in ((float(a), float(b)) for a, b in found))
+    frozen = [(a, b) for a, b in frozen if b > a]
     result = []
     for clip in clips:
-        inside = spans.intersect(quiet, [(clip.src_start, clip.src_end)])
+        inside = spans.intersect(frozen, [(clip.src_start, clip.src_end)])
         kept = tuple((round(a, 3), round(b, 3)) for a, b in inside
                      if (b - a) / clip.speed >= MIN_FROZEN_OUT)
         result.append(replace(clip, frozen=kept) if kept else clip)

@@ -105,7 +105,7 @@ def run(
     cmd = build_command(
         edl, source_path, captions_path, voiceover_path, partial, mix=mix, seek_inputs=seek,
         matrix=video.get("color_space"), music_path=music_path, preset=preset,
-        crf=crf, graphics=graphics, video=video,
+        crf=crf, graphics=graphics,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -194,31 +194,29 @@ def build_command(
     preset: str = "veryfast",
     crf: int = 23,
     graphics: dict[str, Path] | None = None,
-    video: dict | None = None,
 ) -> list[str]:
     """The complete ffmpeg command line that renders ``edl`` to ``output_path``.
 
     ``mix`` holds the audio gains planned by :func:`_plan_mix`; ``seek_inputs`` chooses one
     seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
     (see :func:`_to_bt709`); ``graphics`` maps the EDL's card and overlay files to local paths
-    (see :func:`_with_graphics`); ``video`` is the source's probed video stream: with it the
-    clips' frozen spans are shown as held frames (see :func:`video_clips`).
+    (see :func:`_with_graphics`). The clips' frozen spans are held frames (see
+    :func:`video_clips`).
     """
     out = edl.output
     fps, duration = out.fps, out.duration
     clips = _timed_clips(edl.clips, fps)
-    if seek_inputs:
-        # the picture: one seeked input per piece of footage (the clips, cut at their frozen
-        # spans), after the inputs of the audio (the clips again, audio only, when it is ducked)
-        pieces = video_clips(edl, video or {}, seek_limit(video or {}))
+    pieces = video_clips(edl)
+    inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
+    first_piece = 0
+    if seek_inputs and any(p.src_end != c.src_end for p, c in zip(pieces, clips)):
+        # the picture decodes less of some clips than their sound plays: its own seeked inputs
+        # (a clip's input then gives only its sound, when that is ducked under the voice)
         ducked = mix.bed_gain_db is not None
         inputs, voice_index = _inputs(clips if ducked else [], True, source_path,
                                       voiceover_path, music_path)
         first_piece = inputs.count("-i")
         inputs += _seeked_inputs(pieces, source_path)
-    else:
-        pieces = clips
-        inputs, voice_index = _inputs(clips, False, source_path, voiceover_path, music_path)
     first_graphic = inputs.count("-i")
     inputs += _graphic_inputs(edl, graphics or {})
     graph: list[str] = []
@@ -230,10 +228,11 @@ def build_command(
             head = f"[{first_piece + k}:v]"
         else:
             head = f"[s{k}]trim=start={_num(clip.src_start)}:end={_num(clip.src_end)},"
+        drop, refill = _held_chain(clip.held, 0, fps) if per_piece else ("", "")
         # tpad clones two spare frames beyond the hold so that trim can always cut the exact
         # frame count, whatever the rounding of the source span to frames.
         graph.append(
-            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{per_piece}"
+            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{drop}{per_piece}{refill}"
             f"tpad=stop_mode=clone:stop_duration={_num(clip.hold + 2 / fps)},"
             f"trim=end_frame={clip.frames}[v{k}]"
         )
@@ -282,95 +281,48 @@ def frame_chains(edl: Edl, matrix: str | None) -> tuple[str, str]:
             f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,"), ""
 
 
-def video_clips(edl: Edl, video: dict, limit: int) -> list[TimedClip]:
-    """The clips as the picture is decoded: each clip cut into pieces at its frozen spans.
+def video_clips(edl: Edl) -> list[TimedClip]:
+    """The clips as their picture is decoded: each frozen span (``Clip.frozen``) shown as its
+    first frame.
 
-    A frozen span (``Clip.frozen``) becomes the hold of the piece that ends on its first frame:
-    the span is not decoded, its one frame is scaled once and cloned. The next piece is seeked
-    to the source frame the plain clip shows next (half a frame before it on the source's frame
-    grid), so every frame is the one the plain path shows. Only for a constant-rate source (the
-    grid is known); the longest spans first while the pieces stay within ``limit`` seeked inputs
-    (decoders); the pieces have the clips' exact frame counts.
+    A frozen span that runs to the end of the clip's footage is not decoded at all: the clip's
+    source span ends one frame into it and the rest is the clip's hold (one frame, scaled once,
+    cloned). A frozen span inside the clip becomes ``held`` frames: they are dropped right after
+    they are decoded (before the scale) and refilled with the frame before them. Spans shorter
+    than ``MIN_FROZEN_FRAMES`` output frames are left alone. The frame counts are the clips'.
     """
     fps = edl.output.fps
-    clips = _timed_clips(edl.clips, fps)
-    grid = _frame_grid(video)
-    if grid is None or len(clips) > limit:
-        return clips
-    start, rate = grid
-    # every usable span, as (frames saved, clip index, first held frame j_a, last held frame j_b)
-    spans = []
-    for i, clip in enumerate(clips):
-        first = math.ceil((clip.src_start - start) * rate - 1e-6)  # the clip's first source frame
-        t0 = start + first / rate
+    pieces = []
+    for clip in _timed_clips(edl.clips, fps):
         step = clip.speed / fps  # source seconds per output frame
         played = clip.frames - round(clip.hold * fps)
+        held: list[tuple[int, int]] = []
         for a, b in clip.frozen:
-            ja = max(0, math.ceil((a - t0) / step - 1e-6))
-            jb = min(played - 1, math.floor((b - t0) / step + 1e-6))
-            if jb - ja >= MIN_FROZEN_FRAMES:
-                spans.append((jb - ja, i, ja, jb, played))
-    chosen: dict[int, list[tuple[int, int]]] = {}
-    count = len(clips)
-    for saved, i, ja, jb, played in sorted(spans, key=lambda x: (-x[0], x[1], x[2])):
-        extra = 0 if jb >= played - 1 else 1  # a span to the clip's end needs no piece after it
-        if count + extra <= limit:
-            chosen.setdefault(i, []).append((ja, jb))
-            count += extra
-    pieces: list[TimedClip] = []
-    for i, clip in enumerate(clips):
-        pieces += _clip_pieces(clip, sorted(chosen.get(i, [])), start, rate, fps)
+            first = max(0, math.ceil((a - clip.src_start) / step - 1e-6))  # shown at a or later
+            last = min(played - 1, math.floor((b - clip.src_start) / step + 1e-6))
+            if last - first < MIN_FROZEN_FRAMES or (held and first <= held[-1][1]):
+                continue
+            if last >= played - 1:  # to the end of the footage: stop decoding one frame in
+                end = min(clip.src_end, clip.src_start + (first + 1) * step)
+                clip = replace(clip, src_end=round(end, 6), hold=(clip.frames - first - 1) / fps)
+                break
+            held.append((first + 1, last))
+        pieces.append(replace(clip, held=tuple(held), frozen=()))
     return pieces
 
 
 MIN_FROZEN_FRAMES = 8  # a frozen span shorter than this many output frames is decoded as usual
 
 
-def _clip_pieces(clip: TimedClip, held: list[tuple[int, int]], start: float, rate: float,
-                 fps: int) -> list[TimedClip]:
-    """``clip`` cut at its held frame ranges ``(ja, jb)``: clip frames ``ja + 1 .. jb`` clone
-    frame ``ja``. Source frame ``n`` is at ``start + n / rate``."""
-    if not held:
-        return [clip]
-    first = math.ceil((clip.src_start - start) * rate - 1e-6)
-    step = clip.speed * rate / fps  # source frames per output frame
-
-    def source_frame(j: int) -> int:  # the source frame clip frame j shows
-        return first + round(j * step)
-
-    base = round(clip.out_start * fps)
-    pieces, frame, seek = [], 0, clip.src_start
-    for ja, jb in held:
-        if ja < frame:  # overlaps the span before (spans closer than a frame): decode it
-            continue
-        end = start + (source_frame(ja) + 0.5) / rate  # decode up to frame ja's source frame
-        last = jb + 1 >= clip.frames - round(clip.hold * fps)
-        to = clip.frames if last else jb + 1  # a span to the clip's end takes the clip's hold
-        pieces.append(replace(clip, src_start=round(seek, 6),
-                              src_end=round(min(end, clip.src_end), 6),
-                              hold=(to - ja - 1) / fps, frames=to - frame,
-                              out_start=(base + frame) / fps, out_end=(base + to) / fps,
-                              zoom=(), frozen=()))
-        frame = to
-        seek = start + (source_frame(frame) - 0.5) / rate
-    if frame < clip.frames:
-        pieces.append(replace(clip, src_start=round(seek, 6), frames=clip.frames - frame,
-                              out_start=(base + frame) / fps, zoom=(), frozen=()))
-    return pieces
-
-
-def _frame_grid(video: dict) -> tuple[float, float] | None:
-    """``(start_time, rate)`` of a constant-frame-rate video stream (frame ``n`` at
-    ``start + n / rate``), else ``None``."""
-    try:
-        rate = float(Fraction(video.get("r_frame_rate") or "0"))
-        average = float(Fraction(video.get("avg_frame_rate") or "0"))
-        start = float(video.get("start_time") or 0.0)
-    except (ValueError, ZeroDivisionError):
-        return None
-    if rate <= 0 or average <= 0 or abs(rate - average) > 0.01 * rate:
-        return None
-    return start, rate
+def _held_chain(held: tuple[tuple[int, int], ...], base: int, fps: int) -> tuple[str, str]:
+    """``(drop, refill)`` filters around the scale for the ``held`` frames of a clip (clip frame
+    numbers) in a chain whose first frame is clip frame ``base``: ``select`` drops them, ``fps``
+    then repeats the frame before each gap. The chain's first frame is never dropped."""
+    ranges = [(max(1, a - base), b - base) for a, b in held if b - base >= 1]
+    if not ranges:
+        return "", ""
+    test = "+".join(f"between(n,{a},{b})" for a, b in ranges)
+    return f"select='not({test})',", f"fps={fps},"
 
 
 def _seeked_inputs(pieces: list[TimedClip], source_path: Path) -> list[str]:
@@ -599,9 +551,11 @@ def _to_bt709(matrix: str | None) -> str:
 
 @dataclass(frozen=True)
 class TimedClip(Clip):
-    """An EDL clip with its exact number of output frames."""
+    """An EDL clip with its exact number of output frames; ``held`` (see :func:`video_clips`)
+    are ranges ``(first, last)`` of its frames shown as the frame before ``first``."""
 
     frames: int = 0
+    held: tuple[tuple[int, int], ...] = ()
 
 
 def _timed_clips(clips: tuple[Clip, ...], fps: float) -> list[TimedClip]:

@@ -126,8 +126,7 @@ def render_chunk(
     video = render._video_stream(source_path)
     cmd = build_chunk_command(edl, source_path, captions_path, partial, start, end,
                               matrix=video.get("color_space"), preset=preset, crf=crf,
-                              graphics=graphics, seek_limit=render.seek_limit(video),
-                              video=video)
+                              graphics=graphics, seek_limit=render.seek_limit(video))
     seconds = (end - start) / edl.output.fps
     try:
         render._run_ffmpeg(cmd, seconds, timeout or max(600.0, 10.0 * seconds), progress)
@@ -155,19 +154,17 @@ def build_chunk_command(
     crf: int = 23,
     graphics: dict[str, Path] | None = None,
     seek_limit: int = render.MAX_SEEK_INPUTS,
-    video: dict | None = None,
 ) -> list[str]:
     """The ffmpeg command rendering final frames ``[start, end)`` of ``edl``, video only, with
-    the single pass's filters and encoder settings: the same pieces of footage
-    (:func:`include.stages.render.video_clips`: frozen spans held, given the source's probed
-    ``video`` stream), the parts of them in the chunk."""
+    the single pass's filters and encoder settings (the same clips, frozen spans held: see
+    :func:`include.stages.render.video_clips`; the parts of them in the chunk)."""
     out = edl.output
     fps = out.fps
     first, last = round(edl.body_start * fps), round(edl.body_end * fps)
     foot_start, foot_end = max(start, first), min(end, last)
     if foot_start >= foot_end:
         raise FatalError("a render chunk must hold footage (chunks are never cut at a card)")
-    pieces = _pieces(render.video_clips(edl, video or {}, seek_limit), foot_start, foot_end, fps)
+    pieces = _pieces(render.video_clips(edl), foot_start, foot_end, fps)
     # the frame chain of the single pass (scale and pad per piece, or camera moves in footage
     # time after the concat)
     per_piece, after_concat = render.frame_chains(edl, matrix)
@@ -231,7 +228,8 @@ def _pieces(clips: list[TimedClip], start: int, end: int, fps: int) -> list[dict
         seek = min(offset / fps, max(0.0, play - 1.0)) if offset else 0.0
         skip = offset - round(seek * fps)
         pieces.append({"clip": clip, "src_start": clip.src_start + seek * clip.speed,
-                       "skip": skip, "keep": keep, "whole": offset == 0 and keep == clip.frames})
+                       "skip": skip, "keep": keep, "whole": offset == 0 and keep == clip.frames,
+                       "first": offset - skip})  # the clip frame the seek lands on
     return pieces
 
 
@@ -258,8 +256,10 @@ def _piece_chains(pieces: list[dict], source_path: Path, fps: int,
         skip, keep = p["skip"], p["keep"]
         cut = (f"trim=end_frame={keep}" if not skip
                else f"trim=start_frame={skip}:end_frame={skip + keep},setpts=PTS-STARTPTS")
+        drop, refill = (render._held_chain(clip.held, p["first"], fps) if per_piece
+                        else ("", ""))
         graph.append(
-            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{per_piece}"
+            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{drop}{per_piece}{refill}"
             f"tpad=stop_mode=clone:stop_duration={_num(clip.hold + 2 / fps)},{cut}[p{k}]")
     return inputs, graph
 
