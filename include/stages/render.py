@@ -3,9 +3,12 @@
 Video: every EDL clip is its own input seeked with ``-ss``/``-t`` (only the kept spans are
 decoded), retimed with ``setpts`` for its speed, made constant-rate with ``fps``, padded with
 ``tpad`` (clone) for its hold and cut with ``trim`` to its exact frame count, so the clips land on
-the EDL's final-time boundaries without drift. The clips are concatenated, scaled and padded to
-the output size (letterboxed for 16:9, centre-cropped for a 9:16 short), the captions burned in
-with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
+the EDL's final-time boundaries without drift. Each clip is scaled and padded to the output size
+(letterboxed for 16:9, centre-cropped for a 9:16 short) before its hold, so a held frame is scaled
+once; a clip's frozen spans (``Clip.frozen``, from analyze) are held too: dropped right after the
+decode and refilled with their first frame (not decoded at all when they run to the clip's end,
+see :func:`video_clips`). The clips are concatenated (with camera moves, ``zoompan`` scales after
+the concat instead), the captions burned in with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
 frames and thread buffers: ~40 MB at 1080p), so above ``seek_limit`` clips — at most
 ``MAX_SEEK_INPUTS``, fewer for large sources, keeping decoders within ``DECODER_BUDGET_BYTES`` —
 one input is split and trimmed per clip instead (that decodes the whole source, and buffers the
