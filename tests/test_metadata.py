@@ -186,8 +186,8 @@ def test_metadata_comes_from_the_footage(tmp_path):
     positions = [body.index(f"\n\n{page}:") for page in
                  ("Sprint 14 board", "Backlog", "Velocity report", "Integrations")]
     assert positions == sorted(positions), "the description walks the pages in order"
-    assert meta["tags"][:5] == ["orbit", "sprint 14 board", "backlog", "velocity report",
-                                "integrations"]
+    assert meta["tags"][:6] == ["orbit", "orbit tutorial", "sprint 14 board", "backlog",
+                                "velocity report", "integrations"]
     footage = " ".join([*TOUR_TEXTS, *(t for sc in SCREENS.values() for t in sc["terms"]),
                         "In the backlog I filter for billing tickets."]).lower()
     found = [tag for tag in meta["tags"] if tag in footage]
@@ -252,6 +252,28 @@ def test_a_label_on_screen_is_tagged_whole_not_cut_at_a_generic_word():
     assert "cycle time" in tags
     assert "cycle" not in tags and "time" not in tags
     assert not {"moment", "watch", "wrap"} & set(tags)
+
+
+def test_tags_are_what_someone_searches_for_not_the_apps_sample_data():
+    """The Ledgerly dashboard and invoice list as read on screen: a tag names the product, its
+    pages and features, never a table's column header, a customer's company, an invoice
+    number, an amount, a date or a word cut out of a label."""
+    terms = ["Overview for June 2026", "Revenue this month", "Open invoices", "Overdue",
+             "$48,210", "+12.4% vs May", "Recent activity", "Upcoming payments",
+             "Acme Corp paid INV-1038", "Globex Corporation", "Today", "Due Jun 21", "Draft",
+             "INVOICE", "CUSTOMER", "AMOUNT", "STATUS", "INV-1041", "Wayne Enterprises"]
+    speech = ["This is the Ledgerly dashboard, revenue, open invoices, and what's overdue.",
+              "Here are all our invoices. Newest first."]
+    tags = metadata.build_tags("Ledgerly: Dashboard and Invoices", terms + speech,
+                               first=["Ledgerly", "Dashboard", "Invoices"], labels=terms)
+    assert tags[:4] == ["ledgerly", "ledgerly tutorial", "dashboard", "invoices"]
+    assert {"overdue", "recent activity", "upcoming payments"} <= set(tags)
+    for junk in ("amount", "customer", "status", "globex corporation", "wayne enterprises",
+                 "acme", "jun", "may", "vs may", "due", "today", "month", "newest"):
+        assert junk not in tags, (junk, tags)
+    assert not any(any(c.isdigit() for c in t) for t in tags), tags
+    # without text on screen (a talking head), single words of the speech still count
+    assert "roadmap" in metadata.build_tags("Our roadmap", ["The roadmap for next year."])
 
 
 def test_the_walkthrough_drops_a_repeated_page_name_but_never_leaves_a_fragment():
