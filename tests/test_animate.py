@@ -195,7 +195,7 @@ def test_a_product_name_page_or_a_late_page_gets_no_lower_third():
 def test_animate_draws_before_the_edit_every_graphic_the_layout_names(size):
     """animate runs beside voiceover and edit, from the analysis and the script alone: each
     page's lower third once, in the box the layout puts it in. A looped tour (the same pages
-    again and again) lays out many lower thirds over those few files."""
+    again and again) names each page once, the first time it is shown."""
     heads = ("Dashboard", "Invoices", "", "Reports", PRODUCT) * 3
     settings = Settings(width=size[0], height=size[1], caption_style="karaoke")
     body = body_edl(duration=150.0, starts=tuple(10.0 * i for i in range(len(heads))),
@@ -208,7 +208,9 @@ def test_animate_draws_before_the_edit_every_graphic_the_layout_names(size):
     assert [(c.file, c.title, c.kicker, c.subtitle) for c in cards] == [
         (c.file, c.title, c.kicker, c.subtitle) for c in edl.cards]
     drawn = {o.file: o for o in overlays}
-    assert len(edl.overlays) == 9 and {o.file for o in edl.overlays} == set(drawn)
+    assert [o.title for o in edl.overlays] == ["Dashboard", "Invoices", "Reports"]
+    assert [o.segment_id for o in edl.overlays] == ["s01", "s02", "s04"]
+    assert {o.file for o in edl.overlays} == set(drawn)
     for o in edl.overlays:
         d = drawn[o.file]
         assert (o.title, o.kicker, o.x, o.y, o.width, o.height) == (

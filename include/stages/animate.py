@@ -193,18 +193,19 @@ def _shift_event(event: dict, offset: float) -> dict:
 
 
 def lower_thirds(edl: Edl, analysis: dict, product: str) -> list[Overlay]:
-    """A lower third where a clip opens a page with a new headline (segments.json
-    ``screen.headline``), ``LOWER_THIRD_DELAY`` after the cut, when it fits before the footage
-    ends without touching the previous one."""
+    """A lower third where a clip first opens a page (a headline in segments.json
+    ``screen.headline`` not named before: coming back to a page does not name it again),
+    ``LOWER_THIRD_DELAY`` after the cut, when it fits before the footage ends without touching
+    the previous one."""
     headlines = _headlines(analysis)
     box = lower_third_box(edl.output.width, edl.output.height, edl.captions.style)
     overlays: list[Overlay] = []
-    last, previous_end = "", -math.inf
+    shown, previous_end = {product.lower()}, -math.inf
     for clip in edl.clips:
         headline = headlines.get(clip.segment_id, "")
-        if not headline or headline.lower() in (last.lower(), product.lower()):
-            continue
-        last = headline
+        if not headline or headline.lower() in shown:
+            continue  # a page the viewer was already told the name of (coming back to it)
+        shown.add(headline.lower())
         start = round(max(clip.out_start + LOWER_THIRD_DELAY, previous_end + LOWER_THIRD_GAP), 3)
         end = round(start + LOWER_THIRD_SECONDS, 3)
         if end > edl.body_end or start > clip.out_start + 2 * LOWER_THIRD_SECONDS:
