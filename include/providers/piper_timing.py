@@ -139,7 +139,7 @@ def phoneme_words(phonemes: Sequence[str], samples: Sequence[int], offset: int =
     def close() -> None:
         sounding = [p for p in run if _sounding(p[2])]
         if sounding:
-            first = next(i for i, p in enumerate(run) if not p[2] in PUNCTUATION)
+            first = next(i for i, p in enumerate(run) if p[2] not in PUNCTUATION)
             words.append((run[first][0], sounding[-1][1], run[first:]))
         run.clear()
 
