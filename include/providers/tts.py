@@ -359,8 +359,12 @@ def piper_voice(voice: str):
             ) from None
     if not model.is_file() or not config.is_file():
         raise FatalError(f"Piper voice model {model} or its config {config.name} is missing.")
+    options = onnxruntime.SessionOptions()
+    # onnxruntime's pool threads spin between the voice's many small ops: on a shared 2-core
+    # worker that burnt ~40 % more CPU for no faster voice (issue #13, load ≈ 7)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(piper_timing.load_model_bytes(model),
-                                           sess_options=onnxruntime.SessionOptions(),
+                                           sess_options=options,
                                            providers=["CPUExecutionProvider"])
     return PiperVoice(session=session,
                       config=PiperConfig.from_dict(json.loads(config.read_text("utf-8"))))
