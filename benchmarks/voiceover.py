@@ -6,11 +6,12 @@ Records the tour (``include/product_tour.py``) and runs ingest → analyze → s
 once (kept: a second run, or one from another checkout, speaks the same script); then, per
 round, the voiceover stage with the default provider (Piper) and the Whisper aligner, timed in
 wall and process CPU seconds, then edit and render, and QC's caption check
-(:func:`include.stages.qc.caption_sync`: caption onsets against an independent recognition of the
-final video's audio) and, independent of any recogniser, the onset of the words after a pause
-against the first loud frame in the samples. ``--compare`` also aligns each segment's own audio with Whisper and gives
-how far the voiceover's word onsets are from those. ``--repeat N`` speaks the script N times over
-(a longer video's narration) and stops after the voiceover. Prints JSON; never asserts a time.
+(:func:`include.stages.qc.caption_sync`: caption onsets against a second recognition, of the
+final video's audio) and, independent of any recogniser, the onsets of the words after a pause
+against the first loud frame in the samples. ``--compare`` also aligns each segment's own audio
+with Whisper and gives how far the voiceover's word onsets are from those. ``--repeat N`` speaks
+the script N times over (a longer video's narration) and stops after the voiceover. Prints JSON;
+never asserts a time.
 """
 
 from __future__ import annotations

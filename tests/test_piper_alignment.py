@@ -164,7 +164,8 @@ def test_joined_and_expanded_words_keep_their_order_and_share_the_time(spoken):
     _, doc, _, _ = spoken
     words = {w["word"]: w for w in doc["segments"][1]["words"]}
     # espeak-ng says "of the" as one word and INV-1042 as four: each still gets its own span
-    assert words["out"]["end"] <= words["of"]["start"] < words["the"]["start"] < words["box"]["start"]
+    assert (words["out"]["end"] <= words["of"]["start"] < words["the"]["start"]
+            < words["box"]["start"])
     assert words["INV-1042"]["end"] - words["INV-1042"]["start"] > 0.8  # "I N V one thousand…"
     assert words["10:30"]["end"] > words["10:30"]["start"]
     assert words["Q4."]["end"] - words["Q4."]["start"] > 0.2  # "Q four"

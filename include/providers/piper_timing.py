@@ -191,7 +191,7 @@ def words_for_text(text: str, spans: list[tuple[int, int, list[tuple[int, int, s
     for group in groups:
         first, last = bounds[group[0]], bounds[group[-1] + 1]
         if first == last:  # nothing spoken at all (only "—")
-            at = words[-1]["end"] if words else round(spans[min(first, len(spans) - 1)][0] / rate, 3)
+            at = words[-1]["end"] if words else round(spans[0][0] / rate, 3)
             words += [{"word": tokens[k], "start": at, "end": at} for k in group]
         elif len(group) == 1:
             words.append({"word": tokens[group[0]], "start": round(spans[first][0] / rate, 3),
