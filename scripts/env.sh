@@ -27,6 +27,12 @@ export AIRFLOW__TRIGGERER__CAPACITY="${AIRFLOW__TRIGGERER__CAPACITY:-100}"
 # The scheduler sleeps this long only after a loop that found nothing to do (Airflow's default
 # 1 s): each task of a run then waits up to that long to be queued after its upstream ended.
 export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME:-0.2}"
+# A worker's task supervisor waits for its task process in select() for up to this many seconds
+# (Airflow's default 5); when the process exits a moment after closing its sockets, the exit is
+# only seen when that wait ends: the worker slot (a LocalExecutor process, a Celery slot) sat
+# idle 5 s after about half the tasks. Heartbeats go out at most this often (1 s: one small
+# request per running task per second to the api-server).
+export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="${AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-1}"
 
 # Secrets shared by every component (and every host when scaled out), each taken from the
 # caller's environment when set (containers: docker/.env), else from $AIRFLOW_HOME/secrets.env,
