@@ -223,6 +223,16 @@ class WhisperTranscriber:
         # first 30 s window: the head of the text is what matters.
         prompt = " ".join(known)[:800]
         recognised, duration, samples = self._recognise(audio_path, language, prompt=prompt)
+        heard = matched_tokens(known, recognised)
+        if heard < PROMPTED_MIN_MATCHED * len(_script_tokens(known)):
+            # The prompt can make tiny.en write the prompt's tail instead of the audio: "We
+            # start on the Dashboard. … It shows oo." came out as "It shows oo." alone, its
+            # three words stretched over 5 s, and the ten words before squeezed into 0.3 s
+            # (captions 400 ms early). Heard without the prompt, the one that matches more of
+            # the text wins.
+            plain, _duration, _samples = self._recognise(audio_path, language)
+            if matched_tokens(known, plain) > heard:
+                recognised = plain
         words = align_words(known, recognised, duration, onset_shift=self.onset_shift)
         return snap_onsets(words, samples, SAMPLE_RATE) if self.snap else words
 
@@ -270,6 +280,25 @@ def _expand_recognised(words: list) -> list[tuple[str, float, float]]:
             out.append((token, at, at + step))
             at += step
     return out
+
+
+#: a prompted recognition that matches less than this share of the text's spoken tokens is
+#: checked against one without the prompt (see :meth:`WhisperTranscriber.align`)
+PROMPTED_MIN_MATCHED = 0.8
+
+
+def _script_tokens(known: list[str]) -> list[str]:
+    return [t for word in known for t in (spoken_tokens(word) or [word.lower()])]
+
+
+def matched_tokens(known: list[str], recognised: list, min_heard: float = 0.02) -> int:
+    """How many spoken tokens of ``known`` the ``recognised`` words match in order, each heard
+    for at least ``min_heard`` s (what :func:`align_words` times from the recognition)."""
+    heard = _expand_recognised(recognised)
+    matcher = difflib.SequenceMatcher(None, _script_tokens(known), [h[0] for h in heard],
+                                      autojunk=False)
+    return sum(1 for block in matcher.get_matching_blocks() for k in range(block.size)
+               if heard[block.b + k][2] - heard[block.b + k][1] >= min_heard)
 
 
 def align_words(
