@@ -228,3 +228,24 @@ def test_matched_tokens_counts_what_the_recognition_times():
              Word("2026.", 1.0, 2.0, 0.9)]
     assert matched_tokens(known, heard) == 3 + 4
     assert matched_tokens(known, [Word("It", 0.0, 2.4, 0.0)]) == 0
+
+
+def test_snap_onsets_moves_a_start_in_the_previous_words_tail_past_the_pause():
+    from include.providers.asr import snap_onsets
+
+    rate = 16000
+    t = np.arange(int(3.0 * rate)) / rate
+    # "invoices" sounds 0.5-1.3, a 0.2 s pause, "newest" 1.5-1.9, a 0.1 s pause, "first" 2.0-2.4
+    sound = ((0.5 <= t) & (t < 1.3)) | ((1.5 <= t) & (t < 1.9)) | ((2.0 <= t) & (t < 2.4))
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * sound).astype(np.float32)
+    words = [{"word": "invoices.", "start": 0.5, "end": 1.18},
+             {"word": "newest", "start": 1.18, "end": 1.85},  # starts in the tail of "invoices"
+             {"word": "first.", "start": 2.0, "end": 2.4}]
+    snapped = snap_onsets(words, samples, rate)
+    assert snapped[1]["start"] == pytest.approx(1.5, abs=0.011)
+    assert snapped[0]["start"] == 0.5 and snapped[2]["start"] == pytest.approx(2.0, abs=0.011)
+    # a sentence's last word stretched over the pause after it keeps its start: most of its
+    # sound is before the pause
+    stretched = [{"word": "invoices.", "start": 0.5, "end": 1.6},
+                 {"word": "newest", "start": 1.6, "end": 1.85}]
+    assert snap_onsets(stretched, samples, rate)[0]["start"] == 0.5
