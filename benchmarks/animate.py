@@ -31,36 +31,41 @@ from include.stages import animate, render
 LOWER_THIRDS = 6
 
 
-def animated_edl(job: Path, settings: Settings) -> Path:
+def animated_edl(job: Path, settings: Settings) -> tuple[Path, Path]:
     """The job's EDL (made with animate off) laid out with an intro, an outro and 6 lower
-    thirds spread over the footage."""
+    thirds spread over the footage, and the analysis animate draws them from (its pages'
+    headlines: one per lower third)."""
     plain = Edl.load(job / "edit" / "edl.json")
     analysis = json.loads((job / "analyze" / "segments.json").read_text())
     script = json.loads((job / "script" / "script.json").read_text())
     edl = animate.lay_out(plain, settings, analysis, script)
     # a lower third per page; where the recording has fewer pages than 6, more are spread evenly
     # over the footage (the cost, not the layout, is measured)
-    x, y, width, height = animate.lower_third_box(edl)
+    box = animate.lower_third_box(edl.output.width, edl.output.height, edl.captions.style)
     step = (edl.body_end - edl.body_start) / LOWER_THIRDS
-    overlays = tuple(
-        Overlay("lower_third", f"lower-third-{k + 1:02d}.{animate.OVERLAY_FORMAT}", "s01",
-                round(edl.body_start + k * step + 0.4, 3),
-                round(edl.body_start + k * step + 0.4 + animate.LOWER_THIRD_SECONDS, 3),
-                x, y, width, height, title=f"Section {k + 1}: Overview", kicker="Bench")
-        for k in range(LOWER_THIRDS))
+    titles = [f"Section {k + 1}: Overview" for k in range(LOWER_THIRDS)]
+    product = str(analysis.get("product_name") or "").strip()
+    overlays = tuple(animate._lower_third(title, product, box, "s01",
+                                          round(edl.body_start + k * step + 0.4, 3))
+                     for k, title in enumerate(titles))
     edl = replace(edl, overlays=overlays)
     path = job / "edit" / "edl-animated.json"
     edl.write(path)
-    return path
+    drawn = {**analysis, "segments": [{"id": f"bench{k}", "screen": {"headline": title}}
+                                      for k, title in enumerate(titles)]}
+    analysis_path = job / "edit" / "segments-animated.json"
+    analysis_path.write_text(json.dumps(drawn))
+    return path, analysis_path
 
 
 def bench_animate(job: Path, source_file: Path, settings: Settings, rounds: int, alternate,
                   timed) -> dict:
     settings = settings.model_copy(update={"animate": "auto", "outro_url": "example.com/start"})
-    edl_path = animated_edl(job, settings)
+    edl_path, analysis_path = animated_edl(job, settings)
     graphics = job / "animate"
     load = [os.getloadavg()[0]]
-    animate_s, animate_cpu = timed(lambda: animate.run(edl_path, settings, graphics))
+    animate_s, animate_cpu = timed(lambda: animate.run(
+        analysis_path, job / "script" / "script.json", settings, graphics))
     edl = Edl.load(edl_path)
     base = {"captions.ass": job / "edit" / "captions.ass",
             "voiceover.wav": job / "voiceover" / "voiceover.wav"}

@@ -526,6 +526,16 @@ def bench_zoom(work: Path, rounds: int) -> dict:
     }
 
 
+# ------------------------------------------------------------------ render only what changes
+
+
+def bench_static_step(work: Path, rounds: int) -> dict:
+    """Frozen spans held vs the plain path vs the hand-written pass (benchmarks/static.py)."""
+    from benchmarks.static import bench_static
+
+    return bench_static(sys.modules[__name__], work, rounds)
+
+
 # ------------------------------------------------------------------ end to end, real scheduler
 
 
@@ -650,6 +660,10 @@ def table(r: dict) -> str:
                 f"{r['analyze_focus_vs_nofocus']:.2f} / {r['analyze_focus_vs_nofocus_cpu']:.2f} "
                 f"({r['analyze_focus_s']:.1f} s vs {r['analyze_nofocus_s']:.1f} s)", "—"),
         ]
+    if "static_held_vs_hand" in r:
+        from benchmarks.static import rows as static_rows
+
+        lines += [row(*x) for x in static_rows(r)]
     if "e2e" in r:
         from benchmarks.e2e import rows as e2e_rows
 
@@ -696,7 +710,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rss-minutes", type=int, default=10)
     ap.add_argument("--only", nargs="+",
                     choices=["analyze", "footage", "render", "moviepy", "rss", "zoom", "animate",
-                             "e2e"],
+                             "e2e", "static"],
                     help="re-measure only these steps; other figures stay from results.json")
     ap.add_argument("--e2e-cases", nargs="+", choices=["clip12", "screen60", "screen600"],
                     help="the e2e step's runs (default: all three; see benchmarks/e2e.py)")
@@ -734,6 +748,7 @@ def main(argv: list[str] | None = None) -> None:
             "animate": lambda: bench_graphics(inputs["screen"]["path"], work, args.rounds),
             "zoom": lambda: bench_zoom(work, args.rounds),
             "e2e": lambda: bench_e2e_step(args.e2e_cases, args.e2e_port),
+            "static": lambda: bench_static_step(work, args.rounds),
         }
         if args.only:  # re-measure some steps, keep the other figures of the last full run
             results = {**json.loads((HERE / "results.json").read_text()), **results}

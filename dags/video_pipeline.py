@@ -1,10 +1,9 @@
 """video_pipeline: raw footage in, a narrated, captioned, published video out. One run per video.
 
-    ingest → analyze → script → review_gate → voiceover → edit → animate → render → qc → publish
-                                                                ↘ chunk_plan → render_chunk[i] ↗
-                                                                ↘ metadata ─────────────────↗
-                                                                ↘ thumbnail ────────────────↗
-                                                                ↘ captions ─────────────────↗
+    ingest → analyze → script → review_gate → voiceover → edit → chunk_plan → render → qc → publish
+                                review_gate → animate (beside voiceover, edit) → render
+                      chunk_plan → render_chunk[i] (mapped; none below chunk_seconds) → render
+                      edit → metadata, thumbnail, captions → publish
 
 Each task downloads its inputs from the artifact store, calls a pure stage in
 ``include/stages/``, uploads the outputs and returns their keys through XCom. Clearing a task
@@ -155,7 +154,7 @@ def video_pipeline():
     @task(execution_timeout=timedelta(minutes=5), **RETRIES)
     def chunk_plan(chunks: list) -> list:
         # Airflow maps only over a task's return value, not over edit's "render_chunks" key: this
-        # hands that list on (it runs beside animate, so a short video's render waits no longer).
+        # hands that list on (a fraction of a second between edit and render).
         return chunks
 
     @task(execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
@@ -174,12 +173,13 @@ def video_pipeline():
             ))
 
     @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
-    def make_graphics(ingested: dict, edited: dict) -> dict:
+    def make_graphics(analyzed: dict, reviewed: dict) -> dict:
+        # what it draws needs no timing (include/stages/animate.py): beside voiceover and edit
         from include.stages import animate
 
-        with stage_io("animate", ingested) as io:
-            return io.publish(animate.run(io.fetch(edited["artifacts"]["edl.json"]),
-                                          io.settings, io.out_dir))
+        with stage_io("animate", analyzed) as io:
+            return io.publish(animate.run(io.fetch(analyzed["artifacts"]["segments.json"]),
+                                          io.fetch(io.script_key()), io.settings, io.out_dir))
 
     # none_failed: runs when render_chunk was skipped (no chunks: an expand over []), never when
     # an upstream task failed (then it is upstream_failed, like every all_success task).
@@ -263,7 +263,7 @@ def video_pipeline():
                                 retry_delay=timedelta(seconds=30))
     voiced = make_voiceover.override(task_id="voiceover")(reviewed.output)
     edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
-    animated = make_graphics.override(task_id="animate")(ingested, edited)
+    animated = make_graphics.override(task_id="animate")(analyzed, reviewed.output)
     planned = chunk_plan(edited["render_chunks"])
     chunked = render_chunk.partial(ingested=ingested, edited=edited, animated=animated).expand(
         chunk=planned)

@@ -88,6 +88,9 @@ def test_sample_silences_and_frozen_spans(analyzed_sample):
     frozen = doc["static_spans"]
     assert _covered(frozen, 4.0, 12.0) >= 0.9 * 8.0
     assert _covered(frozen, 0.0, 4.0) == 0.0 and _covered(frozen, 12.0, 20.0) == 0.0
+    strict = doc["frozen_spans"]  # the render's held frames: the same still stretch, no more
+    assert _covered(strict, 4.0, 12.0) >= 0.9 * 8.0
+    assert _covered(strict, 0.0, 4.0) == 0.0 and _covered(strict, 12.0, 20.0) == 0.0
 
 
 def test_sample_segments_tile_the_clip(analyzed_sample):
@@ -97,6 +100,7 @@ def test_sample_segments_tile_the_clip(analyzed_sample):
         "segments": len(segments),
         "cuts": len(doc["cuts"]),
         "static_spans": len(doc["static_spans"]),
+        "frozen_spans": len(doc["frozen_spans"]),
         "silences": len(doc["silences"]),
         "duration": doc["duration"],
     }

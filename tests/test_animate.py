@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def make_video(inputs: dict, folder: Path, **options) -> dict:
                         outro_url="ledgerly.app/start", **options)
     edit.run(inputs["segments"], inputs["script"], inputs["voiceover"], inputs["source"],
              settings, folder / "edit")
-    made = animate.run(folder / "edit" / "edl.json", settings, folder / "animate")
+    made = animate.run(inputs["segments"], inputs["script"], settings, folder / "animate")
     files = {"captions.ass": folder / "edit" / "captions.ass", "voiceover.wav": inputs["voice"],
              **{p.name: p for p in (folder / "animate").iterdir()}}
     rendered = render.run(inputs["video"], folder / "edit" / "edl.json", folder / "render",
@@ -190,6 +191,35 @@ def test_a_product_name_page_or_a_late_page_gets_no_lower_third():
     assert [o.title for o in edl.overlays] == ["Invoices"]
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280)])
+def test_animate_draws_before_the_edit_every_graphic_the_layout_names(size):
+    """animate runs beside voiceover and edit, from the analysis and the script alone: each
+    page's lower third once, in the box the layout puts it in. A looped tour (the same pages
+    again and again) names each page once, the first time it is shown."""
+    heads = ("Dashboard", "Invoices", "", "Reports", PRODUCT) * 3
+    settings = Settings(width=size[0], height=size[1], caption_style="karaoke")
+    body = body_edl(duration=150.0, starts=tuple(10.0 * i for i in range(len(heads))),
+                    size=size)
+    script = {"title": "A tour of Ledgerly"}
+    edl = animate.lay_out(body, settings, analysis(*heads), script)
+    cards, overlays = animate.graphics(settings, analysis(*heads), script)
+    assert [o.title for o in overlays] == ["Dashboard", "Invoices", "Reports"]
+    assert [c.kind for c in cards] == [c.kind for c in edl.cards] == ["intro", "outro"]
+    assert [(c.file, c.title, c.kicker, c.subtitle) for c in cards] == [
+        (c.file, c.title, c.kicker, c.subtitle) for c in edl.cards]
+    drawn = {o.file: o for o in overlays}
+    assert [o.title for o in edl.overlays] == ["Dashboard", "Invoices", "Reports"]
+    assert [o.segment_id for o in edl.overlays] == ["s01", "s02", "s04"]
+    assert {o.file for o in edl.overlays} == set(drawn)
+    for o in edl.overlays:
+        d = drawn[o.file]
+        assert (o.title, o.kicker, o.x, o.y, o.width, o.height) == (
+            d.title, d.kicker, d.x, d.y, d.width, d.height)
+        assert o.out_length == pytest.approx(d.out_length, abs=0.002)
+    assert animate.graphics(settings.model_copy(update={"animate": "minimal"}),
+                            analysis(*heads), script)[1] == []
+
+
 @pytest.mark.parametrize("style", caption_track.STYLES)
 @pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (1920, 1080)])
 def test_lower_thirds_sit_in_the_frame_above_the_caption_band(style, size):
@@ -236,13 +266,17 @@ def test_animate_writes_small_clips_and_a_manifest(videos):
     made, edl = videos["auto"], videos["auto"]["edl"]
     folder = made["folder"] / "animate"
     manifest = made["manifest"]
+    # drawn from the analysis and the script, before the edit: one lower third per page, named
+    # by what it shows — the names the edit's layout uses
     assert [i["file"] for i in manifest["items"]] == [
-        "intro.mp4", "outro.mp4", "lower-third-01.mov", "lower-third-02.mov",
-        "lower-third-03.mov"]
+        "intro.mp4", "outro.mp4", *(o.file for o in edl.overlays)]
+    assert all(re.fullmatch(r"lower-third-[0-9a-f]{12}\.mov", o.file) for o in edl.overlays)
     assert [i["text"][-1] for i in manifest["items"][2:]] == ["Dashboard", "Invoices", "Reports"]
     for item in manifest["items"]:
         planned = next(g for g in (*edl.cards, *edl.overlays) if g.file == item["file"])
-        assert (item["out_start"], item["out_end"]) == (planned.out_start, planned.out_end)
+        assert item["seconds"] == pytest.approx(planned.out_length, abs=0.002)
+        if item["alpha"]:
+            assert (item["x"], item["y"]) == (planned.x, planned.y)
         probe = ffprobe(folder / item["file"])
         stream = probe["streams"][0]
         # variable-rate (the still part is one frame), exactly as long as planned
@@ -254,7 +288,7 @@ def test_animate_writes_small_clips_and_a_manifest(videos):
         assert (stream["codec_name"], stream["pix_fmt"]) == (
             ("qtrle", "argb") if item["alpha"] else ("h264", "yuv420p"))
     # a lower third fades in from nothing and out to nothing, and is opaque in between
-    clip_path = folder / "lower-third-01.mov"
+    clip_path = folder / edl.overlays[0].file
     last = round(animate.LOWER_THIRD_SECONDS * FPS) - 1
     alpha = [_alpha(clip_path, n) for n in (0, last // 2, last)]
     assert alpha[0].max() <= 40 and alpha[2].max() <= 40 and alpha[1].max() >= 230
@@ -448,14 +482,15 @@ def test_captions_never_overlap_a_lower_third(videos, tmp_path, style):
         assert rows.min() >= o.y + o.height, (style, i, rows.min(), o.y + o.height)
 
 
-def test_rerunning_animate_alone_changes_the_look_not_the_timing(videos, tmp_path):
+def test_rerunning_animate_alone_changes_the_look_not_the_timing(videos, inputs, tmp_path):
     made = videos["auto"]
-    edl_path = made["folder"] / "edit" / "edl.json"
-    again = animate.run(edl_path, Settings(width=W, height=H, brand_color="#E11D48"), tmp_path)
+    again = animate.run(inputs["segments"], inputs["script"],
+                        Settings(width=W, height=H, caption_style="bold", brand_color="#E11D48"),
+                        tmp_path)
     manifest = json.loads((tmp_path / "animate.json").read_text())
     assert again["clips"] == len(made["manifest"]["items"])
-    assert [(i["file"], i["out_start"], i["out_end"]) for i in manifest["items"]] == [
-        (i["file"], i["out_start"], i["out_end"]) for i in made["manifest"]["items"]]
+    assert [(i["file"], i["seconds"], i["x"], i["y"]) for i in manifest["items"]] == [
+        (i["file"], i["seconds"], i["x"], i["y"]) for i in made["manifest"]["items"]]
     o = made["edl"].overlays[0]
     old = rgb_frame(made["folder"] / "animate" / o.file, 1.2, (o.width, o.height))
     new = rgb_frame(tmp_path / o.file, 1.2, (o.width, o.height))

@@ -65,7 +65,7 @@ def video(screen_recording, tmp_path_factory) -> dict:
     work = folder / "edit"
     edit.run(segments_path, folder / "script.json", folder / "voiceover.json",
              folder / "source.json", settings, work)
-    animate.run(work / "edl.json", settings, folder / "animate")
+    animate.run(segments_path, folder / "script.json", settings, folder / "animate")
     files = {"captions.ass": work / "captions.ass", "voiceover.wav": voice,
              **{p.name: p for p in (folder / "animate").iterdir()}}
     render.run(source, work / "edl.json", folder / "render", files=files)

@@ -22,12 +22,13 @@ def dag(airflow_db):
 def test_stage_table(dag):
     assert sorted(dag.task_ids) == sorted(STAGES)
     down = {t: sorted(dag.get_task(t).downstream_task_ids) for t in STAGES}
-    assert down["ingest"] == ["analyze", "animate", "edit", "render", "render_chunk", "thumbnail"]
-    assert down["analyze"] == ["edit", "metadata", "script"]
+    assert down["ingest"] == ["analyze", "edit", "render", "render_chunk", "thumbnail"]
+    assert down["analyze"] == ["animate", "edit", "metadata", "script"]
     assert down["script"] == ["review_gate"]
-    assert down["review_gate"] == ["edit", "metadata", "thumbnail", "voiceover"]
+    # the graphics need no timing: animate draws them while the voice is synthesised
+    assert down["review_gate"] == ["animate", "edit", "metadata", "thumbnail", "voiceover"]
     assert down["voiceover"] == ["edit", "render"]
-    assert down["edit"] == ["animate", "captions", "chunk_plan", "metadata", "qc", "render",
+    assert down["edit"] == ["captions", "chunk_plan", "metadata", "qc", "render",
                             "render_chunk", "thumbnail"]
     assert down["animate"] == ["render", "render_chunk"]
     # a long video: edit plans the chunks, render_chunk (mapped) renders them, render joins them

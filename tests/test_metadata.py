@@ -186,8 +186,8 @@ def test_metadata_comes_from_the_footage(tmp_path):
     positions = [body.index(f"\n\n{page}:") for page in
                  ("Sprint 14 board", "Backlog", "Velocity report", "Integrations")]
     assert positions == sorted(positions), "the description walks the pages in order"
-    assert meta["tags"][:5] == ["orbit", "sprint 14 board", "backlog", "velocity report",
-                                "integrations"]
+    assert meta["tags"][:6] == ["orbit", "orbit tutorial", "sprint 14 board", "backlog",
+                                "velocity report", "integrations"]
     footage = " ".join([*TOUR_TEXTS, *(t for sc in SCREENS.values() for t in sc["terms"]),
                         "In the backlog I filter for billing tickets."]).lower()
     found = [tag for tag in meta["tags"] if tag in footage]
@@ -252,6 +252,65 @@ def test_a_label_on_screen_is_tagged_whole_not_cut_at_a_generic_word():
     assert "cycle time" in tags
     assert "cycle" not in tags and "time" not in tags
     assert not {"moment", "watch", "wrap"} & set(tags)
+
+
+def test_tags_are_what_someone_searches_for_not_the_apps_sample_data():
+    """The Ledgerly dashboard and invoice list as read on screen: a tag names the product, its
+    pages and features, never a table's column header, a customer's company, an invoice
+    number, an amount, a date or a word cut out of a label."""
+    terms = ["Overview for June 2026", "Revenue this month", "Open invoices", "Overdue",
+             "$48,210", "+12.4% vs May", "Recent activity", "Upcoming payments",
+             "Acme Corp paid INV-1038", "Globex Corporation", "Today", "Due Jun 21", "Draft",
+             "INVOICE", "CUSTOMER", "AMOUNT", "STATUS", "INV-1041", "Wayne Enterprises"]
+    speech = ["This is the Ledgerly dashboard, revenue, open invoices, and what's overdue.",
+              "Here are all our invoices. Newest first."]
+    tags = metadata.build_tags("Ledgerly: Dashboard and Invoices", terms + speech,
+                               first=["Ledgerly", "Dashboard", "Invoices"], labels=terms)
+    assert tags[:4] == ["ledgerly", "ledgerly tutorial", "dashboard", "invoices"]
+    assert {"overdue", "recent activity", "upcoming payments"} <= set(tags)
+    for junk in ("amount", "customer", "status", "globex corporation", "wayne enterprises",
+                 "acme", "jun", "may", "vs may", "due", "today", "month", "newest"):
+        assert junk not in tags, (junk, tags)
+    assert not any(any(c.isdigit() for c in t) for t in tags), tags
+    # without text on screen (a talking head), single words of the speech still count
+    assert "roadmap" in metadata.build_tags("Our roadmap", ["The roadmap for next year."])
+
+
+def _line(text, x, y, w=120, h=14):
+    return {"text": text, "box": [x, y, w, h]}
+
+
+def test_a_tables_cells_are_sample_data_its_headings_and_a_sidebar_are_not():
+    """A customer list as OCR reads it: names, emails and balances in columns on shared rows;
+    beside it a sidebar (one column), a section heading over the list, a tab that is also a
+    status cell."""
+    rows = [("Cyberdyne", "billing@cyberdyne.com", "$2,337.50", "Paid"),
+            ("Northwind Traders", "billing@northwind.com", "$825.00", "Sent"),
+            ("Oakridge Farms", "billing@oakridge.com", "$4,812.50", "Paid"),
+            ("Pied Piper", "billing@piedpiper.com", "$7,700.00", "Overdue")]
+    lines = [_line("Dashboard", 20, 90), _line("Invoices", 20, 112), _line("Customers", 20, 134),
+             _line("Reports", 20, 156), _line("Top customers", 317, 180, 160, 19),
+             _line("Paid", 700, 140, 40), _line("Overdue", 760, 140, 60)]
+    for k, (name, email, balance, status) in enumerate(rows):
+        y = 222 + 44 * k
+        lines += [_line(name, 317, y), _line(email, 633, y + 2, 200),
+                  _line(balance, 1052 - 9 * len(balance), y, 9 * len(balance)),
+                  _line(status, 1120, y + 1, 50)]
+    cells = metadata.table_cells(lines)
+    assert {name for name, *_ in rows} <= cells
+    assert {"billing@cyberdyne.com", "$825.00"} <= cells
+    assert not {"Dashboard", "Invoices", "Customers", "Reports", "Top customers", "Paid",
+                "Overdue"} & cells
+    assert metadata.table_cells(lines[:7]) == set()  # no table on the screen: nothing is data
+    # so a tag never names a customer of the app's sample data
+    analysis = {"product_name": "Ledgerly", "segments": [
+        {"id": "s01", "screen": {"headline": "Customers", "lines": lines,
+                                 "terms": [line["text"] for line in lines]}}]}
+    footage = metadata.Footage.of(analysis)
+    tags = metadata.build_tags("Ledgerly: Customers", footage.tag_texts(),
+                               first=footage.names(), labels=footage.terms)
+    assert tags[:3] == ["ledgerly", "ledgerly tutorial", "customers"]
+    assert not {"cyberdyne", "northwind traders", "pied piper", "oakridge farms"} & set(tags), tags
 
 
 def test_the_walkthrough_drops_a_repeated_page_name_but_never_leaves_a_fragment():

@@ -190,6 +190,21 @@ def test_run_is_deterministic_and_derives_a_title(segments_path, tmp_path):
     assert (tmp_path / "c" / "script.json").read_bytes() == (tmp_path / "d" / "script.json").read_bytes()
 
 
+def test_a_derived_title_lists_pages_not_the_views_of_a_page():
+    def analysis(*headlines):
+        return {"product_name": "Ledgerly",
+                "segments": [{"screen": {"headline": h}} for h in headlines]}
+
+    # "New invoice" is a dialog over Invoices, not a page of its own
+    assert script.derived_title(analysis("Dashboard", "Invoices", "New invoice", "Customers",
+                                         "Reports")) == \
+        "Ledgerly: Dashboard, Invoices, Customers and Reports"
+    # a shared generic word does not make two pages one; at most four are listed
+    assert script.derived_title(analysis("New invoice", "New customer", "Billing", "Audit log",
+                                         "Team")) == \
+        "Ledgerly: New invoice, New customer, Billing and Audit log"
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_offline_writer_never_says_stock_filler_and_stays_in_budget(seed):
     rng = random.Random(seed)

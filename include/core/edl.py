@@ -47,7 +47,10 @@ class ZoomMove:
 @dataclass(frozen=True)
 class Clip:
     """Source ``[src_start, src_end)`` played at ``speed``, its last frame held ``hold`` s,
-    filling final time ``[out_start, out_end)``; ``zoom`` are its camera moves."""
+    filling final time ``[out_start, out_end)``; ``zoom`` are its camera moves. ``frozen`` are
+    source sub-spans ``(start, end)`` inside ``[src_start, src_end]``, in order, in which the
+    picture does not change (analyze's ``frozen_spans``, a margin inside): the render may show
+    each as one held frame instead of decoding it."""
 
     segment_id: str
     src_start: float
@@ -57,6 +60,7 @@ class Clip:
     out_start: float
     out_end: float
     zoom: tuple[ZoomMove, ...] = ()
+    frozen: tuple[tuple[float, float], ...] = ()
 
     @property
     def out_length(self) -> float:
@@ -301,6 +305,11 @@ class Edl:
                                               and y + h <= self.source.height)),
                          f"clip {i} has a zoom box outside the source picture")
                 previous_end = move.out_end
+            previous_end = clip.src_start
+            for a, b in clip.frozen:
+                _require(previous_end - TOLERANCE <= a < b <= clip.src_end + TOLERANCE,
+                         f"clip {i} has a frozen span outside its source span or out of order")
+                previous_end = b
             position = clip.out_end
         _require(abs(position - self.body_end) <= TOLERANCE,
                  f"clips end at {position} instead of {self.body_end}")
@@ -363,15 +372,20 @@ def _plain(obj) -> dict:
 def _clip_dict(clip: Clip) -> dict:
     out = _plain(clip)
     out["zoom"] = [move.as_dict() for move in clip.zoom]
+    out["frozen"] = [[a, b] for a, b in clip.frozen]
     return out
 
 
 def _clip(data: dict) -> Clip:
-    clip = _build(Clip, {k: v for k, v in data.items() if k != "zoom"})
+    clip = _build(Clip, {k: v for k, v in data.items() if k not in ("zoom", "frozen")})
     moves = data.get("zoom") or []
+    frozen = data.get("frozen") or []  # absent before frozen spans were recorded
     if not isinstance(moves, list):
         raise TypeError("zoom list")
-    return replace(clip, zoom=tuple(ZoomMove.from_dict(m) for m in moves))
+    if not isinstance(frozen, list) or any(len(span) != 2 for span in frozen):
+        raise TypeError("frozen list")
+    return replace(clip, zoom=tuple(ZoomMove.from_dict(m) for m in moves),
+                   frozen=tuple((float(a), float(b)) for a, b in frozen))
 
 
 def _build(cls, data: dict):

@@ -78,6 +78,11 @@ DISSOLVE_FLANK_RATIO = 2.0  # ... far more than in the windows before and after 
 STILL_PIXEL_DELTA = 10  # a Y/U/V sample changed if it moved more than this (encoder noise is less)
 STILL_MAX_CHANGED = 0.002  # a frame is still if at most this fraction of its samples changed
 MIN_STATIC_SECONDS = 1.0
+# Frozen (for the render, which shows such a stretch as one held frame): every sample of every
+# frame within FROZEN_DELTA levels of the run's first frame — a moving pointer, a caret or one
+# typed letter moves samples far more, even at 192x108. Stricter than "still" on purpose.
+FROZEN_DELTA = 3
+MIN_FROZEN_SECONDS = 0.5
 
 # ---- audio and dead air
 SILENCE_FILTER = "silencedetect=n=-40dB:d=0.5"
@@ -119,6 +124,7 @@ class Signals:
     hist: np.ndarray  # colour-histogram distance to the previous frame (0..1)
     motion: np.ndarray  # fraction of the picture whose luma changed noticeably
     still: np.ndarray  # bool: the picture still matches the start of its still run
+    frozen: np.ndarray  # bool: every sample within FROZEN_DELTA of the start of its frozen run
     window_change: np.ndarray  # difference to the frame one dissolve window earlier (levels)
     window_hist: np.ndarray  # colour-histogram distance to that frame
     blend_alpha: np.ndarray  # window middle ~ (1 - a) * window start + a * window end
@@ -181,6 +187,7 @@ def run(
         cuts = detect_cuts(signals)
         cut_times = [c["time"] for c in cuts]
         static_spans = [(a, min(b, duration)) for a, b in find_static_spans(signals, cut_times)]
+        frozen_spans = [(a, min(b, duration)) for a, b in find_frozen_spans(signals, cut_times)]
         dead_air = find_dead_air(static_spans, silences if has_audio else [(0.0, duration)])
         segments = [
             describe_segment(
@@ -221,6 +228,7 @@ def run(
         "transcript": transcript,
         "cuts": cuts,
         "static_spans": [[_r(a), _r(b)] for a, b in static_spans],
+        "frozen_spans": [[_r(a), _r(b)] for a, b in frozen_spans],
         "silences": [[_r(a), _r(b)] for a, b in silences],
         "segments": segments,
     })
@@ -228,6 +236,7 @@ def run(
         "segments": len(segments),
         "cuts": len(cuts),
         "static_spans": len(static_spans),
+        "frozen_spans": len(frozen_spans),
         "silences": len(silences),
         "duration": _r(duration),
         **spent,
@@ -522,14 +531,15 @@ class SignalExtractor:
         self._previous: np.ndarray | None = None  # last frame of the previous chunk ...
         self._previous_hist: np.ndarray | None = None  # ... and its histogram
         self._anchor: np.ndarray | None = None  # first frame of the current still run
+        self._frozen_anchor: np.ndarray | None = None  # ... and of the current frozen run
         baseline_frames = max(2, round(BASELINE_SECONDS * fps))
         # Block changes of the last BASELINE_SECONDS, so each block has its usual level.
         self._block_history = np.zeros((baseline_frames, GRID_ROWS * GRID_COLS))
         self._thumbs = np.empty((0, 3 * THUMB_SIZE), np.float32)  # the last `window` thumbnails ...
         self._hists = np.empty((0, HIST_BINS), np.float32)  # ... and their histograms
         self._series: dict[str, list[np.ndarray]] = {
-            name: [] for name in ("pixel", "area", "hist", "motion", "still", "window_change",
-                                  "window_hist", "blend_alpha", "blend_residual")
+            name: [] for name in ("pixel", "area", "hist", "motion", "still", "frozen",
+                                  "window_change", "window_hist", "blend_alpha", "blend_residual")
         }
         self._looks: list[tuple[float, float, float, float, np.ndarray]] = []
 
@@ -581,6 +591,13 @@ class SignalExtractor:
             if not still[k]:
                 self._anchor = frame.copy()
         self._series["still"].append(still)
+        frozen = np.zeros(len(chunk), bool)
+        for k, frame in enumerate(chunk):
+            if self._frozen_anchor is not None:
+                frozen[k] = int(cv2.absdiff(frame, self._frozen_anchor).max()) <= FROZEN_DELTA
+            if not frozen[k]:
+                self._frozen_anchor = frame.copy()
+        self._series["frozen"].append(frozen)
 
     def _add_window_changes(self, thumbs: np.ndarray, hists: np.ndarray) -> None:
         """Compare each frame with the one a window earlier; fit the window's middle as a blend."""
@@ -778,6 +795,21 @@ def find_static_spans(signals: Signals, cut_times: list[float]) -> list[Span]:
     for first, last in _runs(still):
         start, end = (first - 1) / fps, (last + 1) / fps  # a still frame repeats the one before it
         if end - start >= MIN_STATIC_SECONDS:
+            found.append((start, end))
+    return found
+
+
+def find_frozen_spans(signals: Signals, cut_times: list[float]) -> list[Span]:
+    """Spans of at least MIN_FROZEN_SECONDS whose frames are all the same picture (every sample
+    within FROZEN_DELTA levels of the span's first frame); a cut ends a span. The render may show
+    such a span as one held frame, so this is stricter than :func:`find_static_spans`."""
+    fps = signals.fps
+    frozen = signals.frozen.copy()
+    frozen[[i for i in (round(t * fps) for t in cut_times) if i < len(frozen)]] = False
+    found = []
+    for first, last in _runs(frozen):
+        start, end = (first - 1) / fps, (last + 1) / fps  # frame first - 1 began the run
+        if end - start >= MIN_FROZEN_SECONDS:
             found.append((start, end))
     return found
 

@@ -10,19 +10,22 @@ Two halves, so that rerunning ``animate`` alone stays correct:
   segment opens a new page, in the frame's lower third but above the caption band (see
   :func:`include.stages.caption_track.safe_top`), so captions never cover it. The run option
   ``animate`` says which: ``auto`` all three, ``minimal`` the intro only, ``off`` none.
-* :func:`run` (the animate task) **draws** what the EDL names with MoviePy, in the run's
-  ``brand_color`` and ``brand_font``: the cards as small full-frame H.264 clips, the lower thirds
+* :func:`run` (the animate task) **draws** them with MoviePy — before the edit, beside the
+  voiceover: :func:`graphics` knows from the run's options, the analysis and the reviewed script
+  alone what the layout can name (the cards, one lower third per page headline, each file named
+  by what it shows: :func:`_lower_third`), since what a clip shows never depends on when; in
+  the run's ``brand_color`` and ``brand_font``: the cards as small full-frame H.264 clips, the lower thirds
   as clips with alpha the size of their box (:data:`OVERLAY_CODEC` in :data:`OVERLAY_FORMAT`,
   lossless, the cheapest to overlay of those measured, see benchmarks/README.md), and writes
-  ``animate.json`` (each file, where it goes in final time, its size, format and ``still``
-  span). A clip holds still between its animation in and out (:func:`_still_span`): that part
+  ``animate.json`` (each file, its length, box, format and ``still`` span). A clip holds still between its animation in and out (:func:`_still_span`): that part
   is drawn once and stored as one frame lasting until the next (a variable-rate file), so
   neither MoviePy, the encoder nor the render's decoder handle the same picture twice. Play the
   clips from their start, or through ``fps`` first: an input seek (``-ss``) skips a held frame
   that began before the seek point.
 
-The render stage plays them inside its single ffmpeg pass (intro/outro concatenated, lower thirds
-overlaid), so the timing always comes from the EDL and the look from the last animate run.
+The render stage plays the files the EDL names inside its single ffmpeg pass (intro/outro
+concatenated, lower thirds overlaid), so the timing always comes from the EDL and the look from
+the last animate run.
 MoviePy is imported only by :func:`run`; the edit stage does not load it.
 """
 
@@ -38,7 +41,7 @@ from pathlib import Path
 
 from include.core.edl import Card, Edl, Overlay
 from include.core.errors import FatalError
-from include.core.files import write_json
+from include.core.files import read_json, write_json
 from include.core.options import Settings
 from include.stages import caption_track
 
@@ -82,17 +85,15 @@ def lay_out(edl: Edl, settings: Settings, analysis: dict, script: dict) -> Edl:
     mode = settings.animate
     if mode == "off":
         return edl
-    product = " ".join(str(analysis.get("product_name") or "").split())
-    intro_title, kicker = _intro_text(product, str(script.get("title") or settings.title_hint))
+    product = _product(analysis)
     offset = INTRO_SECONDS
     body = edl.output.duration
-    outro = OUTRO_SECONDS if mode == "auto" else 0.0
+    drawn = _cards(settings, product, script)
+    outro = OUTRO_SECONDS if len(drawn) > 1 else 0.0
     duration = round(offset + body + outro, 3)
-    cards = [Card("intro", INTRO_FILE, 0.0, offset, title=intro_title, kicker=kicker)]
+    cards = [drawn[0]]
     if outro:
-        cards.append(Card("outro", OUTRO_FILE, round(offset + body, 3), duration,
-                          title=settings.outro_text.strip() or "Thanks for watching",
-                          subtitle=settings.outro_url, kicker=product))
+        cards.append(replace(drawn[1], out_start=round(offset + body, 3), out_end=duration))
     clips = tuple(replace(c, out_start=round(c.out_start + offset, 3),
                           out_end=round(c.out_end + offset, 3),
                           zoom=tuple(replace(m, out_start=round(m.out_start + offset, 3),
@@ -119,6 +120,60 @@ def lay_out(edl: Edl, settings: Settings, analysis: dict, script: dict) -> Edl:
     return shifted
 
 
+def _product(analysis: dict) -> str:
+    return " ".join(str(analysis.get("product_name") or "").split())
+
+
+def _cards(settings: Settings, product: str, script: dict) -> list[Card]:
+    """The intro card (final time 0 to ``INTRO_SECONDS``) and, with ``animate`` auto, the outro
+    (``OUTRO_SECONDS`` long; :func:`lay_out` moves it after the footage)."""
+    intro_title, kicker = _intro_text(product, str(script.get("title") or settings.title_hint))
+    cards = [Card("intro", INTRO_FILE, 0.0, INTRO_SECONDS, title=intro_title, kicker=kicker)]
+    if settings.animate == "auto":
+        cards.append(Card("outro", OUTRO_FILE, 0.0, OUTRO_SECONDS,
+                          title=settings.outro_text.strip() or "Thanks for watching",
+                          subtitle=settings.outro_url, kicker=product))
+    return cards
+
+
+def _headlines(analysis: dict) -> dict[str, str]:
+    """Each segment's page headline (segments.json ``screen.headline``), whitespace folded."""
+    return {str(s.get("id")): " ".join(str((s.get("screen") or {}).get("headline") or "").split())
+            for s in analysis.get("segments") or []}
+
+
+def _lower_third(headline: str, product: str, box: tuple[int, int, int, int],
+                 segment_id: str = "", start: float = 0.0) -> Overlay:
+    """The lower third of ``headline``; its file is named by what it shows (the same headline,
+    product and box: the same file), so animate can draw it before the edit has timed it."""
+    import hashlib
+
+    title = _shorten(headline, MAX_HEADLINE_CHARS)
+    x, y, width, height = box
+    digest = hashlib.sha256(f"{title}\n{product}\n{width}x{height}".encode()).hexdigest()[:12]
+    return Overlay("lower_third", f"lower-third-{digest}.{OVERLAY_FORMAT}", segment_id,
+                   start, round(start + LOWER_THIRD_SECONDS, 3), x, y, width, height,
+                   title=title, kicker=product)
+
+
+def graphics(settings: Settings, analysis: dict, script: dict) -> tuple[list[Card], list[Overlay]]:
+    """Everything :func:`lay_out` can place, untimed: the cards, and one lower third per page
+    headline (the edit keeps those that fit). Needs no EDL — only the run's options, the
+    analysis and the (reviewed) script — so animate draws them while the voice is synthesised."""
+    if settings.animate == "off":
+        return [], []
+    product = _product(analysis)
+    overlays: dict[str, Overlay] = {}
+    if settings.animate == "auto":
+        width, height = settings.output_size
+        box = lower_third_box(width, height, settings.caption_style)
+        for headline in _headlines(analysis).values():
+            if headline and headline.lower() != product.lower():
+                overlay = _lower_third(headline, product, box)
+                overlays.setdefault(overlay.file, overlay)
+    return _cards(settings, product, script), list(overlays.values())
+
+
 def _intro_text(product: str, title: str) -> tuple[str, str]:
     """(title, kicker) of the intro card: "Orbit: Backlog and Reports" → ("Backlog and
     Reports", "Orbit"); a title that is only the product → (product, "")."""
@@ -138,41 +193,37 @@ def _shift_event(event: dict, offset: float) -> dict:
 
 
 def lower_thirds(edl: Edl, analysis: dict, product: str) -> list[Overlay]:
-    """A lower third where a clip opens a page with a new headline (segments.json
-    ``screen.headline``), ``LOWER_THIRD_DELAY`` after the cut, when it fits before the footage
-    ends without touching the previous one."""
-    headlines = {str(s.get("id")): " ".join(str((s.get("screen") or {}).get("headline") or "")
-                                            .split())
-                 for s in analysis.get("segments") or []}
-    x, y, width, height = lower_third_box(edl)
+    """A lower third where a clip first opens a page (a headline in segments.json
+    ``screen.headline`` not named before: coming back to a page does not name it again),
+    ``LOWER_THIRD_DELAY`` after the cut, when it fits before the footage ends without touching
+    the previous one."""
+    headlines = _headlines(analysis)
+    box = lower_third_box(edl.output.width, edl.output.height, edl.captions.style)
     overlays: list[Overlay] = []
-    last, previous_end = "", -math.inf
+    shown, previous_end = {product.lower()}, -math.inf
     for clip in edl.clips:
         headline = headlines.get(clip.segment_id, "")
-        if not headline or headline.lower() in (last.lower(), product.lower()):
-            continue
-        last = headline
+        if not headline or headline.lower() in shown:
+            continue  # a page the viewer was already told the name of (coming back to it)
+        shown.add(headline.lower())
         start = round(max(clip.out_start + LOWER_THIRD_DELAY, previous_end + LOWER_THIRD_GAP), 3)
         end = round(start + LOWER_THIRD_SECONDS, 3)
         if end > edl.body_end or start > clip.out_start + 2 * LOWER_THIRD_SECONDS:
             continue
-        overlays.append(Overlay(
-            "lower_third", f"lower-third-{len(overlays) + 1:02d}.{OVERLAY_FORMAT}",
-            clip.segment_id, start, end, x, y, width, height,
-            title=_shorten(headline, MAX_HEADLINE_CHARS), kicker=product))
+        overlays.append(_lower_third(headline, product, box, clip.segment_id, start))
         previous_end = end
     return overlays
 
 
-def lower_third_box(edl: Edl) -> tuple[int, int, int, int]:
-    """``(x, y, width, height)`` of the lower thirds (all even): at the captions' side margin,
-    ending a small gap above the caption band, so the two never overlap."""
-    width, height = edl.output.width, edl.output.height
+def lower_third_box(width: int, height: int, caption_style: str) -> tuple[int, int, int, int]:
+    """``(x, y, width, height)`` of the lower thirds in a ``width`` x ``height`` frame (all
+    even): at the captions' side margin, ending a small gap above the band of captions in
+    ``caption_style``, so the two never overlap."""
     unit = min(width, height)
     margin = math.ceil(width * caption_track.SAFE_MARGIN)
     box_h = _even(unit * 0.15)
     box_w = _even(min(width * 0.62, width - 2 * margin))
-    top = caption_track.safe_top(edl.captions.style, width, height) - _even(unit * 0.025) - box_h
+    top = caption_track.safe_top(caption_style, width, height) - _even(unit * 0.025) - box_h
     # even: ffmpeg's overlay on yuv420p rounds x and y down to a multiple of 2
     return margin + margin % 2, _even(max(0, top)), box_w, box_h
 
@@ -191,39 +242,40 @@ def _shorten(text: str, limit: int) -> str:
 # ------------------------------------------------------------------------------ drawing (animate)
 
 
-def run(edl_path: Path, settings: Settings, out_dir: Path) -> dict:
-    """Draw every card and lower third ``edl.json`` names into ``out_dir`` and write
-    ``out_dir/animate.json``; return ``{"mode", "clips", "seconds"}``."""
+def run(analysis_path: Path, script_path: Path, settings: Settings, out_dir: Path) -> dict:
+    """Draw every card and lower third :func:`graphics` names for this run (from
+    ``segments.json`` and the reviewed ``script.json``; no EDL needed) into ``out_dir`` and write
+    ``out_dir/animate.json``; return ``{"mode", "clips", "seconds"}``. The edit's
+    :func:`lay_out` names the same files, timed; a lower third it leaves out is simply unused."""
     began = time.monotonic()
-    edl = Edl.load(edl_path)
+    cards, overlays = graphics(settings, read_json(analysis_path, "segments.json"),
+                               read_json(script_path, "script.json"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     style = Style.of(settings)
+    width, height = settings.output_size
     items = []
-    for card in edl.cards:
-        clip = _card_clip(card, style, edl.output.width, edl.output.height)
-        _write(clip, out_dir / card.file, edl.output.fps, alpha=False, still=_still_span(card))
-        items.append({"kind": card.kind, "file": card.file, "out_start": card.out_start,
-                      "out_end": card.out_end, "x": 0, "y": 0, "width": edl.output.width,
-                      "height": edl.output.height, "alpha": False, "codec": "h264",
-                      "still": [round(t, 3) for t in _still_span(card)],
+    for card in cards:
+        clip = _card_clip(card, style, width, height)
+        _write(clip, out_dir / card.file, settings.fps, alpha=False, still=_still_span(card))
+        items.append({"kind": card.kind, "file": card.file, "seconds": card.out_length,
+                      "x": 0, "y": 0, "width": width, "height": height, "alpha": False,
+                      "codec": "h264", "still": [round(t, 3) for t in _still_span(card)],
                       "text": [t for t in (card.kicker, card.title, card.subtitle) if t]})
-    for overlay in edl.overlays:
+    for overlay in overlays:
         clip = _lower_third_clip(overlay, style)
-        _write(clip, out_dir / overlay.file, edl.output.fps, alpha=True,
+        _write(clip, out_dir / overlay.file, settings.fps, alpha=True,
                still=_still_span(overlay))
-        items.append({"kind": overlay.kind, "file": overlay.file, "segment_id": overlay.segment_id,
-                      "out_start": overlay.out_start, "out_end": overlay.out_end,
+        items.append({"kind": overlay.kind, "file": overlay.file, "seconds": overlay.out_length,
                       "x": overlay.x, "y": overlay.y, "width": overlay.width,
                       "height": overlay.height, "alpha": True, "codec": OVERLAY_CODEC,
                       "still": [round(t, 3) for t in _still_span(overlay)],
                       "text": [t for t in (overlay.kicker, overlay.title) if t]})
     seconds = round(time.monotonic() - began, 3)
     write_json(out_dir / "animate.json", {
-        "version": 1, "mode": settings.animate, "fps": edl.output.fps,
+        "version": 2, "mode": settings.animate, "fps": settings.fps,
         "brand_color": settings.brand_color, "font": style.font(""),
-        "duration": edl.output.duration, "body_start": edl.body_start,
-        "body_end": edl.body_end, "items": items, "seconds": seconds,
+        "items": items, "seconds": seconds,
     })
     return {"mode": settings.animate, "clips": len(items), "seconds": seconds}
 

@@ -55,6 +55,10 @@ from include.core.options import Settings
 from include.stages import animate, camera, caption_track
 
 MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece before them
+# Frozen spans (analyze's ``frozen_spans``: every frame the same picture) the render may show as
+# one held frame: this much of each end stays decoded, so motion at a boundary never freezes ...
+FROZEN_MARGIN = 0.1
+MIN_FROZEN_OUT = 0.5  # ... and a span must fill this many final seconds to be worth it
 VOICE_OFFSET = 0.0
 
 # ---- fit: pacing by content
@@ -177,6 +181,7 @@ def run(
                             camera.view_box(picture, (width, height), framing),
                             narration_text={str(s.get("id")): str(s.get("text") or "")
                                             for s in script.get("segments") or []})
+    clips = _with_frozen(clips, analysis)
     edl = Edl(
         sync_mode=settings.sync_mode,
         output=Output(width=width, height=height, fps=settings.fps, duration=duration,
@@ -214,6 +219,33 @@ def run(
     return {"duration": edl.output.duration, "clips": len(clips),
             "sync_mode": settings.sync_mode, "zoom_moves": sum(len(c.zoom) for c in clips),
             "cards": len(edl.cards), "overlays": len(edl.overlays)}
+
+
+def _with_frozen(clips: list[Clip], analysis: dict) -> list[Clip]:
+    """The clips with the frozen sub-spans of their source span (``Clip.frozen``).
+
+    From analyze's ``frozen_spans`` (every sample of every frame within a few levels of the
+    span's first frame — stricter than ``static_spans``, which let a pointer or a typed letter
+    pass; none from an older segments.json), each less ``FROZEN_MARGIN`` at both ends (not at
+    the start or the end of the source: nothing moves beyond them); kept when it fills
+    ``MIN_FROZEN_OUT`` of final time.
+    """
+    found = analysis.get("frozen_spans")
+    if not found:
+        return clips
+    end = float(analysis.get("duration") or 0.0)
+
+    frozen = sorted((a if a <= 0.0 else a + FROZEN_MARGIN,
+                     b if end and b >= end - 1e-3 else b - FROZEN_MARGIN)
+                    for a, b in ((float(a), float(b)) for a, b in found))
+    frozen = [(a, b) for a, b in frozen if b > a]
+    result = []
+    for clip in clips:
+        inside = spans.intersect(frozen, [(clip.src_start, clip.src_end)])
+        kept = tuple((round(a, 3), round(b, 3)) for a, b in inside
+                     if (b - a) / clip.speed >= MIN_FROZEN_OUT)
+        result.append(replace(clip, frozen=kept) if kept else clip)
+    return result
 
 
 def _positive(value: object, what: str) -> float:

@@ -96,7 +96,7 @@ def run(
         description = build_description(title, footage.walkthrough(texts) or list(texts.values()),
                                          chapters)
         tags = build_tags(title, footage.tag_texts() + list(texts.values()),
-                          first=footage.names())
+                          first=footage.names(), labels=footage.terms)
     metadata = {
         "title": title,
         "description": description,
@@ -134,7 +134,8 @@ class Footage:
         for seg in segments:
             screen = seg.get("screen") or {}
             headlines[str(seg.get("id"))] = " ".join(str(screen.get("headline") or "").split())
-            terms += [str(t) for t in screen.get("terms") or []]
+            cells = table_cells(screen.get("lines") or [])
+            terms += [str(t) for t in screen.get("terms") or [] if str(t) not in cells]
             said = (seg.get("speech") or {}).get("text")
             if said:
                 speech.append(str(said))
@@ -194,6 +195,42 @@ class Footage:
 
     def tag_texts(self) -> list[str]:
         return list(self.terms) + list(self.speech)
+
+
+def table_cells(lines: Sequence[dict]) -> set[str]:
+    """The texts of ``lines`` (OCR lines with ``box`` [x, y, w, h]) that are only ever cells of
+    a table: a line of a column (≥ 3 lines sharing a left or right edge) with a line of a
+    neighbour column on its row, the two columns sharing ≥ 3 rows — a list of customers, their
+    emails and balances: the app's sample data, not what the video is about. A single column (a
+    sidebar, a form's labels) is no table, a section heading above a list shares no row with
+    the list's neighbour, and a text also on screen outside a table (a tab "Paid" beside the
+    status cells "Paid") is kept."""
+    boxes = [(k, str(line.get("text") or ""), *map(float, line["box"][:4]))
+             for k, line in enumerate(lines) if len(line.get("box") or []) >= 4]
+    columns: list[list[tuple]] = []
+    for edge in (lambda b: b[2], lambda b: b[2] + b[4]):  # left edges, right edges
+        group: list[tuple] = []
+        for box in sorted(boxes, key=edge):
+            if group and edge(box) - edge(group[0]) > COLUMN_SLACK_PX:
+                columns.append(group)
+                group = []
+            group.append(box)
+        columns.append(group)
+    columns = [c for c in columns if len(c) >= 3]
+
+    def on_row(box: tuple, column: list[tuple]) -> bool:
+        return any(abs(box[3] - other[3]) <= ROW_SLACK_PX for other in column)
+
+    flagged: set[int] = set()
+    for a, column in enumerate(columns):
+        mine = {box[0] for box in column}
+        neighbours = [other for b, other in enumerate(columns) if b != a
+                      and not mine & {box[0] for box in other}
+                      and sum(on_row(box, other) for box in column) >= 3]
+        flagged.update(box[0] for box in column
+                       if any(on_row(box, other) for other in neighbours))
+    cells = {box[1] for box in boxes if box[0] in flagged}
+    return cells - {box[1] for box in boxes if box[0] not in flagged}
 
 
 def _plain(text: str) -> str:
@@ -319,20 +356,67 @@ def build_description(title: str, paragraphs: list[str], chapters: list[dict]) -
     )
 
 
-def build_tags(title: str, texts: list[str], *, first: Sequence[str] = ()) -> list[str]:
-    """Search tags: ``first`` (the product, its pages), then the key phrases of ``texts`` (the
-    text on screen, the presenter's words, the narration) and the title.
+def build_tags(title: str, texts: list[str], *, first: Sequence[str] = (),
+               labels: Sequence[str] = ()) -> list[str]:
+    """Search tags: ``first`` (the product, "<product> tutorial", its pages), then the key
+    phrases of ``texts`` (the text on screen, the presenter's words, the narration) and the
+    title that someone could search for: no sample data (column headers, customers' companies,
+    ids, amounts, dates) and, when the screen has ``labels`` (its terms), a single word only if
+    it is one of them whole ("Overdue", a status; not "month" from "Revenue this month").
 
     At most 15, lower-case, deduplicated, each at most 30 characters and at most 500 characters
     joined by commas (a tag containing a space counts two quote characters, as YouTube does);
     never a stop-word, a filler or a bare number.
     """
     named = [_plain(name).lower() for name in first if _is_tag(_plain(name).lower())]
+    # "<product> tutorial": what people type to find a walkthrough of a product
+    guide = [f"{named[0]} tutorial"] if named and len(named[0]) + 9 <= MAX_TAG_CHARS else []
     # keyphrases() drops function words and filler itself; excluding the chapter-title
     # STOPWORDS here too would cut on-screen labels apart ("Cycle time" → a tag "cycle")
-    phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 2,
+    texts = [t for t in texts if not _sample_data(t)]
+    phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 3,
                                               exclude=FILLERS | STOCK_NARRATION)]
-    return limit_tags(named + [p for p in phrases if _is_tag(p)])
+    whole = {" ".join(label.lower().split()) for label in labels}
+    return limit_tags(named[:1] + guide + named[1:]
+                      + [p for p in phrases if _is_tag(p) and _searchable(p)
+                         and (" " in p or not whole or p in whole)])
+
+
+# Words that make a phrase on screen a cell of sample data, not a topic: calendar words ("Due
+# Jun 21", "vs May"), comparison glue; a word with a digit is an id, an amount or a date
+# ("INV-1038", "$4,600.00").
+CALENDAR = frozenset(
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july "
+    "august september october november december mon tue wed thu fri sat sun monday tuesday "
+    "wednesday thursday friday saturday sunday today yesterday tomorrow".split())
+GLUE = frozenset({"vs", "via", "per", "paid", "sent", "viewed"})
+
+
+COLUMN_SLACK_PX = 4  # lines of one table column start (or end) within this many pixels
+ROW_SLACK_PX = 6  # cells of one table row sit within this many pixels of each other
+COMPANY = frozenset({"corp", "corporation", "inc", "ltd", "llc", "gmbh", "enterprises", "co"})
+
+
+def _sample_data(text: str) -> bool:
+    """A text on screen that is the app's sample data, not what it is about: a table's column
+    header ("AMOUNT", "CUSTOMER": one capitalised word longer than an acronym), a ranked list's
+    entry ("1. Stark Logistics") or a customer's company ("Globex Corporation", "Acme Corp paid
+    INV-1038"); a table's other cells: :func:`table_cells`."""
+    words = text.split()
+    if len(words) == 1 and len(text) > 4 and text.isupper():
+        return True
+    if re.match(r"\d+[.)] ", text):  # a ranked list's entry: "1. Stark Logistics"
+        return True
+    return any(w.strip(".,").lower() in COMPANY for w in words)
+
+
+def _searchable(phrase: str) -> bool:
+    """Whether a phrase read on screen or heard could be what someone searches for: no word
+    with a digit, no calendar word, no comparison glue, not a word of three letters or less
+    ("due", "jun")."""
+    words = phrase.split()
+    return (not any(any(c.isdigit() for c in w) or w in CALENDAR or w in GLUE for w in words)
+            and not (len(words) == 1 and len(words[0]) <= 3))
 
 
 def _is_tag(phrase: str) -> bool:

@@ -32,6 +32,7 @@ does (``on_qc_fail``).
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import hashlib
 import math
 import re
@@ -125,14 +126,26 @@ def run(final_path: Path, edl_path: Path, out_dir: Path, *, transcriber: Transcr
         raise FatalError(f"final.mp4 {final_path} is missing; re-run the render stage.")
     edl = Edl.load(Path(edl_path))
     checks: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
-        wav = Path(tmp) / "final.wav"
-        scan = scan_final(final_path, wav if transcriber else None)
-        heard, asr_seconds = None, None
-        if transcriber is not None:
-            t0 = time.monotonic()
-            heard = [(w["word"], float(w["start"])) for w in transcriber.onsets(wav)]
-            asr_seconds = time.monotonic() - t0
+    info = probe_final(final_path)
+    heard, asr_seconds = None, None
+    if transcriber is None:
+        scan = scan_final(final_path, info=info)
+    else:
+        # The recogniser hears the sound while ffmpeg scans the picture and meters the sound:
+        # its audio comes first, from an audio-only pass (a fraction of a second).
+        with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
+            wav = Path(tmp) / "final.wav"
+            extract_speech_audio(final_path, wav)
+
+            def hear() -> tuple[list, float]:
+                t0 = time.monotonic()
+                words = [(w["word"], float(w["start"])) for w in transcriber.onsets(wav)]
+                return words, time.monotonic() - t0
+
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qc-asr") as pool:
+                hearing = pool.submit(hear)
+                scan = scan_final(final_path, info=info)
+                heard, asr_seconds = hearing.result()
     captions = [(w["word"], float(w["start"])) for e in edl.captions.events for w in e["words"]]
 
     checks["duration"] = _duration_check(scan["duration"], edl.output.duration)
@@ -200,6 +213,13 @@ _INTEGRATED = re.compile(r"I:\s+(-?inf|-?[0-9.]+) LUFS")
 _TRUE_PEAK = re.compile(r"Peak:\s+(-?inf|-?[0-9.]+) dBFS")
 
 
+def extract_speech_audio(final_path: Path, wav: Path) -> None:
+    """The sound of ``final_path`` as 16 kHz mono PCM for the recogniser."""
+    media.run_tool([media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y",
+                    *media.user_input_args(final_path), "-vn", "-ac", "1", "-ar", "16000",
+                    "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (QC audio)")
+
+
 def scan_command(final_path: Path, wav: Path | None) -> list[str]:
     """The one ffmpeg run of QC: the picture (downscaled) through blackdetect and freezedetect,
     the sound through ebur128 (true peak) and silencedetect, and — for the recogniser — the
@@ -217,13 +237,19 @@ def scan_command(final_path: Path, wav: Path | None) -> list[str]:
     return cmd
 
 
-def scan_final(final_path: Path, wav: Path | None = None) -> dict:
-    """``{"duration", "integrated", "true_peak", "black", "frozen", "silent", "seconds"}``:
-    spans are ``[start, end]`` lists in seconds (an open span ends at the duration)."""
+def probe_final(final_path: Path) -> dict:
+    """ffprobe of ``final_path``; a video without a sound track is a FatalError."""
     info = media.ffprobe(final_path)
-    duration = float(info.get("format", {}).get("duration") or 0.0)
     if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])):
         raise FatalError("final.mp4 has no audio track; re-run the render stage.")
+    return info
+
+
+def scan_final(final_path: Path, wav: Path | None = None, *, info: dict | None = None) -> dict:
+    """``{"duration", "integrated", "true_peak", "black", "frozen", "silent", "seconds"}``:
+    spans are ``[start, end]`` lists in seconds (an open span ends at the duration)."""
+    info = info or probe_final(final_path)
+    duration = float(info.get("format", {}).get("duration") or 0.0)
     t0 = time.monotonic()
     proc = media.run_tool(scan_command(final_path, wav), timeout=max(600.0, 4 * duration),
                      what="ffmpeg (QC scan)")

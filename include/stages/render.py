@@ -3,9 +3,12 @@
 Video: every EDL clip is its own input seeked with ``-ss``/``-t`` (only the kept spans are
 decoded), retimed with ``setpts`` for its speed, made constant-rate with ``fps``, padded with
 ``tpad`` (clone) for its hold and cut with ``trim`` to its exact frame count, so the clips land on
-the EDL's final-time boundaries without drift. The clips are concatenated, scaled and padded to
-the output size (letterboxed for 16:9, centre-cropped for a 9:16 short), the captions burned in
-with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
+the EDL's final-time boundaries without drift. Each clip is scaled and padded to the output size
+(letterboxed for 16:9, centre-cropped for a 9:16 short) before its hold, so a held frame is scaled
+once; a clip's frozen spans (``Clip.frozen``, from analyze) are held too: dropped right after the
+decode and refilled with their first frame (not decoded at all when they run to the clip's end,
+see :func:`video_clips`). The clips are concatenated (with camera moves, ``zoompan`` scales after
+the concat instead), the captions burned in with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
 frames and thread buffers: ~40 MB at 1080p), so above ``seek_limit`` clips — at most
 ``MAX_SEEK_INPUTS``, fewer for large sources, keeping decoders within ``DECODER_BUDGET_BYTES`` —
 one input is split and trimmed per clip instead (that decodes the whole source, and buffers the
@@ -22,11 +25,13 @@ temp name and renamed.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -198,47 +203,47 @@ def build_command(
     ``mix`` holds the audio gains planned by :func:`_plan_mix`; ``seek_inputs`` chooses one
     seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
     (see :func:`_to_bt709`); ``graphics`` maps the EDL's card and overlay files to local paths
-    (see :func:`_with_graphics`).
+    (see :func:`_with_graphics`). The clips' frozen spans are held frames (see
+    :func:`video_clips`).
     """
     out = edl.output
-    width, height, fps, duration = out.width, out.height, out.fps, out.duration
+    fps, duration = out.fps, out.duration
     clips = _timed_clips(edl.clips, fps)
+    pieces = video_clips(edl)
     inputs, voice_index = _inputs(clips, seek_inputs, source_path, voiceover_path, music_path)
+    first_piece = 0
+    if seek_inputs and any(p.src_end != c.src_end for p, c in zip(pieces, clips)):
+        # the picture decodes less of some clips than their sound plays: its own seeked inputs
+        # (a clip's input then gives only its sound, when that is ducked under the voice)
+        ducked = mix.bed_gain_db is not None
+        inputs, voice_index = _inputs(clips if ducked else [], True, source_path,
+                                      voiceover_path, music_path)
+        first_piece = inputs.count("-i")
+        inputs += _seeked_inputs(pieces, source_path)
     first_graphic = inputs.count("-i")
     inputs += _graphic_inputs(edl, graphics or {})
     graph: list[str] = []
     if not seek_inputs:
-        graph.append(f"[0:v]split={len(clips)}" + "".join(f"[s{k}]" for k in range(len(clips))))
-    for k, clip in enumerate(clips):
+        graph.append(f"[0:v]split={len(pieces)}" + "".join(f"[s{k}]" for k in range(len(pieces))))
+    per_piece, after_concat = frame_chains(edl, matrix)
+    for k, clip in enumerate(pieces):
         if seek_inputs:
-            head = f"[{k}:v]"
+            head = f"[{first_piece + k}:v]"
         else:
             head = f"[s{k}]trim=start={_num(clip.src_start)}:end={_num(clip.src_end)},"
+        drop, refill = _held_chain(clip.held, 0, fps) if per_piece else ("", "")
         # tpad clones two spare frames beyond the hold so that trim can always cut the exact
         # frame count, whatever the rounding of the source span to frames.
         graph.append(
-            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},"
+            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{drop}{per_piece}{refill}"
             f"tpad=stop_mode=clone:stop_duration={_num(clip.hold + 2 / fps)},"
             f"trim=end_frame={clip.frames}[v{k}]"
         )
     subtitles = (
         f"subtitles=filename={_filter_value(captions_path)}:fontsdir={_filter_value(FONTS_DIR)}"
     )
-    # camera moves are in final time; the zoompan runs on the footage, which starts at body_start
-    moves = [replace(move, out_start=move.out_start - edl.body_start,
-                     out_end=move.out_end - edl.body_start)
-             for clip in edl.clips for move in clip.zoom]
-    if moves and edl.source.width and edl.source.height:  # camera moves: zoompan does the scaling
-        frame = _zoomed_frame(edl, moves, matrix)
-    elif out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
-        frame = (f"scale={width}:{height}:force_original_aspect_ratio=increase"
-                 f"{_to_bt709(matrix)},crop={width}:{height}")
-    else:  # the whole picture, letterboxed
-        frame = (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"
-                 f"force_divisible_by=2{_to_bt709(matrix)},"
-                 f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")
-    body = ("".join(f"[v{k}]" for k in range(len(clips)))
-            + f"concat=n={len(clips)}:v=1:a=0,{frame},setsar=1")
+    body = ("".join(f"[v{k}]" for k in range(len(pieces)))
+            + f"concat=n={len(pieces)}:v=1:a=0,{after_concat}setsar=1")
     graph += _with_graphics(edl, body, f"{subtitles},format=yuv420p[v]", first_graphic)
     graph += _audio_graph(edl, clips, seek_inputs, voice_index, mix)
     return [
@@ -254,6 +259,82 @@ def build_command(
         "-progress", "pipe:1", "-nostats",
         str(output_path),
     ]
+
+
+def frame_chains(edl: Edl, matrix: str | None) -> tuple[str, str]:
+    """The picture chain, as ``(per piece, after the concat)``, each ``""`` or ending in a comma.
+
+    Without camera moves the scale and pad (or crop, for a 9:16 short) run on each piece before
+    its hold is padded on, so a held frame is scaled once; with moves ``zoompan`` (it reads the
+    frame times of the whole footage) runs after the concat and does the scaling.
+    """
+    out = edl.output
+    width, height = out.width, out.height
+    # camera moves are in final time; the zoompan runs on the footage, which starts at body_start
+    moves = [replace(move, out_start=move.out_start - edl.body_start,
+                     out_end=move.out_end - edl.body_start)
+             for clip in edl.clips for move in clip.zoom]
+    if moves and edl.source.width and edl.source.height:  # camera moves: zoompan does the scaling
+        return "", _zoomed_frame(edl, moves, matrix) + ","
+    if out.framing == "crop":  # fill the frame, cut the sides (a 9:16 short)
+        return (f"scale={width}:{height}:force_original_aspect_ratio=increase"
+                f"{_to_bt709(matrix)},crop={width}:{height},"), ""
+    return (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"  # letterboxed
+            f"force_divisible_by=2{_to_bt709(matrix)},"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,"), ""
+
+
+def video_clips(edl: Edl) -> list[TimedClip]:
+    """The clips as their picture is decoded: each frozen span (``Clip.frozen``) shown as its
+    first frame.
+
+    A frozen span that runs to the end of the clip's footage is not decoded at all: the clip's
+    source span ends one frame into it and the rest is the clip's hold (one frame, scaled once,
+    cloned). A frozen span inside the clip becomes ``held`` frames: they are dropped right after
+    they are decoded (before the scale) and refilled with the frame before them. Spans shorter
+    than ``MIN_FROZEN_FRAMES`` output frames are left alone. The frame counts are the clips'.
+    """
+    fps = edl.output.fps
+    pieces = []
+    for clip in _timed_clips(edl.clips, fps):
+        step = clip.speed / fps  # source seconds per output frame
+        played = clip.frames - round(clip.hold * fps)
+        held: list[tuple[int, int]] = []
+        for a, b in clip.frozen:
+            first = max(0, math.ceil((a - clip.src_start) / step - 1e-6))  # shown at a or later
+            last = min(played - 1, math.floor((b - clip.src_start) / step + 1e-6))
+            if last - first < MIN_FROZEN_FRAMES or (held and first <= held[-1][1]):
+                continue
+            if last >= played - 1:  # to the end of the footage: stop decoding one frame in
+                end = min(clip.src_end, clip.src_start + (first + 1) * step)
+                clip = replace(clip, src_end=round(end, 6), hold=(clip.frames - first - 1) / fps)
+                break
+            held.append((first + 1, last))
+        pieces.append(replace(clip, held=tuple(held), frozen=()))
+    return pieces
+
+
+MIN_FROZEN_FRAMES = 8  # a frozen span shorter than this many output frames is decoded as usual
+
+
+def _held_chain(held: tuple[tuple[int, int], ...], base: int, fps: int) -> tuple[str, str]:
+    """``(drop, refill)`` filters around the scale for the ``held`` frames of a clip (clip frame
+    numbers) in a chain whose first frame is clip frame ``base``: ``select`` drops them, ``fps``
+    then repeats the frame before each gap. The chain's first frame is never dropped."""
+    ranges = [(max(1, a - base), b - base) for a, b in held if b - base >= 1]
+    if not ranges:
+        return "", ""
+    test = "+".join(f"between(n,{a},{b})" for a, b in ranges)
+    return f"select='not({test})',", f"fps={fps},"
+
+
+def _seeked_inputs(pieces: list[TimedClip], source_path: Path) -> list[str]:
+    """One input per piece, seeked to its source span (only that span is decoded)."""
+    inputs: list[str] = []
+    for piece in pieces:
+        inputs += ["-ss", _num(piece.src_start), "-t", _num(piece.src_end - piece.src_start),
+                   *user_input_args(source_path)]
+    return inputs
 
 
 def _graphic_inputs(edl: Edl, graphics: dict[str, Path]) -> list[str]:
@@ -371,9 +452,7 @@ def _inputs(clips: list[TimedClip], seek_inputs: bool, source_path: Path, voiceo
     if not seek_inputs:
         inputs = user_input_args(source_path)
     else:
-        for clip in clips:
-            inputs += ["-ss", _num(clip.src_start), "-t", _num(clip.src_end - clip.src_start),
-                       *user_input_args(source_path)]
+        inputs = _seeked_inputs(clips, source_path)
     voice_index = inputs.count("-i")
     inputs += user_input_args(voiceover_path, VOICE_FORMATS)
     if music_path:
@@ -475,9 +554,11 @@ def _to_bt709(matrix: str | None) -> str:
 
 @dataclass(frozen=True)
 class TimedClip(Clip):
-    """An EDL clip with its exact number of output frames."""
+    """An EDL clip with its exact number of output frames; ``held`` (see :func:`video_clips`)
+    are ranges ``(first, last)`` of its frames shown as the frame before ``first``."""
 
     frames: int = 0
+    held: tuple[tuple[int, int], ...] = ()
 
 
 def _timed_clips(clips: tuple[Clip, ...], fps: float) -> list[TimedClip]:

@@ -156,20 +156,22 @@ def build_chunk_command(
     seek_limit: int = render.MAX_SEEK_INPUTS,
 ) -> list[str]:
     """The ffmpeg command rendering final frames ``[start, end)`` of ``edl``, video only, with
-    the single pass's filters and encoder settings."""
+    the single pass's filters and encoder settings (the same clips, frozen spans held: see
+    :func:`include.stages.render.video_clips`; the parts of them in the chunk)."""
     out = edl.output
     fps = out.fps
     first, last = round(edl.body_start * fps), round(edl.body_end * fps)
     foot_start, foot_end = max(start, first), min(end, last)
     if foot_start >= foot_end:
         raise FatalError("a render chunk must hold footage (chunks are never cut at a card)")
-    pieces = _pieces(render._timed_clips(edl.clips, fps), foot_start, foot_end, fps)
-    inputs, graph = _piece_chains(pieces, source_path, fps, seek_limit)
-    # the frame chain of the single pass (camera moves in footage time, or scale and pad)
-    frame = _frame_chain(edl, matrix)
+    pieces = _pieces(render.video_clips(edl), foot_start, foot_end, fps)
+    # the frame chain of the single pass (scale and pad per piece, or camera moves in footage
+    # time after the concat)
+    per_piece, after_concat = render.frame_chains(edl, matrix)
+    inputs, graph = _piece_chains(pieces, source_path, fps, seek_limit, per_piece)
     shift = foot_start - first  # footage frames before this chunk
     body = ("".join(f"[p{k}]" for k in range(len(pieces)))
-            + f"concat=n={len(pieces)}:v=1:a=0,{_shift(shift, fps)}{frame},setsar=1,"
+            + f"concat=n={len(pieces)}:v=1:a=0,{_shift(shift, fps)}{after_concat}setsar=1,"
             "setpts=PTS-STARTPTS")
     cards = tuple(c for c in edl.cards
                   if (c.kind == "intro" and start == 0) or (c.kind == "outro" and end == round(
@@ -210,23 +212,6 @@ def _shifted(overlay: Overlay, seconds: float) -> Overlay:
                    out_end=overlay.out_end - seconds)
 
 
-def _frame_chain(edl: Edl, matrix: str | None) -> str:
-    """The single pass's picture chain (see :func:`include.stages.render.build_command`)."""
-    out = edl.output
-    width, height = out.width, out.height
-    moves = [replace(move, out_start=move.out_start - edl.body_start,
-                     out_end=move.out_end - edl.body_start)
-             for clip in edl.clips for move in clip.zoom]
-    if moves and edl.source.width and edl.source.height:
-        return render._zoomed_frame(edl, moves, matrix)
-    if out.framing == "crop":
-        return (f"scale={width}:{height}:force_original_aspect_ratio=increase"
-                f"{render._to_bt709(matrix)},crop={width}:{height}")
-    return (f"scale={width}:{height}:force_original_aspect_ratio=decrease:"
-            f"force_divisible_by=2{render._to_bt709(matrix)},"
-            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2")
-
-
 def _pieces(clips: list[TimedClip], start: int, end: int, fps: int) -> list[dict]:
     """The clips' parts in final frames ``[start, end)``: each a source span to seek, the frames
     to skip after it (a chunk starting in a clip's hold) and the frames to keep."""
@@ -243,12 +228,13 @@ def _pieces(clips: list[TimedClip], start: int, end: int, fps: int) -> list[dict
         seek = min(offset / fps, max(0.0, play - 1.0)) if offset else 0.0
         skip = offset - round(seek * fps)
         pieces.append({"clip": clip, "src_start": clip.src_start + seek * clip.speed,
-                       "skip": skip, "keep": keep, "whole": offset == 0 and keep == clip.frames})
+                       "skip": skip, "keep": keep, "whole": offset == 0 and keep == clip.frames,
+                       "first": offset - skip})  # the clip frame the seek lands on
     return pieces
 
 
 def _piece_chains(pieces: list[dict], source_path: Path, fps: int,
-                  seek_limit: int) -> tuple[list[str], list[str]]:
+                  seek_limit: int, per_piece: str = "") -> tuple[list[str], list[str]]:
     """Inputs and chains ``[p<k>]``: one seeked input per piece, or (more pieces than
     ``seek_limit``) one input seeked to the chunk's source window, split and trimmed."""
     inputs: list[str] = []
@@ -270,8 +256,10 @@ def _piece_chains(pieces: list[dict], source_path: Path, fps: int,
         skip, keep = p["skip"], p["keep"]
         cut = (f"trim=end_frame={keep}" if not skip
                else f"trim=start_frame={skip}:end_frame={skip + keep},setpts=PTS-STARTPTS")
+        drop, refill = (render._held_chain(clip.held, p["first"], fps) if per_piece
+                        else ("", ""))
         graph.append(
-            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},"
+            f"{head}setpts=(PTS-STARTPTS)/{_num(clip.speed)},fps={fps},{drop}{per_piece}{refill}"
             f"tpad=stop_mode=clone:stop_duration={_num(clip.hold + 2 / fps)},{cut}[p{k}]")
     return inputs, graph
 

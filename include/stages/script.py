@@ -24,6 +24,10 @@ from include.core.text import word_count
 LANGUAGE = "en"
 MAX_REVIEW_CHARS = 1000
 MAX_TITLE_CHARS = 90  # a derived title; YouTube allows 100
+MAX_TITLE_PAGES = 4  # pages a derived title lists
+# words two page names share without being the same page ("New invoice", "New customer")
+GENERIC_WORDS = {"the", "and", "new", "all", "your", "our", "for", "with", "view", "page", "edit",
+                 "detail", "setting", "overview", "my"}
 
 _SCRIPT_BLOCK = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"</?[A-Za-z!][^>]*>")
@@ -179,6 +183,16 @@ def _check_segments(segments: list) -> None:
             )
 
 
+def _part_of(headline: str, pages: list[str]) -> bool:
+    """Whether ``headline`` is a view of a page already listed, by a shared word: "New invoice"
+    (a dialog over Invoices), "Invoice #1042" after "Invoices" (plurals folded)."""
+    def words(text: str) -> set[str]:
+        return {w.rstrip("s") for w in re.findall(r"[a-z]{3,}", text.lower())} - GENERIC_WORDS
+
+    mine = words(headline)
+    return any(mine & words(page) for page in pages)
+
+
 def derived_title(analysis: dict) -> str:
     """A title from the footage when there is no title hint: the product and the pages shown
     ("Orbit: Sprint 14 board, Backlog and Velocity report"), else its length ("A 2-minute
@@ -187,8 +201,10 @@ def derived_title(analysis: dict) -> str:
     pages: list[str] = []
     for seg in analysis.get("segments") or []:
         headline = " ".join(str((seg.get("screen") or {}).get("headline") or "").split())
-        if headline and headline.lower() not in {p.lower() for p in pages} | {product.lower()}:
+        if headline and headline.lower() not in {p.lower() for p in pages} | {product.lower()} \
+                and not _part_of(headline, pages):
             pages.append(headline)
+    pages = pages[:MAX_TITLE_PAGES]
     while pages:
         listed = ", ".join(pages[:-1]) + (" and " if len(pages) > 1 else "") + pages[-1]
         title = f"{product}: {listed}" if product else listed
