@@ -175,3 +175,77 @@ def test_snap_onsets_moves_starts_and_ends_onto_the_sound():
     forward = snap_onsets(words, samples, rate, backward=False)
     assert forward[0]["start"] == pytest.approx(0.5, abs=0.011) and forward[1]["start"] == 1.45
     assert words[0]["start"] == 0.3  # the input is not changed
+
+
+def piper_sentence_clip(text: str, path: Path) -> list[float]:
+    """``text`` spoken by Piper in one go (deterministic, at the voiceover's pace); returns the
+    onsets of the sound after every pause of 150 ms or more (its sentences)."""
+    from piper.config import SynthesisConfig
+
+    from include.core.spoken import speakable
+    from include.providers.tts import PiperTTS, piper_voice
+
+    quiet = SynthesisConfig(length_scale=PiperTTS.length_scale, noise_scale=0.0, noise_w_scale=0.0)
+    with wave.open(str(path), "wb") as wav:
+        piper_voice(PiperTTS.default_voice).synthesize_wav(speakable(text), wav, syn_config=quiet)
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), np.int16).astype(np.float64)
+    hop = rate // 100
+    level = np.sqrt([np.mean(pcm[i:i + hop] ** 2) for i in range(0, len(pcm) - hop, hop)])
+    onsets, quiet_hops = [], 100
+    for k, loud in enumerate(level > 0.03 * level.max()):
+        if loud and quiet_hops >= 15:
+            onsets.append(k / 100)
+        quiet_hops = 0 if loud else quiet_hops + 1
+    return onsets
+
+
+def test_align_is_not_fooled_by_the_prompt_echoed_back(transcriber, tmp_path):
+    # With this text as its prompt tiny.en "hears" only the prompt's tail, "It shows oo.", the
+    # three words spread over the whole clip: aligned to that, the ten words before were squeezed
+    # into the first 0.3 s (captions 400 ms early in QC). Each sentence must start at its sound.
+    text = "We start on the Dashboard. Overview for June is 2026. It shows oo."
+    path = tmp_path / "sentence.wav"
+    onsets = piper_sentence_clip(text, path)
+    assert len(onsets) == 3, onsets  # the three sentences, apart
+    with wave.open(str(path)) as wav:
+        duration = wav.getnframes() / wav.getframerate()
+    timed = transcriber.align(path, text)
+    check_timings(timed, text.split(), duration)
+    firsts = [timed[i]["start"] for i in (0, 5, 10)]  # "We", "Overview", "It"
+    assert firsts == pytest.approx(onsets, abs=0.12), (firsts, onsets, timed)
+    # and the words of a sentence are spread over it, not stacked on its first frames
+    assert timed[4]["start"] - timed[0]["start"] >= 0.5, timed
+
+
+def test_matched_tokens_counts_what_the_recognition_times():
+    from include.providers.asr import matched_tokens
+
+    known = "Overview for June is 2026.".split()  # 2026 is "two thousand twenty six"
+    heard = [Word("overview", 0.0, 0.4, 0.9), Word("for", 0.4, 0.6, 0.9),
+             Word("June", 0.6, 0.9, 0.9), Word("is", 0.9, 0.9, 0.1),  # zero length: not timed
+             Word("2026.", 1.0, 2.0, 0.9)]
+    assert matched_tokens(known, heard) == 3 + 4
+    assert matched_tokens(known, [Word("It", 0.0, 2.4, 0.0)]) == 0
+
+
+def test_snap_onsets_moves_a_start_in_the_previous_words_tail_past_the_pause():
+    from include.providers.asr import snap_onsets
+
+    rate = 16000
+    t = np.arange(int(3.0 * rate)) / rate
+    # "invoices" sounds 0.5-1.3, a 0.2 s pause, "newest" 1.5-1.9, a 0.1 s pause, "first" 2.0-2.4
+    sound = ((0.5 <= t) & (t < 1.3)) | ((1.5 <= t) & (t < 1.9)) | ((2.0 <= t) & (t < 2.4))
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * sound).astype(np.float32)
+    words = [{"word": "invoices.", "start": 0.5, "end": 1.18},
+             {"word": "newest", "start": 1.18, "end": 1.85},  # starts in the tail of "invoices"
+             {"word": "first.", "start": 2.0, "end": 2.4}]
+    snapped = snap_onsets(words, samples, rate)
+    assert snapped[1]["start"] == pytest.approx(1.5, abs=0.011)
+    assert snapped[0]["start"] == 0.5 and snapped[2]["start"] == pytest.approx(2.0, abs=0.011)
+    # a sentence's last word stretched over the pause after it keeps its start: most of its
+    # sound is before the pause
+    stretched = [{"word": "invoices.", "start": 0.5, "end": 1.6},
+                 {"word": "newest", "start": 1.6, "end": 1.85}]
+    assert snap_onsets(stretched, samples, rate)[0]["start"] == 0.5

@@ -9,6 +9,7 @@ analyze stage reads frames with a provider and hands the lines to these function
 - :func:`numbers` — the salient numbers/amounts/percentages, as written on screen.
 - :func:`chrome` — text repeated on most segments (nav bar, logo) and the product's name.
 - :func:`terms` — the meaningful labels/phrases of a segment.
+- :func:`is_noise` — an OCR line that is no text (an icon read as "oo", a glyph read as "Cc").
 """
 
 from __future__ import annotations
@@ -49,6 +50,47 @@ _UNITS = frozenset(
     years year points point pts users user items item tickets ticket bugs bug tasks task issues issue
     percent files file calls requests errors orders customers sessions visits views stars""".split()
 )
+
+
+_ASCII_VOWEL = re.compile(r"[aeiouy]", re.IGNORECASE)
+#: real words of one or two letters (everything else that short on a screen is an icon read as
+#: letters)
+SHORT_WORDS = frozenset(
+    """a i ad am an as at be by do ex go he hi id if in is it me my no of oh ok on or pm so to tv
+    up us we""".split()
+)
+
+
+def noise_word(word: str) -> bool:
+    """Whether one OCR token is no word: an icon or a glyph read as letters ("oo", "Cc", "ll",
+    a lone letter), the same letter over and over ("ooo"), or Latin letters without a vowel
+    ("Wwxz"). An acronym ("AI", "CRM", "MS"), anything with a digit and non-Latin script are
+    never noise."""
+    letters = "".join(_LETTER.findall(word))
+    if not letters or any(c.isdigit() for c in word) or not letters.isascii():
+        return False
+    if len(letters) >= 2 and letters.isupper() or letters.lower() in SHORT_WORDS:
+        return False
+    if len(letters) <= 2 or len(set(letters.lower())) == 1:
+        return True
+    return not _ASCII_VOWEL.search(letters)
+
+
+def is_noise(text: str) -> bool:
+    """Whether an OCR line is noise: it has a noise word (:func:`noise_word`) and no other word
+    but stop-words — "oo", "Cc", "| ll", "oo to"."""
+    words = _WORD.findall(str(text))
+    noise = [noise_word(w) for w in words]
+    return any(noise) and all(n or w.lower() in STOPWORDS for w, n in zip(words, noise))
+
+
+def strip_noise(text: str) -> str:
+    """``text`` without the noise words OCR reads in front of a label (an icon: "oo Invoices",
+    "Q, Search invoices" → "Invoices", "Search invoices"); empty if nothing else is left."""
+    words = str(text).split()
+    while words and all(noise_word(w) for w in _WORD.findall(words[0]) or [""]):
+        words = words[1:]
+    return " ".join(words)
 
 
 def norm(text: str) -> str:
@@ -256,18 +298,19 @@ def terms(lines: Sequence[dict], *, exclude: Iterable[str] = (), limit: int | No
     """The meaningful labels and phrases of one segment, in reading order, without repeats.
 
     On a UI a line of OCR is one label ("Move to sprint", "Google Calendar"), so terms are the
-    cleaned line texts; dropped are lines without two letters, lines made only of stop-words,
-    those in ``exclude`` (e.g. the chrome) and long body-text lines (over eight words), whose
-    words are for :func:`include.core.keyphrases.keyphrases`. Repeated labels (a table column's
-    "Story", "Bug") rank as they first appear.
+    cleaned line texts (without an icon read as letters in front, :func:`strip_noise`); dropped
+    are OCR noise (:func:`is_noise`: "oo", "Cc"), lines without two letters, lines made only of
+    stop-words, those in ``exclude`` (e.g. the chrome) and long body-text lines (over eight
+    words), whose words are for :func:`include.core.keyphrases.keyphrases`. Repeated labels (a
+    table column's "Story", "Bug") rank as they first appear.
     """
     skip = {norm(t) for t in exclude}
     out: list[str] = []
     seen: set[str] = set()
     for line in lines:
-        text = " ".join(str(line.get("text", "")).split()).strip(" .,:;|-–—")
+        text = strip_noise(" ".join(str(line.get("text", "")).split())).strip(" .,:;|-–—")
         key = norm(text)
-        if not key or key in skip or key in seen:
+        if not key or key in skip or key in seen or is_noise(text):
             continue
         words = key.split()
         if _letters(text) < 2 and not any(c.isdigit() for c in text):

@@ -223,7 +223,18 @@ class WhisperTranscriber:
         # first 30 s window: the head of the text is what matters.
         prompt = " ".join(known)[:800]
         recognised, duration, samples = self._recognise(audio_path, language, prompt=prompt)
+        heard = matched_tokens(known, recognised)
         words = align_words(known, recognised, duration, onset_shift=self.onset_shift)
+        if heard < PROMPTED_MIN_MATCHED * len(_script_tokens(known)) or squeezed(words):
+            # Given the text as its prompt, tiny.en may take the head of the text as already
+            # said and write only its tail: "We start on the Dashboard. … It shows oo." came out
+            # as "It shows oo." stretched over 5 s, the ten words before squeezed into 0.3 s
+            # (captions 400 ms early in QC). Heard without the prompt as well, the alignment
+            # with fewer squeezed words wins (then the one that matched more of the text).
+            plain, _duration, _samples = self._recognise(audio_path, language)
+            other = align_words(known, plain, duration, onset_shift=self.onset_shift)
+            if (squeezed(other), -matched_tokens(known, plain)) < (squeezed(words), -heard):
+                words = other
         return snap_onsets(words, samples, SAMPLE_RATE) if self.snap else words
 
 
@@ -270,6 +281,33 @@ def _expand_recognised(words: list) -> list[tuple[str, float, float]]:
             out.append((token, at, at + step))
             at += step
     return out
+
+
+#: a prompted recognition that matches less than this share of the text's spoken tokens, or
+#: whose alignment squeezes a word, is checked against one without the prompt (see
+#: :meth:`WhisperTranscriber.align`)
+PROMPTED_MIN_MATCHED = 0.8
+SQUEEZED_S = 0.05  # no word is said this fast: shorter is a word the recognition did not time
+
+
+def squeezed(words: list[dict]) -> int:
+    """How many aligned words last less than :data:`SQUEEZED_S` (placed by interpolation in a
+    gap too short for them: the recognition missed where they were said)."""
+    return sum(1 for w in words if w["end"] - w["start"] < SQUEEZED_S)
+
+
+def _script_tokens(known: list[str]) -> list[str]:
+    return [t for word in known for t in (spoken_tokens(word) or [word.lower()])]
+
+
+def matched_tokens(known: list[str], recognised: list, min_heard: float = 0.02) -> int:
+    """How many spoken tokens of ``known`` the ``recognised`` words match in order, each heard
+    for at least ``min_heard`` s (what :func:`align_words` times from the recognition)."""
+    heard = _expand_recognised(recognised)
+    matcher = difflib.SequenceMatcher(None, _script_tokens(known), [h[0] for h in heard],
+                                      autojunk=False)
+    return sum(1 for block in matcher.get_matching_blocks() for k in range(block.size)
+               if heard[block.b + k][2] - heard[block.b + k][1] >= min_heard)
 
 
 def align_words(
@@ -384,6 +422,25 @@ def voiced_frames(samples, rate: int, *, frame_s: float = 0.01, floor_db: float 
     return (level > level.max() + floor_db) & (level > -60.0)
 
 
+def _after_inner_pause(voiced, frame: int, stop: int, pause: int) -> int | None:
+    """The frame where the sound resumes after a pause of at least ``pause`` frames that starts
+    within a word sounding from ``frame`` (voiced) to ``stop``, when the sound before the pause
+    is shorter than the sound after it up to ``stop``; else ``None``."""
+    stop = min(stop, len(voiced))
+    if frame >= stop or not voiced[frame]:
+        return None
+    f = frame
+    while f < stop and voiced[f]:
+        f += 1
+    before, quiet = f - frame, f
+    while f < stop and not voiced[f]:
+        f += 1
+    if f >= stop or f - quiet < pause:
+        return None
+    after = sum(1 for g in range(f, stop) if voiced[g])
+    return f if after > before else None
+
+
 def snap_onsets(
     words: list[dict],
     samples,
@@ -392,6 +449,7 @@ def snap_onsets(
     frame_s: float = 0.01,
     reach_s: float = 0.5,
     min_pause_s: float = 0.1,
+    inner_pause_s: float = 0.15,
     backward: bool = True,
 ) -> list[dict]:
     """Correct word starts that sit next to a pause, where Whisper is least precise.
@@ -400,25 +458,33 @@ def snap_onsets(
     starts the first word of a VAD chunk at the chunk's start); with ``backward``, a start inside sound that follows a pause of at least ``min_pause_s`` within
     ``reach_s`` moves back to the end of that pause (Whisper often stretches a sentence's last
     word over the pause after it: that end is trimmed). A pause must be longer than a stop
-    consonant's closure (``min_pause_s``); starts in continuous speech are left alone. An end
-    inside the pause after a word comes back to the word's last sound.
+    consonant's closure (``min_pause_s``); starts in continuous speech are left alone. A start
+    in the tail of the previous word's sound, with a pause of at least ``inner_pause_s`` after
+    it inside the word and more of the word's sound after the pause than before, moves forward
+    to where the sound resumes ("invoices. [pause] Newest" heard with "Newest" starting 120 ms
+    before the pause: 330 ms early). An end inside the pause after a word comes back to the
+    word's last sound.
     """
     voiced = voiced_frames(samples, rate, frame_s=frame_s)
     if len(voiced) == 0 or not voiced.any():
         return words
     reach = int(reach_s / frame_s)
     pause = max(1, int(min_pause_s / frame_s))
+    inner_pause = max(1, int(inner_pause_s / frame_s))
     out = [dict(w) for w in words]
     for i, word in enumerate(out):
         frame = min(int(word["start"] / frame_s), len(voiced) - 1)
         previous_start = out[i - 1]["start"] + 0.05 if i else 0.0
         limit = min(word["end"], out[i + 1]["start"] if i + 1 < len(out) else word["end"])
         new = None
+        resumed = _after_inner_pause(voiced, frame, int(limit / frame_s), inner_pause)
         if not voiced[frame]:
             stop = min(len(voiced), int(limit / frame_s) + 1)  # the sound is before the word's end
             ahead = [f for f in range(frame, stop) if voiced[f]]
             if ahead:
                 new = ahead[0] * frame_s
+        elif resumed is not None:
+            new = resumed * frame_s
         elif backward:
             floor = max(0, frame - reach, int(previous_start / frame_s) + 1)
             f = frame

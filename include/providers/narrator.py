@@ -19,6 +19,7 @@ import re
 import zlib
 from typing import ClassVar
 
+from include.core.screen_text import is_noise, strip_noise
 from include.core.text import SPOKEN_FILLERS, word_count
 from include.core.usage import Usage
 
@@ -105,8 +106,9 @@ def narrate(segment: dict, previous: dict | None, *, index: int, product: str, t
     speech = presenter_sentence((segment.get("speech") or {}).get("text") or "")
     facts = figures(screen.get("lines") or [])
     listed = _listed_terms(screen, headline, product, facts, speech)
-    fresh = [_clean_label(t) for t in screen.get("new") or []]
-    fresh = [t for t in fresh if t and t.lower() != headline.lower() and not _NUMERIC.match(t)]
+    fresh = [_clean_label(strip_noise(t)) for t in screen.get("new") or []]
+    fresh = [t for t in fresh if t and t.lower() != headline.lower() and not _NUMERIC.match(t)
+             and not is_noise(t)]
 
     listed = [t for t in listed if t.lower() not in {f.lower() for f in fresh}]
     names_page = bool(headline) and _names_screen(speech, headline, {}, shortest=2)
@@ -236,13 +238,16 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
     for i, line in enumerate(ordered):
         text = " ".join(str(line.get("text", "")).split())
         match = _LABEL_VALUE.match(text)
+        if match and _is_date(match["label"], match["value"]):
+            continue  # "Due Jun 21", "Overview for June 2026": a date, not a label and a figure
         if match and not any(c.isdigit() for c in match["label"]):
             pairs.append((match["label"].strip(" :"), match["value"].strip()))
             continue
         if not _UNIT_VALUE.match(text):
             continue
         label = _label_above(line, ordered[:i], bigger=True)
-        if label and (len(label.split()) > 1 or len(label) >= 5):  # not a chart axis ("Jul")
+        if (label and (len(label.split()) > 1 or len(label) >= 5)  # not a chart axis ("Jul")
+                and not _is_date(label, text)):
             pairs.append((label, text))
     seen, out = set(), []
     for label, value in pairs:
@@ -250,6 +255,20 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
             seen.add(label.lower())
             out.append((label, value))
     return out[:limit]
+
+
+_MONTHS = frozenset(
+    """jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june
+    july august september october november december""".split())
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+
+
+def _is_date(label: str, value: str) -> bool:
+    """Whether a label and the number after it are a date ("Jun 21", "Overview for June 2026",
+    "Since 2019"): the label ends on a month, or the number is a bare year."""
+    words = label.strip(" :").split()
+    return bool(words) and words[-1].lower().strip(".,") in _MONTHS or bool(
+        _YEAR.match(value.strip()))
 
 
 def reading_order(lines: list[dict]) -> list[dict]:
@@ -298,8 +317,8 @@ def _listed_terms(screen: dict, headline: str, product: str, facts, speech: str)
     skip = {headline.lower(), product.lower()} | {label.lower() for label, _ in facts}
     out = []
     for term in screen.get("terms") or []:
-        term = _clean_label(term)
-        if (not term or term.lower() in skip or _NUMERIC.match(term)
+        term = _clean_label(strip_noise(term))
+        if (not term or term.lower() in skip or _NUMERIC.match(term) or is_noise(term)
                 or any(c.isdigit() for c in term) and len(term) < 4
                 or len(term.split()) > 4 or term.lower() in speech.lower()):
             continue

@@ -250,7 +250,9 @@ def read_screens(segments: list[dict], reads: list[Read], size: tuple[int, int])
     chrome = screen_text.chrome(per_segment)
     previous: list[dict] = []
     for segment, lines in zip(segments, per_segment):
-        content = screen_text.drop_chrome(lines, chrome.lines)
+        # OCR noise (an icon read as "oo") is no text on screen: not kept, new or a term
+        content = [line for line in screen_text.drop_chrome(lines, chrome.lines)
+                   if not screen_text.is_noise(line["text"])]
         head = screen_text.headline(lines, (width, height), chrome=chrome.lines) or ""
         fresh = screen_text.new_lines(previous, content) if previous else []
         segment["screen"] = {

@@ -31,8 +31,8 @@ does (``on_qc_fail``).
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
-import difflib
 import hashlib
 import math
 import re
@@ -70,6 +70,11 @@ LIMITS: dict[str, Limit] = {
                              "that read as out of sync"),
     "onset_p90_ms": Limit(300.0, "a few words may be placed loosely (recogniser jitter); if one "
                           "word in ten is 0.3 s off, the captions visibly lag or lead"),
+    "onset_window_s": Limit(3.0, "a caption word is paired only with the same word heard "
+                            "within 3 s of it: narration that repeats (a looped recording, a "
+                            "line said on every page) is not paired with its repetition; "
+                            "captions further off than that are reported as not near their "
+                            "sound"),
     "onset_min_matched": Limit(0.5, "onset errors mean something only when at least half the "
                                "caption words were heard (otherwise the word check speaks)"),
     "drift_fail_s": Limit(1.0, "narration a second away from the footage it describes talks "
@@ -148,7 +153,7 @@ def run(final_path: Path, edl_path: Path, out_dir: Path, *, transcriber: Transcr
     checks.update(_ends_checks(scan, edl.output.duration,
                                (edl.body_start, edl.output.duration - edl.body_end)))
     checks["words"] = _words_check(captions, heard)
-    checks["caption_onsets"] = _onsets_check(captions, heard)
+    checks["caption_onsets"] = _onsets_check(captions, heard, checks["words"])
     if script_path is not None:
         checks["captions_vs_script"] = _script_check(edl, read_json(script_path, "script.json"))
     checks["drift"] = _drift_check(edl)
@@ -429,16 +434,66 @@ def _words_check(captions: list[tuple[str, float]], heard: list | None) -> dict:
     return _check("pass", **values)
 
 
-def onset_errors(captions: list[tuple[str, float]], heard: list[tuple[str, float]]) -> list[float]:
-    """Signed onset errors (ms, caption minus heard) of the caption words matched to heard ones."""
-    a = [_norm(w) for w, _ in captions]
-    b = [_norm(w) for w, _ in heard]
-    errors = []
-    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
-        for k in range(block.size):
-            if a[block.a + k]:
-                errors.append((captions[block.a + k][1] - heard[block.b + k][1]) * 1000)
-    return errors
+def onset_errors(captions: list[tuple[str, float]], heard: list[tuple[str, float]],
+                 window: float | None = None) -> list[float]:
+    """Signed onset errors (ms, caption minus heard) of the caption words matched to heard ones.
+
+    A caption word is paired only with the same word heard within ``window`` seconds of it
+    (:data:`LIMITS` ``onset_window_s``), in order: of all such pairings that keep both sequences
+    in order, the one with the most pairs, and among those the one nearest in time. Narration
+    that repeats (a looped recording, a line said on every page) is never paired with its
+    repetition seconds or minutes away. Cost: O(P log P) for the P same-word pairs inside the
+    window (a few per caption word), not O(captions x heard).
+    """
+    window = LIMITS["onset_window_s"].value if window is None else window
+    return [(ct - ht) * 1000 for ct, ht in _paired(captions, heard, window)]
+
+
+def _paired(captions: list[tuple[str, float]], heard: list[tuple[str, float]],
+            window: float) -> list[tuple[float, float]]:
+    """``(caption time, heard time)`` of the pairs :func:`onset_errors` measures."""
+    a = [(_norm(w), float(t)) for w, t in captions]
+    b = sorted(((_norm(w), float(t)) for w, t in heard), key=lambda x: x[1])
+    b = [x for x in b if x[0]]
+    times = [t for _, t in b]
+    # every same-word pair within the window: caption k, heard j
+    pairs: list[tuple[int, int, float]] = []
+    for k, (word, t) in enumerate(a):
+        if not word:
+            continue
+        lo, hi = bisect.bisect_left(times, t - window), bisect.bisect_right(times, t + window)
+        pairs.extend((k, j, abs(times[j] - t)) for j in range(lo, hi) if b[j][0] == word)
+    if not pairs:
+        return []
+    # the heaviest chain increasing in both k and j (weighted longest increasing subsequence):
+    # each pair weighs 1 plus a bonus for nearness smaller than 1 in total, so the most pairs
+    # win and, among equally many, the nearest
+    bonus = 1.0 / (len(pairs) + 1)
+    order = sorted(range(len(pairs)), key=lambda p: (pairs[p][0], -pairs[p][1]))
+    size = len(b)
+    tree_val = [0.0] * (size + 1)  # Fenwick tree of prefix maxima over heard index j
+    tree_arg = [-1] * (size + 1)
+    best_of, back = [0.0] * len(pairs), [-1] * len(pairs)
+    for p in order:
+        k, j, dt = pairs[p]
+        value, arg, i = 0.0, -1, j  # best chain ending at a heard index < j
+        while i > 0:
+            if tree_val[i] > value:
+                value, arg = tree_val[i], tree_arg[i]
+            i -= i & -i
+        best_of[p] = value + 1.0 + bonus * (1.0 - dt / window if window > 0 else 1.0)
+        back[p] = arg
+        i = j + 1
+        while i <= size:
+            if best_of[p] > tree_val[i]:
+                tree_val[i], tree_arg[i] = best_of[p], p
+            i += i & -i
+    p = max(range(len(pairs)), key=best_of.__getitem__)
+    chain = []
+    while p >= 0:
+        chain.append(pairs[p])
+        p = back[p]
+    return [(a[k][1], times[j]) for k, j, _ in reversed(chain)]
 
 
 def _percentiles(errors: list[float]) -> tuple[float | None, float | None]:
@@ -449,7 +504,10 @@ def _percentiles(errors: list[float]) -> tuple[float | None, float | None]:
             round(absolute[min(len(absolute) - 1, int(0.9 * len(absolute)))], 1))
 
 
-def _onsets_check(captions: list[tuple[str, float]], heard: list | None) -> dict:
+def _onsets_check(captions: list[tuple[str, float]], heard: list | None,
+                  words: dict | None = None) -> dict:
+    """``words`` is the words check: when it passed, caption words not heard near their
+    captions are captions far out of sync (not a recogniser that heard nothing)."""
     if heard is None:
         return _check("skip", "no speech recogniser on this worker: caption timing not checked")
     errors = onset_errors(captions, heard)
@@ -459,6 +517,11 @@ def _onsets_check(captions: list[tuple[str, float]], heard: list | None) -> dict
                   mean_signed_ms=round(statistics.fmean(errors), 1) if errors else None,
                   limits_ms=[LIMITS["onset_median_ms"].value, LIMITS["onset_p90_ms"].value])
     if matched < LIMITS["onset_min_matched"].value:
+        if words is not None and words.get("status") == "pass":
+            # the narration says the caption words, but not near their captions
+            return _check("fail", f"only {len(errors)} of {len(captions)} caption words are "
+                          f"heard within {LIMITS['onset_window_s'].value:g} s of their "
+                          "captions, though the narration says them", **values)
         return _check("skip", f"only {len(errors)} of {len(captions)} caption words were heard: "
                       "caption timing not measured", **values)
     lead = "late" if values["mean_signed_ms"] > 0 else "early"

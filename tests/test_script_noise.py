@@ -1,0 +1,106 @@
+"""OCR noise never becomes narration: an icon read as "oo", a glyph in front of a label, a lone
+letter, and a date taken for a label with its figure.
+
+The 12 s cut of the Ledgerly tour narrated "It shows oo." (two sidebar icons read as "oo") and
+"Overview for June is 2026." when the presenter's sentence was not usable. The screen below is
+what Tesseract read on that dashboard.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from include.core import screen_text
+from include.providers.narrator import OfflineScriptWriter, assert_no_filler, figures, narrate
+from include.stages.footage_text import Read, read_screens
+
+
+def _line(text: str, x: int, y: int, w: int, h: float) -> dict:
+    return {"text": text, "box": [x, y, w, int(round(h))], "height": h, "conf": 93.0}
+
+
+DASHBOARD = [
+    _line("oo", 26, 86, 16, 7.3),
+    _line("Dashboard", 255, 87, 179, 23.3),
+    _line("oo", 26, 95, 16, 7.3),
+    _line("Overview for June 2026", 253, 129, 175, 11.3),
+    _line("Revenue this month", 275, 187, 148, 10.7),
+    _line("Open invoices", 614, 187, 104, 12.0),
+    _line("Overdue", 900, 187, 70, 12.0),
+    _line("$48,210", 275, 210, 120, 22.0),
+    _line("Cc Recent activity", 275, 300, 140, 12.0),
+    _line("Due Jun 21", 700, 330, 80, 10.0),
+    _line("x", 1200, 20, 8, 8.0),
+]
+
+
+@pytest.mark.parametrize("word, noise", [
+    ("oo", True), ("Cc", True), ("x", True), ("Q", True), ("ooo", True), ("Wwxz", True),
+    ("AI", False), ("CRM", False), ("OK", False), ("Go", False), ("do", False), ("a", False),
+    ("Draft", False), ("Sky", False), ("INV-1041", False), ("Jun9", False), ("設定", False),
+])
+def test_noise_words(word, noise):
+    assert screen_text.noise_word(word) is noise
+
+
+def test_terms_drop_noise_lines_and_the_glyph_in_front_of_a_label():
+    terms = screen_text.terms(DASHBOARD, exclude=["Dashboard"])
+    assert "oo" not in terms and "x" not in terms
+    assert "Recent activity" in terms and "Cc Recent activity" not in terms
+    assert {"Revenue this month", "Open invoices", "Overdue"} <= set(terms)
+    assert screen_text.terms([_line("To do", 0, 0, 40, 12)]) == ["To do"]  # short real words stay
+
+
+def test_a_date_is_not_a_figure():
+    assert figures(DASHBOARD) == [("Revenue this month", "$48,210")]
+    assert figures([_line("Overdue 3 invoices", 0, 0, 100, 12)]) == [("Overdue", "3 invoices")]
+
+
+def _segment(screen: dict, speech: str = "") -> dict:
+    return {"id": "s01", "start": 0.0, "end": 6.5, "word_budget": 13, "screen": screen,
+            "speech": {"text": speech} if speech else None}
+
+
+def _noise_words(text: str) -> list[str]:
+    """The noise read on DASHBOARD, as it would come out in a sentence."""
+    return re.findall(r"\b(?:oo|Cc|x)\b", text)
+
+
+def test_a_screen_without_a_usable_presenter_sentence_is_narrated_without_noise():
+    # the screen as segments.json recorded it before: the noise still in its terms
+    screen = {"headline": "Dashboard", "lines": DASHBOARD, "new": ["oo", "x"],
+              "terms": ["oo", "Overview for June 2026", "Revenue this month", "x"]}
+    for turn in range(6):
+        text = narrate(_segment(screen), None, index=0, product="Ledgerly", turn=turn)
+        assert text and not _noise_words(text), text
+        assert not re.search(r"\bis 2026|\bJun is\b", text), text  # a date is no figure
+        assert_no_filler(text)
+    # a later segment that shows only the noise as new says nothing about it
+    later = {"headline": "Dashboard", "lines": DASHBOARD, "new": ["oo", "Cc"], "terms": ["oo"]}
+    text = narrate(_segment(later), _segment(screen), index=1, product="Ledgerly", turn=0)
+    assert not _noise_words(text), text
+
+
+def test_read_screens_keeps_no_noise_line():
+    # two segments (chrome needs repeats): the dashboard, then the same icons over another page
+    other = [line for line in DASHBOARD if line["text"] in ("oo", "x")] + [
+        _line("Invoices", 255, 87, 150, 23.3), _line("New invoice", 900, 87, 100, 12.0)]
+    segments = [{"id": "s01", "start": 0.0, "end": 6.5, "kept": [[0.0, 6.5]]},
+                {"id": "s02", "start": 6.5, "end": 12.0, "kept": [[6.5, 12.0]]}]
+    read_screens(segments, [Read(3.0, 0.0, DASHBOARD), Read(9.0, 6.5, other)], (1280, 720))
+    for segment in segments:
+        screen = segment["screen"]
+        shown = [line["text"] for line in screen["lines"]] + screen["new"] + screen["terms"]
+        assert not [t for t in shown if screen_text.is_noise(t)], shown
+    assert segments[0]["screen"]["headline"] == "Dashboard"
+    assert "Recent activity" in segments[0]["screen"]["terms"]
+
+
+def test_the_offline_writer_on_the_dashboard_says_no_noise():
+    screen = {"headline": "Dashboard", "lines": DASHBOARD, "new": [],
+              "terms": screen_text.terms(DASHBOARD, exclude=["Dashboard"])}
+    texts = OfflineScriptWriter().write([_segment(screen)], {"product_name": "Ledgerly"})
+    assert texts[0] and not _noise_words(texts[0]), texts
+    assert "$48,210" in texts[0]
