@@ -35,6 +35,34 @@ def _states(dagrun) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
 
 
+def _first_word_onset_errors(final: Path, edl) -> list[float]:
+    """Caption minus sound (ms) at the start of each narrated passage that follows a pause: the
+    sound's onset is the first 10 ms frame 25 dB above the pause's floor (and above -45 dBFS)."""
+    import subprocess
+
+    import numpy as np
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(final), "-vn", "-ac", "1", "-ar",
+                          "16000", "-f", "s16le", "-"], check=True, capture_output=True).stdout
+    samples = np.frombuffer(raw, np.int16).astype(float) / 32768
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
+    level = 20 * np.log10(np.maximum(np.sqrt((frames ** 2).mean(axis=1)), 1e-9))
+    words = [w for e in edl.captions.events for w in e["words"]]
+    errors = []
+    for n in edl.narration:
+        first = next((w for w in words if n.out_start - 0.05 <= w["start"] <= n.out_end), None)
+        if first is None:
+            continue
+        at = int(round(first["start"] * 100))
+        floor = level[max(0, at - 35):max(1, at - 12)]
+        if not len(floor) or floor.max() > -45:
+            continue  # no pause before it: nothing to measure against
+        rise = np.nonzero(level[at - 12:at + 35] > max(floor.min() + 25, -45))[0]
+        if len(rise):
+            errors.append(round((at - (at - 12 + int(rise[0]))) * 10.0, 1))
+    return errors
+
+
 def test_autopilot_run_produces_a_published_video(product_tour):
     """The whole DAG on a generated product recording, judged as a viewer would: the narration
     names the pages on screen with no stock filler, tags and chapters come from the footage,
@@ -71,10 +99,18 @@ def test_autopilot_run_produces_a_published_video(product_tour):
     assert len(subs.events) >= 3
     for ev in subs.events:  # ASS times are centiseconds
         assert 0 <= ev.start < ev.end <= edl.output.duration * 1000 + 10
-    # QC ran the recogniser over final.mp4 (its onset check): tighter limits than QC's own here
+    # QC ran the recogniser over final.mp4 (its onset check): a tighter median than QC's own.
+    # Its p90 is the recogniser's: inside continuous speech tiny.en and Piper put a word's start
+    # up to ~0.2 s apart (tests/test_piper_alignment.py holds Piper's timings to its audio).
     sync = store.get_json(key("qc", "qc.json"))["checks"]["caption_onsets"]
     assert sync["matched"] >= 0.6 * sync["words"], sync
-    assert sync["median_ms"] <= 60 and sync["p90_ms"] <= 150, sync
+    assert sync["median_ms"] <= 60 and sync["p90_ms"] <= 200, sync
+    # and against the sound itself, no recogniser: each narrated passage's first caption word
+    # lights up when its first sound rises out of the pause before it
+    errors = _first_word_onset_errors(final, edl)
+    assert len(errors) >= 3, errors
+    assert sorted(abs(e) for e in errors)[len(errors) // 2] <= 40 and max(map(abs, errors)) <= 100, \
+        errors
 
     meta = store.get_json(key("metadata", "metadata.json"))
     assert meta["title"].startswith(truth["product"])

@@ -101,3 +101,19 @@ def test_onsets_check_on_a_looped_narration_passes():
     check = qc._onsets_check(captions, heard, qc._words_check(captions, heard))
     assert check["status"] == "pass", check["message"]
     assert abs(check["mean_signed_ms"]) <= 10
+
+
+def test_a_handful_of_words_warns_on_recogniser_jitter_but_fails_a_shifted_track():
+    """"Welcome to the studio test." as Piper times it and tiny.en hears it: five words, each
+    ±0.2 s off where the recogniser puts its boundaries, say nothing certain about sync (warn);
+    the same five words half a second late are out of sync (fail)."""
+    captions = [("Welcome", 2.558), ("to", 2.964), ("the", 3.092), ("studio", 3.208),
+                ("test.", 3.847)]
+    heard = [("welcome", 2.56), ("to", 2.77), ("the", 3.07), ("studio", 3.39), ("test", 3.61)]
+    check = qc._onsets_check(captions, heard)
+    assert check["status"] == "warn" and "too few to judge" in check["message"], check
+    late = [(w, t + 0.5) for w, t in captions]
+    assert qc._onsets_check(late, heard)["status"] == "fail"
+    # over enough words the same jitter is judged, not waved through
+    many_caps, many_heard = looped(40.0, 1, shift=0.2)
+    assert qc._onsets_check(many_caps, many_heard)["status"] == "fail"

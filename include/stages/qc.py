@@ -525,6 +525,14 @@ def _onsets_check(captions: list[tuple[str, float]], heard: list | None,
         return _check("skip", f"only {len(errors)} of {len(captions)} caption words were heard: "
                       "caption timing not measured", **values)
     lead = "late" if values["mean_signed_ms"] > 0 else "early"
+    if len(errors) < MIN_JUDGED_WORDS and median <= LIMITS["onset_p90_ms"].value:
+        # a handful of words: the recogniser's own word boundaries (±0.2 s inside continuous
+        # speech) decide the figures; a shift of the whole track beyond the p90 limit still fails
+        if median > LIMITS["onset_median_ms"].value or p90 > LIMITS["onset_p90_ms"].value:
+            return _check("warn", f"captions {median:.0f} ms {lead} (median), one word in ten "
+                          f"{p90:.0f} ms off, over only {len(errors)} heard words: too few to "
+                          "judge", **values)
+        return _check("pass", **values)
     if median > LIMITS["onset_median_ms"].value:
         return _check("fail", f"captions appear {median:.0f} ms {lead} (median; limit "
                       f"{LIMITS['onset_median_ms'].value:.0f} ms)", **values)
