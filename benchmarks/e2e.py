@@ -182,8 +182,9 @@ def upstream_of(client) -> dict[str, list[str]]:
 
 def merged(group: list[dict]) -> dict:
     """One task's instances as one node: a mapped task (``render_chunk[i]``) spans its first
-    start to its last end; its compute is that of the instance that ended last (the one the
-    next task waited for), its instances are kept under ``mapped``."""
+    start to its last end; its compute is that span times its instances' share of compute in
+    their own durations (instances run side by side: the span is neither one instance's compute
+    nor their sum), its instances are kept under ``mapped``."""
     if len(group) == 1 and group[0]["map_index"] in (-1, None):
         return group[0]
     ran = [g for g in group if g["start"] and g["end"]]
@@ -193,8 +194,13 @@ def merged(group: list[dict]) -> dict:
     start, end = min(g["start"] for g in ran), last["end"]
     states = {g["state"] for g in group}
     state = "failed" if "failed" in states else "success" if states == {"success"} else last["state"]
+    timing = dict(last["timing"] or {})
+    computes = [(g["timing"] or {}).get("compute_s") for g in ran]
+    if all(c is not None for c in computes) and sum(g["duration"] for g in ran) > 0:
+        share = sum(computes) / sum(g["duration"] for g in ran)
+        timing["compute_s"] = round((end - start) * share, 3)
     return {"state": state, "start": start, "end": end, "duration": round(end - start, 3),
-            "tries": max(g["tries"] or 0 for g in group), "timing": last["timing"],
+            "tries": max(g["tries"] or 0 for g in group), "timing": timing,
             "mapped": [{"duration": g["duration"],
                         "compute": (g["timing"] or {}).get("compute_s")} for g in group]}
 

@@ -60,7 +60,8 @@ def test_a_mapped_task_is_one_node_from_its_first_start_to_its_last_end():
     ]
     node = merged(group)
     assert (node["start"], node["end"], node["duration"]) == (105.0, 110.0, 5.0)
-    assert node["timing"] == {"compute_s": 4.0}  # the chunk the next task waited for
+    # side by side: the span (5 s) times the instances' compute share (6.5 of 7.5 s)
+    assert node["timing"] == {"compute_s": round(5.0 * 6.5 / 7.5, 3)}
     assert [m["compute"] for m in node["mapped"]] == [2.5, 4.0]
     single = {**group[0], "map_index": -1}
     assert merged([single]) is single
