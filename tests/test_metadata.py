@@ -313,6 +313,13 @@ def test_a_tables_cells_are_sample_data_its_headings_and_a_sidebar_are_not():
     assert not {"cyberdyne", "northwind traders", "pied piper", "oakridge farms"} & set(tags), tags
 
 
+def test_a_misheard_product_name_is_tagged_as_the_product():
+    tags = metadata.build_tags("Ledgerly", ["This is the Ludgerly dashboard with its ledger."],
+                               first=["Ledgerly", "Dashboard"])
+    assert "ludgerly dashboard" not in tags and not any("ludgerly" in t for t in tags), tags
+    assert metadata._product_spelled("our ledger", "Ledgerly") == "our ledger"
+
+
 def test_the_walkthrough_drops_a_repeated_page_name_but_never_leaves_a_fragment():
     footage = metadata.Footage("Ledgerly", {"s1": "Velocity report", "s2": "Invoices"},
                                ("s1", "s2"), (), ())

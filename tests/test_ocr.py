@@ -200,6 +200,23 @@ def test_chrome_needs_repeats_at_the_same_place():
     assert screen_text.chrome([nav]) == ([], None)  # one segment: nothing to compare
 
 
+def test_a_logo_read_with_and_without_its_glyph_is_one_chrome_line():
+    """At 1080p Tesseract reads the Ledgerly logo's icon as "GC" on some frames and not on
+    others; the logo is still chrome, the product is "Ledgerly" and no page is titled by it
+    (the 60 s tour's first page was headlined "GC Ledgerly", the product was the avatar's
+    "Maya Singh MS")."""
+    avatar = line("Maya Singh MS", 1700, 40, 150, 18)
+    pages = ["Dashboard", "Invoices", "Customers", "Reports"]
+    segments = [[line("GC Ledgerly" if k % 2 == 0 else "Ledgerly", 26 if k % 2 == 0 else 90,
+                      17 if k % 2 == 0 else 29, 208 if k % 2 == 0 else 144,
+                      50 if k % 2 == 0 else 29), avatar,
+                 line(page, 382, 131, 267, 34)] for k, page in enumerate(pages)]
+    chrome = screen_text.chrome(segments)
+    assert chrome.product_name == "Ledgerly"
+    assert [screen_text.headline(seg, (1920, 1080), chrome=chrome.lines)
+            for seg in segments] == pages
+
+
 def test_new_lines_sees_typing_and_ignores_ocr_wobble():
     before = [line("Backlog", 56, 120, 250, 48), line("Search tickets", 60, 200, 200, 20),
               line("bi", 60, 240, 30, 20)]

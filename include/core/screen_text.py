@@ -234,7 +234,7 @@ def chrome(lines_per_segment: Sequence[Sequence[dict]], *, share: float = 0.6) -
     clusters: list[tuple[str, dict, set[int]]] = []
     for index, seg in enumerate(segments):
         for line in seg:
-            key = norm(str(line.get("text", "")))
+            key = _chrome_key(str(line.get("text", "")))
             if not key:
                 continue
             home = next((c for c in clusters if c[0] == key and _same_place(c[1], line)), None)
@@ -246,7 +246,7 @@ def chrome(lines_per_segment: Sequence[Sequence[dict]], *, share: float = 0.6) -
     # Text repeated down a table ("Connected" on each row) is one chrome line, not one per row.
     unique: dict[str, dict] = {}
     for line in sorted(repeated, key=lambda line: (_box(line)[1], _box(line)[0])):
-        unique.setdefault(norm(str(line["text"])), line)
+        unique.setdefault(_chrome_key(str(line["text"])), line)
     lines = list(unique.values())
     names = [
         line for line in lines
@@ -258,6 +258,12 @@ def chrome(lines_per_segment: Sequence[Sequence[dict]], *, share: float = 0.6) -
         best = max(names, key=lambda line: (round(_height(line) / 2), -_box(line)[0] - _box(line)[1]))
         product = _logo_text(str(best["text"]))
     return Chrome(lines, product)
+
+
+def _chrome_key(text: str) -> str:
+    """What identifies a chrome line across frames: its words without a glyph OCR reads in
+    front of a logo on some frames and not on others ("GC Ledgerly", "Ledgerly")."""
+    return norm(_logo_text(text))
 
 
 def _logo_text(text: str) -> str:
@@ -283,9 +289,9 @@ def _same_place(a: dict, b: dict) -> bool:
 def is_chrome(line: dict, chrome_lines: Sequence[dict]) -> bool:
     """Whether ``line`` is one of ``chrome_lines``: same text at about the same place (the page
     title "Backlog" is not the nav bar's "Backlog")."""
-    key = norm(str(line.get("text", "")))
+    key = _chrome_key(str(line.get("text", "")))
     return any(
-        key == norm(str(c.get("text", ""))) and _same_place(line, c) for c in chrome_lines
+        key == _chrome_key(str(c.get("text", ""))) and _same_place(line, c) for c in chrome_lines
     )
 
 

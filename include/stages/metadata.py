@@ -8,6 +8,7 @@ fit (so none below 30 s). Chapter times are whole seconds, as the description li
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -373,7 +374,8 @@ def build_tags(title: str, texts: list[str], *, first: Sequence[str] = (),
     guide = [f"{named[0]} tutorial"] if named and len(named[0]) + 9 <= MAX_TAG_CHARS else []
     # keyphrases() drops function words and filler itself; excluding the chapter-title
     # STOPWORDS here too would cut on-screen labels apart ("Cycle time" → a tag "cycle")
-    texts = [t for t in texts if not _sample_data(t)]
+    texts = [_product_spelled(t, first[0] if first else "") for t in texts
+             if not _sample_data(t)]
     phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 3,
                                               exclude=FILLERS | STOCK_NARRATION)]
     whole = {" ".join(label.lower().split()) for label in labels}
@@ -408,6 +410,24 @@ def _sample_data(text: str) -> bool:
     if re.match(r"\d+[.)] ", text):  # a ranked list's entry: "1. Stark Logistics"
         return True
     return any(w.strip(".,").lower() in COMPANY for w in words)
+
+
+def _product_spelled(text: str, product: str) -> str:
+    """``text`` with a misheard or misread product name spelled as the product ("the Ludgerly
+    dashboard" → "the Ledgerly dashboard"): a word of five letters or more, as long as the
+    product's one-word name give or take a letter, that is nearly it."""
+    name = product.strip()
+    if len(name) < 5 or " " in name:
+        return text
+
+    def fix(match: re.Match) -> str:
+        word = match.group(0)
+        if len(word) < 5 or abs(len(word) - len(name)) > 1:
+            return word  # "ledger" is a word of its own, not a misspelt "Ledgerly"
+        near = difflib.SequenceMatcher(None, word.lower(), name.lower()).ratio() >= 0.75
+        return name if near else word
+
+    return re.sub(r"[A-Za-z]+", fix, text)
 
 
 def _searchable(phrase: str) -> bool:
