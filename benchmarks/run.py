@@ -356,7 +356,7 @@ def hand_written_command(work: Path, output: Path) -> list[str]:
         f"{render.loudness.gain_filters(plan.gain_db)},apad[a]",
         "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", SETTINGS.video_preset,
         "-crf", "23", "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709",
-        "-color_trc", "bt709", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+        "-color_trc", "bt709", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-ar", "48000", "-ac", "2",
         "-movflags", "+faststart", "-t", str(out["duration"]), str(output),
     ]
 

@@ -637,3 +637,43 @@ def test_captions_stay_inside_the_safe_area(tmp_path, style, size):
         rows.min(),
         rows.max(),
     )
+
+
+def test_the_placed_voice_is_every_span_at_its_place_sample_for_sample(tmp_path):
+    """The voice's spans concatenated with silence up to each next one (the render's graph) are
+    the same samples as each span delayed to its place and all of them mixed (the reference,
+    which costs spans x duration): on 30 spans of a 3-tone voice, nothing moves by a sample."""
+    from include.core.edl import Edl
+    from include.stages import loudness
+    from tests.fakes.edl import clip, edl_document
+
+    voice = tmp_path / "voice.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "aevalsrc=0.2*sin(2*PI*(220+110*mod(floor(t)\\,3))*t):s=22050:d=60",
+                    "-c:a", "pcm_s16le", str(voice)], check=True)
+    narration = [{"segment_id": f"s{k:02d}", "voice_start": 2.0 * k, "voice_end": 2.0 * k + 1.3,
+                  "out_start": round(0.7 + 2.35 * k, 3), "out_end": round(2.0 + 2.35 * k, 3)}
+                 for k in range(30)]
+    doc = edl_document([clip("s01", 0.0, 75.0, 0.0)], narration=narration)
+    edl = Edl.from_dict(doc)
+    voice_in = f"[0:a]{loudness.stereo_chain()}"
+    graph = render._placed_voice(edl, voice_in)
+    assert any("concat=n=30" in chain for chain in graph) and not any("amix" in c for c in graph)
+    rate = render.AUDIO_RATE
+    reference = [voice_in + ",asplit=30" + "".join(f"[r{k}]" for k in range(30))]
+    reference += [f"[r{k}]atrim=start={n['voice_start']}:end={n['voice_start'] + 1.3},"
+                  f"asetpts=PTS-STARTPTS,adelay=delays={round(n['out_start'] * rate)}S:all=1"
+                  f"[p{k}]" for k, n in enumerate(narration)]
+    reference.append("".join(f"[p{k}]" for k in range(30))
+                     + "amix=inputs=30:normalize=0:duration=longest[voice_placed]")
+
+    def samples(chains: list[str]) -> np.ndarray:
+        raw = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(voice), "-filter_complex",
+             ";".join(chains) + f";[voice_placed]apad,atrim=end_sample={75 * rate}[a]", "-map", "[a]",
+             "-f", "f32le", "-"], check=True, capture_output=True).stdout
+        return np.frombuffer(raw, np.float32)
+
+    ours, theirs = samples(graph), samples(reference)
+    assert len(ours) == len(theirs) == 75 * rate * 2
+    assert np.abs(ours - theirs).max() < 1e-4

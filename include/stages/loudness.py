@@ -112,16 +112,27 @@ def fit_gain(measure_with: Callable[[float], Measurement], gain: float,
              target: float = TARGET_LUFS) -> tuple[float, Measurement]:
     """Correct ``gain`` (dB) until ``measure_with(gain)`` is within 0.2 LU of ``target``.
 
-    ``measure_with`` measures the limited signal (the limiter takes a little loudness off the
-    peaks, so one correction rarely lands); usually two passes suffice. Returns the last gain
+    ``measure_with`` measures the limited signal. The limiter takes a share of every gain step
+    off the peaks, so adding the deficit converges slowly (a 10-minute voice: -15.3, -14.6,
+    -14.3, -14.2 LUFS, four passes of 1.3 s); from the second pass on the step is the deficit
+    over the measured slope (a secant step), which lands in one more. Returns the last gain
     measured and its measurement.
     """
-    for _ in range(MAX_PASSES):
+    previous: tuple[float, float] | None = None
+    for attempt in range(MAX_PASSES):
         gain = round(gain, 2)
         result = measure_with(gain)
         if not result.audible or abs(result.integrated - target) <= TOLERANCE_LU:
             break
-        gain += target - result.integrated
+        if attempt == MAX_PASSES - 1:
+            break  # no pass left to measure another gain
+        step = target - result.integrated
+        if previous is not None and gain != previous[0]:
+            slope = (result.integrated - previous[1]) / (gain - previous[0])
+            if 0.2 <= slope <= 1.5:  # a limiter's bend, not noise
+                step /= slope
+        previous = (gain, result.integrated)
+        gain += step
     return gain, result
 
 

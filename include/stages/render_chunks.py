@@ -320,7 +320,7 @@ def join(
         "-filter_complex", ";".join(render._audio_graph(edl, clips, seek, voice_index, mix)),
         "-map", f"{video_index}:v:0", "-map", "[a]", "-map_metadata", "-1",
         "-c:v", "copy",
-        "-c:a", "aac", "-b:a", render.AUDIO_BITRATE, "-ar", str(render.AUDIO_RATE), "-ac", "2",
+        *render.AUDIO_CODEC, "-ar", str(render.AUDIO_RATE), "-ac", "2",
         "-movflags", "+faststart", "-t", _num(duration),
         "-progress", "pipe:1", "-nostats",
         str(partial),
