@@ -212,3 +212,23 @@ def audio_rms_db(path: Path, start: float, end: float) -> float:
         check=True, capture_output=True).stdout
     samples = np.frombuffer(raw, np.int16).astype(float) / 32768
     return 20 * math.log10(max(float(np.sqrt(np.mean(samples ** 2))), 1e-9))
+
+
+def gray_frames(path: Path, width: int, height: int):
+    """Every frame of ``path``'s picture as grey levels, an (n, height, width) uint8 array."""
+    import numpy as np
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f",
+                          "rawvideo", "-pix_fmt", "gray", "-"], check=True,
+                         capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width)
+
+
+def audio_samples(path: Path, rate: int = 48000):
+    """``path``'s sound as mono float samples at ``rate``."""
+    import numpy as np
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1",
+                          "-ar", str(rate), "-f", "f32le", "-"], check=True,
+                         capture_output=True).stdout
+    return np.frombuffer(raw, np.float32)

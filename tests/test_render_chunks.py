@@ -31,6 +31,7 @@ from include.core.edl import (
 )
 from include.core.media import ffprobe
 from include.stages import caption_track, render, render_chunks
+from tests import conftest
 
 W, H, FPS = 640, 360, 30
 SECONDS = 12.0
@@ -153,15 +154,11 @@ def stream(path: Path, kind: str) -> dict:
 
 
 def gray_frames(path: Path) -> np.ndarray:
-    raw = run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "rawvideo",
-               "-pix_fmt", "gray", "-"]).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, H, W)
+    return conftest.gray_frames(path, W, H)
 
 
 def audio_samples(path: Path) -> np.ndarray:
-    raw = run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1", "-ar",
-               "48000", "-f", "f32le", "-"]).stdout
-    return np.frombuffer(raw, np.float32)
+    return conftest.audio_samples(path)
 
 
 def flash_times(frames: np.ndarray) -> list[float]:

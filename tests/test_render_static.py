@@ -21,6 +21,7 @@ import pytest
 from include.core.edl import AudioPlan, CaptionTrack, Clip, Edl, Narration, Output, Source
 from include.core.media import ffprobe
 from include.stages import analyze, caption_track, edit, render, render_chunks
+from tests import conftest
 
 W, H, FPS = 640, 360, 30
 SECONDS = 6.0
@@ -106,15 +107,11 @@ def renders(media, frozen_edl) -> dict:
 
 
 def gray_frames(path: Path) -> np.ndarray:
-    raw = run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "rawvideo",
-               "-pix_fmt", "gray", "-"]).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, H, W)
+    return conftest.gray_frames(path, W, H)
 
 
 def audio_samples(path: Path) -> np.ndarray:
-    raw = run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1", "-f",
-               "f32le", "-"]).stdout
-    return np.frombuffer(raw, np.float32)
+    return conftest.audio_samples(path)
 
 
 def ssim_per_frame(a: Path, b: Path, stats: Path) -> list[float]:
