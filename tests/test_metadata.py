@@ -313,6 +313,13 @@ def test_a_tables_cells_are_sample_data_its_headings_and_a_sidebar_are_not():
     assert not {"cyberdyne", "northwind traders", "pied piper", "oakridge farms"} & set(tags), tags
 
 
+def test_a_word_cut_at_a_dialogs_edge_is_no_tag():
+    terms = ["Optional note for the cus", "tomer", "Memo", "Customer", "Draft"]
+    tags = metadata.build_tags("Ledgerly: New invoice", terms, first=["Ledgerly", "New invoice"],
+                               labels=terms)
+    assert "tomer" not in tags and {"memo", "draft", "customer"} <= set(tags), tags
+
+
 def test_a_misheard_product_name_is_tagged_as_the_product():
     tags = metadata.build_tags("Ledgerly", ["This is the Ludgerly dashboard with its ledger."],
                                first=["Ledgerly", "Dashboard"])

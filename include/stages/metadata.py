@@ -379,9 +379,14 @@ def build_tags(title: str, texts: list[str], *, first: Sequence[str] = (),
     phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 3,
                                               exclude=FILLERS | STOCK_NARRATION)]
     whole = {" ".join(label.lower().split()) for label in labels}
+    # a single word that ends a longer word on screen is that word cut at an edge ("tomer" of
+    # "customer", read where a dialog's placeholder was clipped)
+    longer = {w for t in texts for w in re.findall(r"[a-z]{5,}", t.lower())}
     return limit_tags(named[:1] + guide + named[1:]
                       + [p for p in phrases if _is_tag(p) and _searchable(p)
-                         and (" " in p or not whole or p in whole)])
+                         and (" " in p or not whole or p in whole)
+                         and not (" " not in p and any(w != p and w.endswith(p) and
+                                                       len(w) >= len(p) + 2 for w in longer))])
 
 
 # Words that make a phrase on screen a cell of sample data, not a topic: calendar words ("Due
