@@ -31,6 +31,10 @@ def test_loader_applies_the_file_with_the_airflow_cli(airflow_db, tmp_path):
         "variables": [{"variable_name": "video_test_var", "variable_value": "42"}],
     }}))
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    # the test DB outlives a run; the loader keeps existing keys, and one written by an earlier
+    # run under another fernet key (a new AIRFLOW_HOME/secrets.env) would not read back
+    subprocess.run(["airflow", "variables", "delete", "video_test_var"], env=env,
+                   capture_output=True)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "load_settings.py"), str(settings)],
                    check=True, env=env, capture_output=True)
     out = subprocess.run(["airflow", "variables", "get", "video_test_var"], env=env,
