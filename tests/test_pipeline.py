@@ -38,13 +38,11 @@ def _states(dagrun) -> dict[str, str]:
 def _first_word_onset_errors(final: Path, edl) -> list[float]:
     """Caption minus sound (ms) at the start of each narrated passage that follows a pause: the
     sound's onset is the first 10 ms frame 25 dB above the pause's floor (and above -45 dBFS)."""
-    import subprocess
-
     import numpy as np
 
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(final), "-vn", "-ac", "1", "-ar",
-                          "16000", "-f", "s16le", "-"], check=True, capture_output=True).stdout
-    samples = np.frombuffer(raw, np.int16).astype(float) / 32768
+    from tests.conftest import audio_samples
+
+    samples = audio_samples(final, 16000).astype(float)
     frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
     level = 20 * np.log10(np.maximum(np.sqrt((frames ** 2).mean(axis=1)), 1e-9))
     words = [w for e in edl.captions.events for w in e["words"]]

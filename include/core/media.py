@@ -246,3 +246,13 @@ def duration_of(path: str | os.PathLike) -> float:
         return float(info.get("format", {}).get("duration") or 0.0)
     except ValueError:
         return 0.0
+
+
+SPEECH_RATE = 16000  # what speech recognition (Whisper) listens at
+
+
+def write_speech_audio(path: str | os.PathLike, wav: Path, *, timeout: float = 600) -> None:
+    """``path``'s first audio track as 16 kHz mono PCM in ``wav``, for speech recognition."""
+    run_tool([FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", *user_input_args(path),
+              "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SPEECH_RATE), "-c:a", "pcm_s16le",
+              "-y", str(wav)], timeout=timeout, what="ffmpeg (audio for speech recognition)")

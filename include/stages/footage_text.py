@@ -360,10 +360,7 @@ def transcribe_source(source_path: Path, transcriber: Transcriber) -> list[dict]
     """The words of the source's first audio track (16 kHz mono), with times and probability."""
     with tempfile.TemporaryDirectory(prefix="asr-") as tmp:
         wav = Path(tmp) / "speech.wav"
-        media.run_tool([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
-                   *media.user_input_args(source_path), "-map", "0:a:0", "-vn", "-ac", "1",
-                   "-ar", "16000", "-c:a", "pcm_s16le", str(wav)],
-                  timeout=600, what="ffmpeg (audio for ASR)")
+        media.write_speech_audio(source_path, wav)
         return [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3),
                  "probability": round(w.probability, 3)} for w in transcriber.transcribe(wav)]
 

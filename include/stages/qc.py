@@ -135,7 +135,7 @@ def run(final_path: Path, edl_path: Path, out_dir: Path, *, transcriber: Transcr
         # its audio comes first, from an audio-only pass (a fraction of a second).
         with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
             wav = Path(tmp) / "final.wav"
-            extract_speech_audio(final_path, wav)
+            media.write_speech_audio(final_path, wav)
 
             def hear() -> tuple[list, float]:
                 t0 = time.monotonic()
@@ -213,28 +213,18 @@ _INTEGRATED = re.compile(r"I:\s+(-?inf|-?[0-9.]+) LUFS")
 _TRUE_PEAK = re.compile(r"Peak:\s+(-?inf|-?[0-9.]+) dBFS")
 
 
-def extract_speech_audio(final_path: Path, wav: Path) -> None:
-    """The sound of ``final_path`` as 16 kHz mono PCM for the recogniser."""
-    media.run_tool([media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y",
-                    *media.user_input_args(final_path), "-vn", "-ac", "1", "-ar", "16000",
-                    "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (QC audio)")
-
-
-def scan_command(final_path: Path, wav: Path | None) -> list[str]:
+def scan_command(final_path: Path) -> list[str]:
     """The one ffmpeg run of QC: the picture (downscaled) through blackdetect and freezedetect,
-    the sound through ebur128 (true peak) and silencedetect, and — for the recogniser — the
-    sound as 16 kHz mono PCM into ``wav``."""
+    the sound through ebur128 (true peak) and silencedetect (the recogniser's audio is written
+    apart, see :func:`run`)."""
     graph = [
         "[0:v]scale=w=320:h=-2:flags=fast_bilinear,"
         "blackdetect=d=0.1:pix_th=0.10:pic_th=0.98,freezedetect=n=-60dB:d=0.5[v]",
-        "[0:a]asplit=2[meter][asr]" if wav else "[0:a]anull[meter]",
-        "[meter]silencedetect=n=-50dB:d=0.5,ebur128=peak=true:framelog=verbose[m]",
+        "[0:a]silencedetect=n=-50dB:d=0.5,ebur128=peak=true:framelog=verbose[m]",
     ]
-    cmd = [media.FFMPEG, "-hide_banner", "-nostdin", "-nostats", *media.user_input_args(final_path),
-           "-filter_complex", ";".join(graph), "-map", "[v]", "-map", "[m]", "-f", "null", "-"]
-    if wav:
-        cmd += ["-map", "[asr]", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", "-y", str(wav)]
-    return cmd
+    return [media.FFMPEG, "-hide_banner", "-nostdin", "-nostats",
+            *media.user_input_args(final_path), "-filter_complex", ";".join(graph),
+            "-map", "[v]", "-map", "[m]", "-f", "null", "-"]
 
 
 def probe_final(final_path: Path) -> dict:
@@ -245,13 +235,13 @@ def probe_final(final_path: Path) -> dict:
     return info
 
 
-def scan_final(final_path: Path, wav: Path | None = None, *, info: dict | None = None) -> dict:
+def scan_final(final_path: Path, *, info: dict | None = None) -> dict:
     """``{"duration", "integrated", "true_peak", "black", "frozen", "silent", "seconds"}``:
     spans are ``[start, end]`` lists in seconds (an open span ends at the duration)."""
     info = info or probe_final(final_path)
     duration = float(info.get("format", {}).get("duration") or 0.0)
     t0 = time.monotonic()
-    proc = media.run_tool(scan_command(final_path, wav), timeout=max(600.0, 4 * duration),
+    proc = media.run_tool(scan_command(final_path), timeout=max(600.0, 4 * duration),
                      what="ffmpeg (QC scan)")
     seconds = time.monotonic() - t0
     text = proc.stderr.decode("utf-8", "replace")
@@ -741,9 +731,7 @@ def caption_sync(final_path: Path, edl: Edl, transcriber: Transcriber) -> dict:
     captions = [(w["word"], float(w["start"])) for e in edl.captions.events for w in e["words"]]
     with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
         wav = Path(tmp) / "final.wav"
-        media.run_tool([media.FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error",
-                   *media.user_input_args(final_path), "-vn", "-ac", "1", "-ar", "16000",
-                   "-c:a", "pcm_s16le", str(wav)], timeout=600, what="ffmpeg (audio for QC)")
+        media.write_speech_audio(final_path, wav)
         heard = [(w["word"], float(w["start"])) for w in transcriber.onsets(wav)]
     errors = sorted(abs(e) for e in onset_errors(captions, heard))
     median, p90 = _percentiles(errors)

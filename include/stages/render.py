@@ -516,8 +516,8 @@ def _placed_voice(edl: Edl, voice_in: str) -> list[str]:
 
     The spans follow each other in final time, so they are concatenated, each padded with
     silence to the sample where the next one starts: the work is the voice's length once. (Each
-    span delayed to its place and all of them mixed costs spans × video length: a 10-minute
-    video's 90 spans took 25 s of the join.) Spans that overlap are mixed instead."""
+    span delayed to its place and all of them mixed costs spans × video length: 3.1 s against
+    0.5 s for the 90 spans of an 8.5-minute video.) Spans that overlap are mixed instead."""
     offset = edl.audio.voice_offset
     narration = sorted((n for n in edl.narration if n.out_end > n.out_start),
                        key=lambda n: n.out_start)
