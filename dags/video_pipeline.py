@@ -169,6 +169,7 @@ def video_pipeline():
                 chunk,
                 files=_render_files(io, edited, animated),
                 preset=io.settings.video_preset,
+                frame_rate=io.settings.frame_rate,
                 progress=_log_progress(io),
             ))
 
@@ -217,6 +218,7 @@ def video_pipeline():
                 io.out_dir,
                 files=files,
                 preset=io.settings.video_preset,
+                frame_rate=io.settings.frame_rate,
                 progress=_log_progress(io),
             ))
 

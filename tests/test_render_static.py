@@ -86,11 +86,14 @@ def files(media) -> dict[str, Path]:
     return {"captions.ass": media["captions"], "voiceover.wav": media["voice"]}
 
 
-def render_edl(media, edl: Edl, name: str) -> Path:
+def render_edl(media, edl: Edl, name: str, frame_rate: str = "constant", **encode) -> Path:
+    """The EDL rendered; at a constant frame rate unless asked (the held-frame tests compare
+    frame by frame; the variable rate has its own tests below)."""
     folder = media["folder"] / name
     folder.mkdir()
     edl.write(folder / "edl.json")
-    render.run(media["source"], folder / "edl.json", folder / "out", files=files(media))
+    render.run(media["source"], folder / "edl.json", folder / "out", files=files(media),
+               frame_rate=frame_rate, **encode)
     return folder / "out" / "final.mp4"
 
 
@@ -239,7 +242,8 @@ def test_chunks_cut_inside_frozen_spans_give_the_single_pass_frames(media, froze
     assert len(chunks) >= 3
     frozen_edl.write(tmp_path / "edl.json")
     parts = [render_chunks.render_chunk(media["source"], tmp_path / "edl.json",
-                                        tmp_path / "chunks", c, files=files(media))
+                                        tmp_path / "chunks", c, files=files(media),
+                                        frame_rate="constant")
              for c in chunks]
     render_chunks.join(media["source"], tmp_path / "edl.json",
                        [tmp_path / "chunks" / p["file"] for p in parts], tmp_path / "joined",
@@ -250,3 +254,90 @@ def test_chunks_cut_inside_frozen_spans_give_the_single_pass_frames(media, froze
     assert min(ssim) >= 0.99, min(ssim)
     for edge in edges[1:-1]:
         assert min(ssim[edge - 3: edge + 3]) >= 0.99
+
+
+# ------------------------------------------------------------- variable frame rate (the default)
+# Losslessly encoded (x264 CRF 0) so that a frame the variable-rate render shows is bit for bit
+# the frame the constant-rate render shows: any frame left out that should have been encoded (a
+# caption's next karaoke word, the end of a hold) is a difference.
+
+
+def framemd5(path: Path, fps: int | None = None) -> list[str]:
+    """The md5 of every frame of ``path``'s picture; with ``fps``, as shown at that rate."""
+    rate = ["-vf", f"fps={fps}"] if fps else []
+    out = run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", *rate, "-f", "framemd5",
+               "-"]).stdout.decode()
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines()
+            if line and not line.startswith("#")]
+
+
+def video_duration(path: Path) -> float:
+    return float(next(s for s in ffprobe(path)["streams"] if s["codec_type"] == "video")
+                 ["duration"])
+
+
+@pytest.fixture(scope="module")
+def lossless(media, frozen_edl) -> dict:
+    encode = {"crf": 0, "preset": "ultrafast"}
+    return {mode: render_edl(media, frozen_edl, f"lossless-{mode}", mode, **encode)
+            for mode in ("variable", "constant")}
+
+
+def test_variable_rate_shows_every_frame_of_the_constant_rate(lossless):
+    constant = framemd5(lossless["constant"])
+    shown = framemd5(lossless["variable"], FPS)
+    assert len(constant) == round(OUT * FPS)
+    assert shown == constant
+    assert abs(video_duration(lossless["variable"]) - video_duration(lossless["constant"])) < 1e-3
+
+
+def test_variable_rate_stores_only_what_changes(lossless, frozen_edl):
+    stored = frame_count(lossless["variable"])
+    pieces = render.video_clips(frozen_edl)
+    held = sum(b - a + 1 for p in pieces for a, b in p.held) + sum(
+        round(p.hold * FPS) for p in pieces)
+    # the held frames and holds are left out but for the caption changes and one a second
+    assert stored <= round(OUT * FPS) - held // 2, (stored, held)
+    # what is stored: every frame that differs from the one before it
+    constant = framemd5(lossless["constant"])
+    changes = 1 + sum(a != b for a, b in zip(constant, constant[1:]))
+    assert changes <= stored
+
+
+def test_the_karaoke_words_light_up_inside_held_frames(lossless, frozen_edl):
+    """Not vacuous: the caption changes during held frames (its words light up one by one), so
+    the check above fails if the render leaves out a frame where a word lights up."""
+    constant = framemd5(lossless["constant"])
+    pieces = render.video_clips(frozen_edl)
+    held = {round(p.out_start * FPS) + k for p in pieces for a, b in p.held
+            for k in range(a, b + 1)}
+    held |= {round(p.out_start * FPS) + k for p in pieces
+             for k in range(p.frames - round(p.hold * FPS), p.frames)}
+    lit = [k for k in held if constant[k] != constant[k - 1]]
+    assert lit, "no caption change falls on a held frame"
+
+
+def test_variable_rate_chunks_join_to_the_single_pass(media, frozen_edl, lossless, tmp_path):
+    n = round(OUT * FPS)
+    edges = [0, n // 3, n // 2 + 7, n]
+    chunks = [{"index": k, "start": a / FPS, "end": b / FPS, "start_frame": a, "end_frame": b}
+              for k, (a, b) in enumerate(zip(edges, edges[1:]))]
+    frozen_edl.write(tmp_path / "edl.json")
+    joined = {}
+    for mode in ("variable", "constant"):
+        parts = [render_chunks.render_chunk(media["source"], tmp_path / "edl.json",
+                                            tmp_path / mode, c, files=files(media), crf=0,
+                                            preset="ultrafast", frame_rate=mode)
+                 for c in chunks]
+        render_chunks.join(media["source"], tmp_path / "edl.json",
+                           [tmp_path / mode / p["file"] for p in parts], tmp_path / f"{mode}-out",
+                           files=files(media))
+        joined[mode] = tmp_path / f"{mode}-out" / "final.mp4"
+    # a chunk that starts inside held frames decodes its first frame where the single pass
+    # repeats an earlier one (the same picture within the source's coding noise: the SSIM test
+    # of the chunks above), so the variable-rate chunks are compared with the constant-rate
+    # chunks of the same plan
+    shown = framemd5(joined["variable"], FPS)
+    assert len(shown) == n and shown == framemd5(joined["constant"])
+    assert frame_count(joined["variable"]) < n
+    assert abs(video_duration(joined["variable"]) - OUT) < 1e-3

@@ -1,7 +1,7 @@
 """The run options table (include/core/options.py): DAG Params, Settings and the studio agree.
 
 ``tests/golden/dag_params.json`` is ``{name: Param.dump()}`` of the hand-written PARAMS block that
-``dags/video_pipeline.py`` had before the table, plus ``on_republish``, ``on_qc_fail``, ``asr_model`` and ``zoom`` (and Piper
+``dags/video_pipeline.py`` had before the table, plus ``on_republish``, ``on_qc_fail``, ``asr_model``, ``zoom`` and ``frame_rate`` (and Piper
 as the default voice). To
 change an option on purpose, edit the table and regenerate the golden file::
 
@@ -114,7 +114,7 @@ def test_the_golden_dump_is_the_old_param_block_plus_the_new_options():
     assert GOLDEN["on_republish"]["value"] == "update_metadata"
     assert GOLDEN["on_republish"]["schema"] == {
         "enum": ["update_metadata", "replace", "new_video"], "section": "Publish"}
-    assert len(GOLDEN) == 38 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
+    assert len(GOLDEN) == 39 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
     assert GOLDEN["tts_provider"]["value"] == "piper", "Piper is the offline default voice"
     assert GOLDEN["asr_model"]["value"] == "", "empty: the Variable, else the packaged model"
     assert GOLDEN["zoom"]["value"] == "auto" and GOLDEN["zoom"]["schema"]["enum"] == ["auto", "off"]
@@ -231,6 +231,7 @@ MESSAGES = [
     ({"video_preset": "placebo"},
      "video_preset 'placebo' is not one of: ultrafast, superfast, veryfast, faster, fast, medium, slow."),
     ({"thumbnail_title": "no"}, "thumbnail_title 'no' is not true or false."),
+    ({"frame_rate": "vfr"}, "frame_rate 'vfr' is not one of: variable, constant."),
     ({"animate": "lots"}, "animate 'lots' is not one of: auto, minimal, off."),
     ({"outro_text": "x" * 81}, "outro_text is longer than 80 characters."),
     ({"outro_url": "see our site"},

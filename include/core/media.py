@@ -248,6 +248,21 @@ def duration_of(path: str | os.PathLike) -> float:
         return 0.0
 
 
+def picture_end(path: str | os.PathLike, *, timeout: float = 60) -> float:
+    """When the picture of ``path`` ends, in seconds from its first frame: the last frame's
+    time plus its duration (0.0 without video). Not the video track's own duration: with a
+    variable frame rate (a still picture stored once) and B-frames that is the sum of the
+    decode-time steps, shorter than what is shown when the last frames were left out."""
+    proc = run_tool([FFPROBE, "-v", "error", *input_options(cap_pixels=False),
+                     "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time",
+                     "-of", "csv=p=0", "-i", local_input(path)], timeout=timeout, what="ffprobe")
+    times = [line.split(",")[:2] for line in proc.stdout.decode().split()]
+    packets = [(float(p), float(d or 0)) for p, d in times if p not in ("", "N/A")]
+    if not packets:
+        return 0.0
+    return max(p + d for p, d in packets) - min(p for p, _ in packets)
+
+
 SPEECH_RATE = 16000  # what speech recognition (Whisper) listens at
 
 

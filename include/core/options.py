@@ -60,6 +60,7 @@ ORIGINAL_AUDIO = ("drop", "duck")
 ZOOM_MODES = ("auto", "off")
 VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 ANIMATE_MODES = ("auto", "minimal", "off")
+FRAME_RATES = ("variable", "constant")  # see include/stages/still_frames.py
 COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # A fontconfig family ("DejaVu Sans", "Noto Sans:bold") or an absolute font file path.
 FONT_RE = re.compile(r"^[A-Za-z0-9 _.,:=+/-]{0,200}$")
@@ -300,6 +301,12 @@ OPTIONS: tuple[Option, ...] = (
         "chunk_seconds", float, 120.0, section="Render", minimum=0, maximum=3600,
         description="Videos longer than this (seconds of final video) render as chunks of about "
         "this length on several media workers, joined without re-encoding; 0: always one pass.",
+    ),
+    Option(
+        "frame_rate", str, "variable", section="Render", enum=FRAME_RATES,
+        description="variable: a picture that does not change is stored once and lasts until "
+        "the next change (the render encodes only what changes); constant: every frame at "
+        "fps, for editors that need a constant frame rate.",
     ),
     Option(
         "thumbnail_title", bool, True, section="Render",

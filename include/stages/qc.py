@@ -218,7 +218,9 @@ def scan_command(final_path: Path) -> list[str]:
     the sound through ebur128 (true peak) and silencedetect (the recogniser's audio is written
     apart, see :func:`run`)."""
     graph = [
-        "[0:v]scale=w=320:h=-2:flags=fast_bilinear,"
+        # fps: a variable-frame-rate render stores a still picture once (one long frame);
+        # freezedetect compares neighbouring frames, so it needs them repeated at a fixed rate
+        "[0:v]scale=w=320:h=-2:flags=fast_bilinear,fps=30,"
         "blackdetect=d=0.1:pix_th=0.10:pic_th=0.98,freezedetect=n=-60dB:d=0.5[v]",
         "[0:a]silencedetect=n=-50dB:d=0.5,ebur128=peak=true:framelog=verbose[m]",
     ]

@@ -47,7 +47,7 @@ from include.core.media import (
     require_binary,
     user_input_args,
 )
-from include.stages import camera, loudness
+from include.stages import camera, loudness, still_frames
 
 MAX_SEEK_INPUTS = 40  # more clips than this: one input + split/trim instead of one input each
 DECODER_BUDGET_BYTES = 200 * 2**20  # memory the seeked inputs' decoders may take together
@@ -74,6 +74,7 @@ def run(
     files: dict[str, Path],
     preset: str = "veryfast",
     crf: int = 23,
+    frame_rate: str = "variable",
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
 ) -> dict:
@@ -84,8 +85,9 @@ def run(
     (``audio.music``, looped and ducked under the voice); a named file that is missing is a
     ``FatalError``.
 
-    The output geometry comes from the EDL's ``output`` block; ``preset`` is the x264 preset.
-    ``progress(percent, speed)``
+    The output geometry comes from the EDL's ``output`` block; ``preset`` is the x264 preset;
+    ``frame_rate`` ``variable`` stores a frame that repeats the one before it once (see
+    :mod:`include.stages.still_frames`), ``constant`` every frame. ``progress(percent, speed)``
     is called as ffmpeg reports progress. ``timeout`` defaults to ``max(600, 10 x duration)``
     seconds; exceeding it is a ``RetryableError``, an ffmpeg failure a ``FatalError``. No partial
     file is left behind.
@@ -112,7 +114,7 @@ def run(
     cmd = build_command(
         edl, source_path, captions_path, voiceover_path, partial, mix=mix, seek_inputs=seek,
         matrix=video.get("color_space"), music_path=music_path, preset=preset,
-        crf=crf, graphics=graphics,
+        crf=crf, graphics=graphics, frame_rate=frame_rate,
     )
     try:
         _run_ffmpeg(cmd, duration, timeout or max(600.0, 10.0 * duration), progress)
@@ -201,6 +203,7 @@ def build_command(
     preset: str = "veryfast",
     crf: int = 23,
     graphics: dict[str, Path] | None = None,
+    frame_rate: str = "constant",
 ) -> list[str]:
     """The complete ffmpeg command line that renders ``edl`` to ``output_path``.
 
@@ -208,7 +211,8 @@ def build_command(
     seeked input per clip (else one split input); ``matrix`` is the source's colour matrix
     (see :func:`_to_bt709`); ``graphics`` maps the EDL's card and overlay files to local paths
     (see :func:`_with_graphics`). The clips' frozen spans are held frames (see
-    :func:`video_clips`).
+    :func:`video_clips`); with ``frame_rate`` ``variable`` the frames that repeat the one
+    before them are not encoded (:mod:`include.stages.still_frames`).
     """
     out = edl.output
     fps, duration = out.fps, out.duration
@@ -248,13 +252,15 @@ def build_command(
     )
     body = ("".join(f"[v{k}]" for k in range(len(pieces)))
             + f"concat=n={len(pieces)}:v=1:a=0,{after_concat}setsar=1")
-    graph += _with_graphics(edl, body, f"{subtitles},format=yuv420p[v]", first_graphic)
+    drop = (still_frames.select_filter(still_frames.repeated(edl, pieces, captions_path))
+            if frame_rate == "variable" else "")
+    graph += _with_graphics(edl, body, f"{subtitles},format=yuv420p{drop}[v]", first_graphic)
     graph += _audio_graph(edl, clips, seek_inputs, voice_index, mix)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         *inputs,
         "-filter_complex", ";".join(graph),
-        "-map", "[v]", "-map", "[a]", "-map_metadata", "-1",
+        "-map", "[v]", "-map", "[a]", "-map_metadata", "-1", *still_frames.output_args(frame_rate),
         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
         "-color_range", "tv",
@@ -356,8 +362,8 @@ def _graphic_inputs(edl: Edl, graphics: dict[str, Path]) -> list[str]:
 def _with_graphics(edl: Edl, body: str, tail: str, first_input: int) -> list[str]:
     """Filter chains from the footage chain ``body`` to ``tail`` with the EDL's motion graphics.
 
-    Each lower third (an alpha clip) is shifted to its time in the footage with ``setpts`` and
-    laid on it with ``overlay`` (``eof_action=pass``: the footage runs on when it ends); the
+    Each lower third (an alpha clip, cut to its EDL span) is shifted to its time in the footage
+    with ``setpts`` and laid on it with ``overlay`` (``eof_action=pass``: the footage runs on when it ends); the
     intro and outro cards are brought to the output's size, rate and exact frame count and
     concatenated around the footage. All in the same graph: nothing is encoded twice. Without
     graphics this is just ``body,tail``.
@@ -370,7 +376,10 @@ def _with_graphics(edl: Edl, body: str, tail: str, first_input: int) -> list[str
     for k, overlay in enumerate(edl.overlays):
         at = _num(overlay.out_start - edl.body_start)
         chains += [
-            f"[{index + k}:v]scale=out_color_matrix=bt709:out_range=tv,format=yuva420p,"
+            # trimmed to its span: the EDL says when it leaves (the frames that repeat after
+            # it are left out of a variable-rate encode on that word, see still_frames)
+            f"[{index + k}:v]trim=duration={_num(overlay.out_length)},"
+            f"scale=out_color_matrix=bt709:out_range=tv,format=yuva420p,"
             f"setpts=PTS-STARTPTS+{at}/TB[go{k}]",
             f"{label}[go{k}]overlay=x={overlay.x}:y={overlay.y}:eof_action=pass:"
             f"repeatlast=0[gb{k + 1}]",

@@ -31,8 +31,8 @@ from pathlib import Path
 from include.core.edl import Edl, Overlay
 from include.core.errors import FatalError
 from include.core.files import temp_sibling, write_text
-from include.core.media import FFMPEG, ffprobe, user_input_args
-from include.stages import render
+from include.core.media import FFMPEG, ffprobe, picture_end, user_input_args
+from include.stages import render, still_frames
 from include.stages.render import (
     FONTS_DIR,
     ProgressCallback,
@@ -101,6 +101,7 @@ def render_chunk(
     files: dict[str, Path],
     preset: str = "veryfast",
     crf: int = 23,
+    frame_rate: str = "variable",
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
 ) -> dict:
@@ -126,13 +127,14 @@ def render_chunk(
     video = render._video_stream(source_path)
     cmd = build_chunk_command(edl, source_path, captions_path, partial, start, end,
                               matrix=video.get("color_space"), preset=preset, crf=crf,
-                              graphics=graphics, seek_limit=render.seek_limit(video))
+                              graphics=graphics, seek_limit=render.seek_limit(video),
+                              frame_rate=frame_rate)
     seconds = (end - start) / edl.output.fps
     try:
         render._run_ffmpeg(cmd, seconds, timeout or max(600.0, 10.0 * seconds), progress)
-        frames = _frame_count(partial)
+        frames = frames_shown(partial, edl.output.fps)
         if frames != end - start:
-            raise FatalError(f"render chunk {chunk['index']} has {frames} frames instead of "
+            raise FatalError(f"render chunk {chunk['index']} lasts {frames} frames instead of "
                              f"{end - start}")
         os.replace(partial, out)
     finally:
@@ -154,6 +156,7 @@ def build_chunk_command(
     crf: int = 23,
     graphics: dict[str, Path] | None = None,
     seek_limit: int = render.MAX_SEEK_INPUTS,
+    frame_rate: str = "constant",
 ) -> list[str]:
     """The ffmpeg command rendering final frames ``[start, end)`` of ``edl``, video only, with
     the single pass's filters and encoder settings (the same clips, frozen spans held: see
@@ -186,17 +189,20 @@ def build_chunk_command(
     inputs += render._graphic_inputs(sub, graphics or {})
     subtitles = (f"subtitles=filename={_filter_value(captions_path)}:"
                  f"fontsdir={_filter_value(FONTS_DIR)}")
-    tail = f"{_shift(start, fps)}{subtitles},format=yuv420p,setpts=PTS-STARTPTS[v]"
+    drop = (still_frames.select_filter(still_frames.repeated(
+        edl, render.video_clips(edl), captions_path, start, end))
+        if frame_rate == "variable" else "")
+    tail = f"{_shift(start, fps)}{subtitles},format=yuv420p,setpts=PTS-STARTPTS{drop}[v]"
     graph += render._with_graphics(sub, body, tail, first_graphic)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         *inputs,
         "-filter_complex", ";".join(graph),
-        "-map", "[v]", "-an", "-map_metadata", "-1",
+        "-map", "[v]", "-an", "-map_metadata", "-1", *still_frames.output_args(frame_rate),
         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
         "-color_range", "tv",
-        "-frames:v", str(end - start),
+        "-t", _num((end - start) / fps),
         "-progress", "pipe:1", "-nostats",
         str(output_path),
     ]
@@ -264,11 +270,10 @@ def _piece_chains(pieces: list[dict], source_path: Path, fps: int,
     return inputs, graph
 
 
-def _frame_count(path: Path) -> int:
-    """The number of video frames of ``path`` (the MP4 sample table's count)."""
-    streams = ffprobe(path).get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"), {})
-    return int(video.get("nb_frames") or 0)
+def frames_shown(path: Path, fps: int) -> int:
+    """How many frames at ``fps`` the picture of ``path`` lasts (with a variable frame rate a
+    stored frame may last several: :func:`include.core.media.picture_end`)."""
+    return round(picture_end(path) * fps)
 
 
 def join(
@@ -299,7 +304,7 @@ def join(
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = temp_sibling(final)
     listing = final.parent / ".chunks.ffconcat"
-    frames = [_frame_count(p) for p in chunk_paths]
+    frames = [frames_shown(p, fps) for p in chunk_paths]
     if sum(frames) != round(duration * fps):
         raise FatalError(f"the render chunks hold {sum(frames)} frames, the EDL "
                          f"{round(duration * fps)}; re-run render_chunk.")
