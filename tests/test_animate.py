@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from include.core.edl import Edl
+from dataclasses import replace
+
+from include.core.edl import Edl, ZoomMove
 from include.core.errors import FatalError
 from include.core.media import ffprobe, picture_end
 from include.core.options import Settings
@@ -30,6 +32,9 @@ SEGMENTS = [
     ("s04", 12.0, 16.0, "Invoices"),
     ("s05", 16.0, 20.0, "Reports"),
 ]
+# The Invoices page has text where the bottom-left lower third would go (source pixels): its
+# lower third goes to the bottom-right.
+INVOICES_TEXT = [[40, 215 + 14 * k, 260, 10] for k in range(4)]
 VOICE = [("s01", 0.0, 3.4), ("s02", 3.8, 7.0), ("s04", 7.4, 9.6), ("s05", 10.0, 14.0)]
 VOICE_DURATION = 14.0
 TEXT = "Here is the page with its numbers."
@@ -47,8 +52,10 @@ def words(start: float, end: float) -> list[dict]:
 def inputs(tmp_path_factory, sample_clip) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("animate_inputs")
     docs = {
-        "segments": {"duration": 20.0, "product_name": PRODUCT, "segments": [
-            {"id": sid, "start": a, "end": b, "kept": [[a, b]], "screen": {"headline": head}}
+        "segments": {"duration": 20.0, "product_name": PRODUCT, "width": 640, "height": 360,
+                     "segments": [
+            {"id": sid, "start": a, "end": b, "kept": [[a, b]], "screen": {
+                "headline": head, "boxes": INVOICES_TEXT if head == "Invoices" else []}}
             for sid, a, b, head in SEGMENTS]},
         "script": {"title": f"{PRODUCT}: Dashboard, Invoices and Reports",
                    "segments": [{"id": sid, "text": TEXT} for sid, _, _ in VOICE]},
@@ -259,6 +266,183 @@ def test_chapters_start_at_zero_and_follow_the_pages_in_final_time():
                          "title": "Reports"}]
 
 
+# ------------------------------------------------- where a lower third goes (clear of the text)
+
+# Text boxes [x, y, w, h] of made-up pages, in the pixels of a 1280x720 source.
+TABLE = [[270, 200 + 45 * k, 900, 16] for k in range(11)]  # rows from x 270 to 1170, y 200-666
+SIDEBAR = [[24, 90 + 44 * k, 120, 16] for k in range(5)]  # nav items, y 90-282
+TOP_BAR = [[20, 18, 120, 20], [1000, 18, 220, 20]]  # logo; help and user at the right
+TITLE = [[255, 90, 200, 28], [1000, 95, 240, 20]]  # page title; buttons at the right
+
+
+def screens(*pages, size=(1280, 720)) -> dict:
+    """An analysis whose segments show ``pages``: (headline, text boxes in source pixels)."""
+    return {"product_name": PRODUCT, "width": size[0], "height": size[1], "segments": [
+        {"id": f"s{i + 1:02d}", "screen": {"headline": h, "boxes": boxes}}
+        for i, (h, boxes) in enumerate(pages)]}
+
+
+def covered(box, text, scale=1.0) -> float:
+    """The area of ``text`` (source boxes, shown ``scale`` times as large, unpadded) under
+    ``box`` (output pixels)."""
+    x, y, w, h = box
+    area = 0.0
+    for tx, ty, tw, th in text:
+        tx, ty, tw, th = (v * scale for v in (tx, ty, tw, th))
+        area += max(0.0, min(x + w, tx + tw) - max(x, tx)) * max(0.0, min(y + h, ty + th)
+                                                                   - max(y, ty))
+    return area
+
+
+def test_a_lower_third_moves_off_text_at_the_bottom_left():
+    """A table under the bottom-left corner: the lower third goes where the page has no text
+    (bottom-right of a page whose table ends left of it), still above the caption band; a page
+    without text keeps the bottom-left; animate draws exactly what the edit lays out."""
+    left_table = [[80, 380 + 40 * k, 600, 16] for k in range(5)]  # x 80-680, y 380-556
+    analysis = screens(("Invoices", [*TOP_BAR, *left_table]), ("Reports", []))
+    settings = Settings(caption_style="karaoke")
+    edl = animate.lay_out(body_edl(), settings, analysis, {})
+    invoices, reports = edl.overlays
+    standard = animate.lower_third_box(W, H, "karaoke")
+    assert (reports.x, reports.y, reports.height) == standard[:2] + standard[3:]
+    assert invoices.x > W / 2 and invoices.y == reports.y, "bottom-right"
+    assert invoices.x + invoices.width <= W - W * caption_track.SAFE_MARGIN
+    assert covered((invoices.x, invoices.y, invoices.width, invoices.height), left_table) == 0
+    assert invoices.y + invoices.height < caption_track.safe_top("karaoke", W, H)
+    assert covered((reports.x, reports.y, reports.width, reports.height), left_table) > 0
+    _, drawn = animate.graphics(settings, analysis, {})
+    assert {o.file: (o.x, o.y, o.width, o.height) for o in drawn} == {
+        o.file: (o.x, o.y, o.width, o.height) for o in edl.overlays}
+
+
+def test_a_dense_page_gets_a_small_lower_third_in_its_free_corner_or_none():
+    """A table across the page and text in every corner: the full-size lower third covers text
+    wherever it goes, the small one fits in the empty sidebar below the nav (the Ledgerly
+    tour's Invoices page); a page with text everywhere gets no lower third at all."""
+    busy = [*TOP_BAR, *SIDEBAR, *TITLE, *TABLE]
+    everywhere = busy + [[24, 300 + 30 * k, 180, 16] for k in range(12)]  # a full sidebar
+    analysis = screens(("Invoices", busy), ("Customers", everywhere), ("Reports", []))
+    settings = Settings(caption_style="bold")
+    edl = animate.lay_out(body_edl(style="bold"), settings, analysis, {})
+    assert [o.title for o in edl.overlays] == ["Invoices", "Reports"]
+    small, full = edl.overlays
+    assert small.height == pytest.approx(full.height * animate.LOWER_THIRD_SMALL, abs=2)
+    assert small.x == full.x and small.y + small.height == full.y + full.height  # bottom-left
+    assert covered((small.x, small.y, small.width, small.height), busy) == 0
+    assert small.x + small.width < 270, "left of the table"
+    for corner, scale, box in animate.lower_third_candidates("Invoices", PRODUCT, animate.Frame(
+            W, H, "bold", "pad", (W, H))):
+        if scale == 1.0:
+            assert covered(box, busy) > 0, corner
+    _, drawn = animate.graphics(settings, analysis, {})
+    assert [o.title for o in drawn] == ["Invoices", "Reports"]
+    assert {o.file for o in drawn} == {o.file for o in edl.overlays}
+
+
+@pytest.mark.parametrize("style", caption_track.STYLES)
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (1920, 1080)])
+def test_no_place_a_lower_third_may_take_meets_the_caption_band(style, size):
+    frame = animate.Frame(size[0], size[1], style, "crop" if size[0] < size[1] else "pad",
+                          (1280, 720))
+    top = caption_track.safe_top(style, *size)
+    for headline in ("Invoices", "A much longer headline that needs the widest box of all"):
+        for corner, _scale, (x, y, w, h) in animate.lower_third_candidates(headline, PRODUCT,
+                                                                             frame):
+            assert y + h < top, (corner, y + h, top)
+            assert x >= size[0] * caption_track.SAFE_MARGIN - 1
+            assert x + w <= size[0] * (1 - caption_track.SAFE_MARGIN)
+            assert y >= size[1] * caption_track.SAFE_MARGIN
+            assert x % 2 == y % 2 == w % 2 == h % 2 == 0
+            assert w <= animate.lower_third_box(*size, style)[2]
+
+
+def test_the_text_boxes_are_mapped_from_the_source_to_the_output():
+    """A 1920x1080 source in a 1280x720 video, and the centre of it in a 9:16 short: the text
+    at the source's bottom-left is where the bottom-left lower third would be in the first
+    (it moves), outside the short's view in the second (it stays)."""
+    text = [[120, 640 + 40 * k, 480, 24] for k in range(5)]  # source x 120-600, y 640-824
+    analysis = screens(("Invoices", text), size=(1920, 1080))
+    wide = animate.lay_out(body_edl(), Settings(), analysis, {}).overlays[0]
+    assert wide.x > 1280 / 2
+    assert covered((wide.x, wide.y, wide.width, wide.height), text, scale=1280 / 1920) == 0
+    short = Settings(aspect="9:16")
+    cards, drawn = animate.graphics(short, analysis, {})
+    frame = animate.Frame.of(short, analysis)
+    assert frame[:2] == (720, 1280) and frame.framing == "crop"
+    assert drawn[0].x < 720 / 2, "the short shows x 656-1264 of the source: no text at its left"
+
+
+def test_no_lower_third_over_a_camera_move_onto_text_under_it():
+    """The edit drops a lower third while the clip zooms onto a region (a dialog's field) that
+    would lie under it; the same page without the move keeps it."""
+    field = [[250, 380, 400, 60]]  # the field typed in, in a dialog in the middle of the page
+    analysis = screens(("New invoice", []))
+    analysis["segments"][0]["focus"] = [{"kind": "typing", "start": 1.0, "end": 3.0,
+                                         "box": field[0]}]
+    body = body_edl(duration=20.0, starts=(0.0,))
+    kept = animate.lay_out(body, Settings(), analysis, {})
+    assert [o.title for o in kept.overlays] == ["New invoice"]
+    # zoomed 2x onto [220, 180, 640, 360]: the field fills the lower left of the picture
+    zoomed = replace(body, clips=(replace(body.clips[0], zoom=(
+        ZoomMove(1.0, 6.0, (220, 180, 640, 360)),)),))
+    assert animate.lay_out(zoomed, Settings(), analysis, {}).overlays == ()
+    # a move that is over before the lower third is shown, or only begins to zoom in as it
+    # fades out, does not matter
+    fading = animate.LOWER_THIRD_DELAY + animate.LOWER_THIRD_SECONDS - animate.LOWER_THIRD_FADE
+    for move in (ZoomMove(0.0, 0.2, (220, 180, 640, 360)),  # footage time, before the intro
+                 ZoomMove(fading - 0.1, 12.0, (220, 180, 640, 360))):
+        other = replace(body, clips=(replace(body.clips[0], zoom=(move,)),))
+        assert [o.title for o in animate.lay_out(other, Settings(), analysis, {}).overlays] == [
+            "New invoice"], move
+
+
+def _ink(gray: np.ndarray, box) -> float:
+    """The fraction of ``box`` (x, y, w, h) of a grey frame that is ink: thin strokes (text,
+    dark on light or light on dark) — a plain panel, a margin or the edge of a card has none."""
+    import cv2
+
+    kernel = np.ones((9, 9), np.uint8)
+    strokes = np.maximum(cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel),
+                         cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel))
+    x, y, w, h = box
+    return float((strokes[y:y + h, x:x + w] > 60).mean())
+
+
+def test_on_the_ledgerly_tour_no_lower_third_lies_over_text(product_tour, tmp_path):
+    """The generated tour (1280x720, the video's own size) read by the analyze stage's OCR: on
+    every page the picture under the lower third, through its first seconds on screen, is
+    plain — on the dense Invoices and Customers tables too, where the bottom-left panel of
+    before lay over the rows. (The dialog is no page: the page dimmed behind it is barely read
+    by OCR, so its lower third may lie over that dimmed text.)"""
+    from include.providers.ocr import TesseractReader
+    from include.stages import analyze, footage_text
+
+    if not TesseractReader.available():
+        pytest.skip("Tesseract is not installed")
+    clip_path, truth = product_tour
+    analyze.run(clip_path, tmp_path, reader=TesseractReader())
+    analysis = json.loads((tmp_path / "segments.json").read_text())
+    settings = Settings(width=truth["size"][0], height=truth["size"][1])
+    frame = animate.Frame.of(settings, analysis)
+    product = analysis["product_name"]
+    placed, before = {}, {}
+    pages = {page["heading"] for page in truth["pages"]}  # not the dialog: see the README
+    for seg in analysis["segments"]:
+        head = seg["screen"]["headline"]
+        if head not in pages or head in placed:
+            continue
+        box = animate.lower_third_place(head, product, seg, frame)
+        _, _, full = next(animate.lower_third_candidates(head, product, frame))
+        grays = [footage_text.grab_frame(clip_path, seg["start"] + dt, *truth["size"])
+                 for dt in (0.6, 1.6, 2.6)]
+        before[head] = max(_ink(g, full) for g in grays)  # the bottom-left, full size
+        placed[head] = box and round(max(_ink(g, box) for g in grays), 4)
+        before[head] = round(before[head], 4)
+    assert {"Dashboard", "Invoices", "Customers", "Reports"} <= set(placed), placed
+    assert before["Invoices"] > 0.02 and before["Customers"] > 0.02, before
+    assert all(ink is not None and ink < 0.005 for ink in placed.values()), (placed, before)
+
+
 # ---------------------------------------------------------------- drawing (animate, MoviePy)
 
 
@@ -388,6 +572,9 @@ def test_the_video_opens_on_the_intro_card(videos):
 def test_lower_thirds_appear_at_their_times_and_vanish(videos):
     made, plain = videos["auto"], videos["off"]
     shift = made["edl"].body_start
+    # laid where the analysis has no text: the Invoices page's at the bottom-right
+    assert [(o.title, o.x > W / 2) for o in made["edl"].overlays] == [
+        ("Dashboard", False), ("Invoices", True), ("Reports", False)]
     for k, o in enumerate(made["edl"].overlays):
         box = (slice(o.y, o.y + o.height), slice(o.x, o.x + o.width))
 

@@ -190,3 +190,63 @@ def test_a_filler_misheard_as_a_short_word_is_dropped_and_a_real_one_kept():
     footage_text.attach_speech(segments, words)
     said = [s["text"] for s in segments[0]["speech"]["sentences"]]
     assert said == ["Here are invoices.", "Newest first.", "I'm showing reports.", "Done."]
+
+
+def test_every_line_read_is_stored_as_a_box_the_chrome_and_the_lines_past_the_cap_too():
+    """``screen.boxes``: where the screen has text (for the lower thirds to keep clear of) —
+    every line read, also the chrome (dropped from ``lines``) and the rows of a long table past
+    ``lines``' cap, but not OCR noise (an icon read as "oo")."""
+    def line(text, x, y):
+        return {"text": text, "box": [x, y, 120, 14], "height": 14.0, "conf": 90.0}
+
+    chrome = [line("Ledgerly", 20, 20), line("Dashboard", 20, 90), line("Invoices", 20, 130)]
+    rows = [line(f"INV-{1000 + k} Globex", 270, 200 + 9 * k) for k in range(70)]
+    pages = [[*chrome, line("Invoices", 255, 90), *rows, line("oo", 20, 600)],
+             [*chrome, line("Customers", 255, 90)], [*chrome, line("Reports", 255, 90)]]
+    segments = [{"id": f"s0{k + 1}", "start": 4.0 * k, "end": 4.0 * (k + 1),
+                 "kept": [[4.0 * k, 4.0 * (k + 1)]]} for k in range(3)]
+    reads = [footage_text.Read(4.0 * k + 2.0, 4.0 * k, lines) for k, lines in enumerate(pages)]
+    footage_text.read_screens(segments, reads, (1280, 720))
+    screen = segments[0]["screen"]
+    assert len(screen["lines"]) == footage_text.MAX_LINES < 71
+    assert not {"Ledgerly", "Dashboard"} & {x["text"] for x in screen["lines"]}  # chrome
+    boxes = screen["boxes"]
+    assert len(boxes) == 74  # the 3 chrome lines, the title and the 70 rows; no "oo"
+    assert [20, 90, 120, 14] in boxes and [270, 200 + 9 * 69, 120, 14] in boxes
+    assert [20, 600, 120, 14] not in boxes
+    assert all(isinstance(v, int) for box in boxes for v in box)
+    assert segments[1]["screen"]["boxes"] == [[20, 20, 120, 14], [20, 90, 120, 14],
+                                              [255, 90, 120, 14], [20, 130, 120, 14]]
+
+
+def test_the_boxes_of_a_real_read_hold_every_line_kept(analyzed):
+    _, doc = analyzed
+    for seg in doc["segments"]:
+        screen = seg["screen"]
+        assert screen["boxes"], seg["id"]
+        assert all(line["box"] in screen["boxes"] for line in screen["lines"])
+
+
+def test_a_dialog_over_a_page_keeps_the_boxes_of_the_page_dimmed_behind_it():
+    """OCR barely reads a page dimmed behind a dialog (the tour's New invoice dialog over the
+    invoices): when a screen with fewer lines still shows some of the lines before at their
+    places, the lines before count as text on it too; a new page, or going back from the
+    dialog, does not carry lines over."""
+    def line(text, x, y):
+        return {"text": text, "box": [x, y, 80, 14], "height": 14.0, "conf": 90.0}
+
+    rows = [line(f"INV-{1000 + k}", 270, 200 + 45 * k) for k in range(10)]
+    pills = [line("Sent" if k % 2 else "Paid", 1126, 200 + 45 * k) for k in range(10)]
+    dialog = [line("New invoice", 410, 170), line("Customer", 410, 250), *pills[:3]]
+    pages = [[line("Invoices", 255, 90), *rows, *pills], dialog,
+             [line("Invoices", 255, 90), *rows, *pills], [line("Customers", 255, 90), *rows[:2]],
+             [line("Reports", 255, 90)], [line("Settings", 255, 90)]]  # (no line is chrome)
+    segments = [{"id": f"s0{k + 1}", "start": 4.0 * k, "end": 4.0 * (k + 1),
+                 "kept": [[4.0 * k, 4.0 * (k + 1)]]} for k in range(len(pages))]
+    reads = [footage_text.Read(4.0 * k + 2.0, 4.0 * k, lines) for k, lines in enumerate(pages)]
+    footage_text.read_screens(segments, reads, (1280, 720))
+    boxes = [seg["screen"]["boxes"] for seg in segments]
+    assert [270, 200 + 45 * 5, 80, 14] in boxes[1]  # a row behind the dialog
+    assert len(boxes[1]) == len(dialog) + 21
+    assert [410, 170, 80, 14] not in boxes[2] and len(boxes[2]) == 21  # the dialog is gone
+    assert len(boxes[3]) == 3  # a new page: only what it shows

@@ -38,12 +38,13 @@ import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from include.core.edl import Card, Edl, Overlay
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
 from include.core.options import Settings
-from include.stages import caption_track
+from include.stages import camera, caption_track
 
 INTRO_SECONDS = 2.5
 OUTRO_SECONDS = 3.0
@@ -71,6 +72,29 @@ LOWER_THIRD_SETTLED = 0.67
 LOWER_THIRD_FADE = 0.35
 CARD_LAST_DELAY = 0.45
 CARD_SETTLED = CARD_LAST_DELAY + 0.6
+
+# Where a lower third goes (:func:`lower_third_place`): the first of CORNERS, in this order, where
+# its panel lies over at most CLEAR_TEXT of its area of the page's text (the lines analyze read,
+# segments.json ``screen.boxes``); else the first such corner for the panel at
+# LOWER_THIRD_SMALL of its size; else the page gets no lower third (the narration names it).
+# Measured on the Ledgerly tour and product_tour_45s.mp4 (README, "Motion graphics"): a clear
+# corner covers 0 %; the first corner that covers any text covers >= 4 % of its panel (a table's
+# column under it), a stray OCR box of an icon ~1 %.
+CORNERS = ("bottom-left", "bottom-right", "top-right", "top-left")
+CLEAR_TEXT = 0.02
+LOWER_THIRD_SMALL = 0.6
+TEXT_PAD = 0.005  # of the frame's height, kept clear around every line of text
+# Advances of DejaVu Sans Bold (the default font), in 1/1000 em, for " " to "~": the panel is
+# as wide as its text (the box is sized to it, at most 62 % of the frame), from this table, not
+# from the font file, so that the edit and animate (other workers) always agree on the box.
+_ADVANCES = (
+    348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696,
+    696, 696, 696, 696, 696, 696, 696, 696, 400, 400, 838, 838, 838, 580, 1000, 774, 762, 734,
+    830, 683, 683, 821, 837, 372, 372, 775, 637, 995, 837, 850, 733, 850, 770, 720, 682, 812,
+    774, 1103, 771, 724, 725, 457, 365, 457, 838, 500, 500, 675, 716, 593, 716, 678, 435, 716,
+    712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595, 478, 712, 652, 924, 645, 652,
+    582, 712, 365, 712, 838)
+PANEL_SLACK = 1.02  # the estimate's margin over DejaVu's own width (another brand font)
 
 
 # ------------------------------------------------------------------------------ planning (edit)
@@ -142,6 +166,36 @@ def _headlines(analysis: dict) -> dict[str, str]:
             for s in analysis.get("segments") or []}
 
 
+def _segments(analysis: dict) -> dict[str, dict]:
+    return {str(s.get("id")): s for s in analysis.get("segments") or []}
+
+
+class Frame(NamedTuple):
+    """The picture a lower third is laid on: the output's size, framing (``pad``/``crop``) and
+    caption style, and the source's size (the pixels of segments.json's text boxes)."""
+
+    width: int
+    height: int
+    caption_style: str
+    framing: str
+    source: tuple[int, int]
+
+    @classmethod
+    def of(cls, settings: Settings, analysis: dict) -> "Frame":
+        width, height = settings.output_size
+        return cls(width, height, settings.caption_style,
+                   "crop" if settings.aspect == "9:16" else "pad", _source_size(analysis))
+
+    @classmethod
+    def of_edl(cls, edl: Edl, analysis: dict) -> "Frame":
+        return cls(edl.output.width, edl.output.height, edl.captions.style, edl.output.framing,
+                   _source_size(analysis))
+
+
+def _source_size(analysis: dict) -> tuple[int, int]:
+    return int(analysis.get("width") or 0), int(analysis.get("height") or 0)
+
+
 def _lower_third(headline: str, product: str, box: tuple[int, int, int, int],
                  segment_id: str = "", start: float = 0.0) -> Overlay:
     """The lower third of ``headline``; its file is named by what it shows (the same headline,
@@ -150,7 +204,8 @@ def _lower_third(headline: str, product: str, box: tuple[int, int, int, int],
 
     title = _shorten(headline, MAX_HEADLINE_CHARS)
     x, y, width, height = box
-    digest = hashlib.sha256(f"{title}\n{product}\n{width}x{height}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(
+        f"{title}\n{product}\n{x},{y},{width}x{height}".encode()).hexdigest()[:12]
     return Overlay("lower_third", f"lower-third-{digest}.{OVERLAY_FORMAT}", segment_id,
                    start, round(start + LOWER_THIRD_SECONDS, 3), x, y, width, height,
                    title=title, kicker=product)
@@ -165,12 +220,15 @@ def graphics(settings: Settings, analysis: dict, script: dict) -> tuple[list[Car
     product = _product(analysis)
     overlays: dict[str, Overlay] = {}
     if settings.animate == "auto":
-        width, height = settings.output_size
-        box = lower_third_box(width, height, settings.caption_style)
-        for headline in _headlines(analysis).values():
+        frame = Frame.of(settings, analysis)
+        segments = _segments(analysis)
+        for segment_id, headline in _headlines(analysis).items():
             if headline and headline.lower() != product.lower():
-                overlay = _lower_third(headline, product, box)
-                overlays.setdefault(overlay.file, overlay)
+                # placed on this segment's screen: any segment may be the first to show its page
+                box = lower_third_place(headline, product, segments.get(segment_id, {}), frame)
+                if box is not None:
+                    overlay = _lower_third(headline, product, box)
+                    overlays.setdefault(overlay.file, overlay)
     return _cards(settings, product, script), list(overlays.values())
 
 
@@ -196,9 +254,12 @@ def lower_thirds(edl: Edl, analysis: dict, product: str) -> list[Overlay]:
     """A lower third where a clip first opens a page (a headline in segments.json
     ``screen.headline`` not named before: coming back to a page does not name it again),
     ``LOWER_THIRD_DELAY`` after the cut, when it fits before the footage ends without touching
-    the previous one."""
+    the previous one, in the place :func:`lower_third_place` finds clear of the page's text (a
+    page with none gets no lower third), and not while a camera move of the clip zooms onto
+    text under it."""
     headlines = _headlines(analysis)
-    box = lower_third_box(edl.output.width, edl.output.height, edl.captions.style)
+    segments = _segments(analysis)
+    frame = Frame.of_edl(edl, analysis)
     overlays: list[Overlay] = []
     shown, previous_end = {product.lower()}, -math.inf
     for clip in edl.clips:
@@ -210,9 +271,121 @@ def lower_thirds(edl: Edl, analysis: dict, product: str) -> list[Overlay]:
         end = round(start + LOWER_THIRD_SECONDS, 3)
         if end > edl.body_end or start > clip.out_start + 2 * LOWER_THIRD_SECONDS:
             continue
+        segment = segments.get(clip.segment_id, {})
+        box = lower_third_place(headline, product, segment, frame)
+        if box is None:
+            continue  # no place on this page is clear of its text
+        # the moves zoomed in (half their easing done) while it is shown (before its fade)
+        zoomed = [m.box for m in clip.zoom if m.out_start + camera.EASE / 2 < end
+                  - LOWER_THIRD_FADE and start < m.out_end - camera.EASE / 2]
+        if any(text_under(box, text_boxes(segment, frame, view, action=True)) > CLEAR_TEXT
+               for view in zoomed):
+            continue  # the camera zooms onto text or action that the lower third would cover
         overlays.append(_lower_third(headline, product, box, clip.segment_id, start))
         previous_end = end
     return overlays
+
+
+def lower_third_place(headline: str, product: str, segment: dict,
+                      frame: Frame) -> tuple[int, int, int, int] | None:
+    """``(x, y, width, height)`` of the lower third of ``headline`` on ``segment``'s screen, or
+    ``None``: the first candidate of :func:`lower_third_candidates` (the corners in CORNERS
+    order at full size, then at LOWER_THIRD_SMALL) whose box lies over at most CLEAR_TEXT of
+    its area of the segment's text (:func:`text_boxes`, unzoomed). Decided from the analysis
+    alone, so animate and the edit name the same box (and so the same file)."""
+    text = text_boxes(segment, frame)
+    for _corner, _scale, box in lower_third_candidates(headline, product, frame):
+        if text_under(box, text) <= CLEAR_TEXT:
+            return box
+    return None
+
+
+def lower_third_candidates(headline: str, product: str, frame: Frame):
+    """``(corner, scale, box)`` of every place a lower third may take, in the order they are
+    tried: each corner of CORNERS at full size, then at LOWER_THIRD_SMALL. The box is as wide as
+    the panel (:func:`_panel_width`, at most that of :func:`lower_third_box`), at the captions'
+    side margin, its bottom a small gap above the caption band or its top at the safe margin."""
+    width, height = frame.width, frame.height
+    unit = min(width, height)
+    margin = math.ceil(width * caption_track.SAFE_MARGIN)
+    top = math.ceil(height * caption_track.SAFE_MARGIN)
+    bottom = caption_track.safe_top(frame.caption_style, width, height) - _even(unit * 0.025)
+    widest = _even(min(width * 0.62, width - 2 * margin))
+    title = _shorten(headline, MAX_HEADLINE_CHARS)
+    for scale in (1.0, LOWER_THIRD_SMALL):
+        box_h = _even(unit * 0.15 * scale)
+        box_w = min(widest, _even(_panel_width(title, product, box_h) + 1))
+        xs = {"left": margin + margin % 2, "right": _even(width - margin - box_w)}
+        ys = {"bottom": _even(max(0, bottom - box_h)), "top": top + top % 2}
+        for corner in CORNERS:
+            vertical, side = corner.split("-")
+            yield corner, scale, (xs[side], ys[vertical], box_w, box_h)
+
+
+def _panel_width(title: str, kicker: str, box_h: int) -> int:
+    """The width :func:`_lower_third_clip` gives the panel of ``title`` and ``kicker`` in a box
+    ``box_h`` high (its bar, padding and the wider of the two texts), estimated from DejaVu
+    Sans Bold's advances with PANEL_SLACK to spare."""
+    bar, pad = max(4, round(box_h * 0.07)), round(box_h * 0.24)
+    head = _advance(title, round(box_h * 0.36))
+    kick = _advance(kicker.upper(), round(box_h * 0.17), tracking=0.14) if kicker else 0.0
+    return math.ceil((bar + 2 * pad + max(head, kick) + 2) * PANEL_SLACK)
+
+
+def _advance(text: str, size: int, tracking: float = 0.0) -> float:
+    """The width of ``text`` in pixels at font ``size`` (DejaVu Sans Bold; other characters as
+    wide as a capital, wide CJK ones a full em)."""
+    def em(ch: str) -> int:
+        code = ord(ch)
+        if 32 <= code <= 126:
+            return _ADVANCES[code - 32]
+        return 1000 if code > 0x2E7F else 850
+    return (sum(em(ch) for ch in text) / 1000 + tracking * max(0, len(text) - 1)) * size
+
+
+def text_boxes(segment: dict, frame: Frame, view: tuple[int, int, int, int] | None = None, *,
+               action: bool = False) -> list[tuple[float, ...]]:
+    """``(x0, y0, x1, y1)`` in output pixels of every line of text on ``segment``'s screen
+    (segments.json ``screen.boxes``, source pixels; an analysis from before those were stored:
+    the boxes of ``screen.lines``), padded by TEXT_PAD of the frame's height, as the output
+    shows the source unzoomed or, with ``view`` (a camera move's source box), zoomed. With
+    ``action`` also the regions the camera zooms onto (the segment's ``focus`` events of the
+    kinds in :data:`include.stages.camera.ZOOM_KINDS`: a field typed in, a dialog, a menu, a
+    toast), whose text may be too faint to read (a placeholder) or not there yet."""
+    screen = segment.get("screen") or {}
+    boxes = screen.get("boxes")
+    if boxes is None:
+        boxes = [line.get("box") for line in screen.get("lines") or []]
+    if action:
+        boxes = list(boxes) + [event.get("box") for event in segment.get("focus") or []
+                               if event.get("kind") in camera.ZOOM_KINDS]
+    sw, sh = frame.source
+    if not boxes or not sw or not sh:
+        return []
+    vx, vy, vw, vh = view or camera.view_box((sw, sh), (frame.width, frame.height), frame.framing)
+    scale = min(frame.width / vw, frame.height / vh)
+    ox, oy = (frame.width - vw * scale) / 2, (frame.height - vh * scale) / 2
+    pad = frame.height * TEXT_PAD
+    out = []
+    for box in boxes:
+        if not box or len(box) != 4:
+            continue
+        x, y, w, h = (float(v) for v in box)
+        out.append((ox + (x - vx) * scale - pad, oy + (y - vy) * scale - pad,
+                    ox + (x + w - vx) * scale + pad, oy + (y + h - vy) * scale + pad))
+    return out
+
+
+def text_under(box: tuple[int, int, int, int], text: list[tuple[float, ...]]) -> float:
+    """The fraction of ``box`` (``x, y, width, height``) that lies over the lines of ``text``
+    (:func:`text_boxes`; overlapping lines counted once per line)."""
+    x, y, w, h = box
+    covered = 0.0
+    for x0, y0, x1, y1 in text:
+        dx, dy = min(x + w, x1) - max(x, x0), min(y + h, y1) - max(y, y0)
+        if dx > 0 and dy > 0:
+            covered += dx * dy
+    return covered / (w * h) if w and h else 0.0
 
 
 def lower_third_box(width: int, height: int, caption_style: str) -> tuple[int, int, int, int]:

@@ -11,8 +11,9 @@ stage's one decode pass runs.
 - :func:`read_screens` then gives every segment the read that shows its screen at its keyframe
   time (and, for long segments where the picture moves, near its end) and turns the lines into
   its ``screen``: ``headline``, the ``lines`` kept (without the chrome), what is ``new`` against
-  the previous segment, salient ``numbers`` and ``terms``; text repeated on most segments (a nav
-  bar) is the chrome, kept once with the product's name.
+  the previous segment, salient ``numbers`` and ``terms``, and the ``boxes`` of every line read
+  (the chrome too: where the screen has text); text repeated on most segments (a nav bar) is
+  the chrome, kept once with the product's name.
 - :class:`Hearing` transcribes the source's audio with a
   :class:`~include.core.ports.Transcriber` (faster-whisper) in a thread started before the pass;
   :meth:`Hearing.attach` gives each segment the words spoken inside it, grouped into sentences; a
@@ -41,6 +42,11 @@ from include.core.text import SPOKEN_FILLERS
 LONG_SEGMENT_SECONDS = 6.0  # longer segments that move get a second frame read near their end
 MOVING = 0.02  # motion (fraction of the picture changing per frame) that counts as moving
 MAX_LINES = 60  # lines kept per segment in segments.json
+MAX_BOXES = 400  # boxes of text kept per segment (every line read, chrome included)
+# A screen with fewer lines than the one before, on which at least this share of the lines
+# before still stand (same text, same place: a dialog opened over the page, which stays dimmed
+# around it and is barely read), keeps the boxes of the lines before too.
+BEHIND_SHARE = 0.1
 MIN_WORD, MIN_MEAN = 0.3, 0.7  # probabilities a heard sentence needs to be narrated
 # tiny.en writes a presenter's "um" as one of these, squeezed into a few tens of milliseconds
 # ("invoices, um, newest first" → "invoices. I'm newest first." with "I'm" lasting 40 ms); said
@@ -261,10 +267,29 @@ def read_screens(segments: list[dict], reads: list[Read], size: tuple[int, int])
             "new": [line["text"] for line in fresh][:12],
             "numbers": screen_text.numbers(content)[:12],
             "terms": screen_text.terms(content, exclude=[head] if head else [], limit=20),
+            # where there is text on the screen (what the lower thirds keep clear of): every
+            # line read, the chrome included and ``lines``' cap not applied, and the page a
+            # dialog opened over (see _behind)
+            "boxes": [[int(v) for v in line["box"]] for line in lines + _behind(previous, content)
+                      if not screen_text.is_noise(line["text"])][:MAX_BOXES],
         }
         previous = content
     return {"product_name": chrome.product_name or "",
             "chrome": [line["text"] for line in chrome.lines]}
+
+
+def _behind(previous: list[dict], content: list[dict]) -> list[dict]:
+    """The lines of the ``previous`` screen still behind this one (``content``, chrome dropped
+    from both): all of them when this screen has fewer lines and at least ``BEHIND_SHARE`` of
+    the previous lines still stand on it (a dialog over the page, whose dimmed text OCR barely
+    reads), else none."""
+    if not previous or len(content) >= len(previous):
+        return []
+    # is_chrome: the same text at about the same place
+    standing = sum(screen_text.is_chrome(line, content) for line in previous)
+    if standing < BEHIND_SHARE * len(previous):
+        return []
+    return sorted(previous, key=lambda line: (line["box"][1], line["box"][0]))
 
 
 def _read_times(segment: dict) -> list[float]:
