@@ -18,6 +18,9 @@ export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+po
 # Redis redelivers a message not acknowledged within this time: keep it above the longest task
 # (render: execution_timeout 2 h), or a long render would run twice.
 export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT="${AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT:-21600}"
+# Airflow's Celery config plus `imports`: each worker imports what our tasks use once, before
+# its pool forks, and every task process inherits it (include/celery_config.py).
+export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="${AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS:-include.celery_config.CELERY_CONFIG}"
 # No demo users (alice, bob, admin/admin): admin's password is AIRFLOW_ADMIN_PASSWORD, from the
 # caller or generated once into $AIRFLOW_HOME/secrets.env (scripts/env.sh, README "Auth and tenants").
 export STUDIO_DEV_USERS="${STUDIO_DEV_USERS:-0}"
