@@ -34,7 +34,8 @@ mkdir -p "$DIR"
 command_of() {
   case "$1" in
     api-server | scheduler | dag-processor | triggerer) echo airflow "$1" ;;
-    worker-media) echo airflow celery worker -q media -c 1 --celery-hostname "media@%h" ;;
+    # One media task per core (the media_encode pool's slots should add up to the media hosts' cores).
+    worker-media) echo airflow celery worker -q media -c "${MEDIA_WORKER_CONCURRENCY:-$(nproc)}" --celery-hostname "media@%h" ;;
     # One log server per log folder: the media worker serves the one both workers write to.
     worker-default) echo airflow celery worker -q default -c 2 --celery-hostname "default@%h" --skip-serve-logs ;;
     *) echo "unknown component: $1 (one of: ${ALL[*]})" >&2; return 2 ;;
