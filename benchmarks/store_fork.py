@@ -7,7 +7,9 @@ and writes one. The S3 endpoint is moto's server in its own process on 127.0.0.1
 counted). Reported per child: its CPU (user + system, ``resource.getrusage(RUSAGE_CHILDREN)``
 deltas in the parent), the store part alone (``os.times`` around it in the child), the median.
 
-    python benchmarks/store_fork.py [--children 12] [--port 19201] [--profile out.txt]
+    python benchmarks/store_fork.py [--children 12] [--port 19201] [--without s3|tls|assets]
+
+STORE_FORK_PYSPY=<folder> samples each child with py-spy (figures then include its overhead).
 
 Does not start Airflow or Celery; stops the moto server it started.
 """
@@ -15,6 +17,7 @@ Does not start Airflow or Celery; stops the moto server it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -55,11 +58,40 @@ def _child(root: str, n: int, write) -> None:
     os.write(write, json.dumps({"store_cpu": (t1.user - t0.user) + (t1.system - t0.system)}).encode())
 
 
+@contextlib.contextmanager
+def _without(parts: list[str]):
+    """The preload without some of what it prepares (to see what each part is worth):
+    ``s3`` (include.storage.prepare_s3 altogether), ``tls`` (its TLS contexts), ``assets`` (the
+    providers' asset URI handlers)."""
+    import include.storage as storage
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    prepare, assets = storage.prepare_s3, ProvidersManagerTaskRuntime.initialize_providers_asset_uri_resources
+
+    def prepare_s3_only_loader():
+        prepare()
+        storage.S3Prepared.ssl_contexts.clear()
+
+    if "s3" in parts:
+        storage.prepare_s3 = lambda: None
+    elif "tls" in parts:
+        storage.prepare_s3 = prepare_s3_only_loader
+    if "assets" in parts:
+        ProvidersManagerTaskRuntime.initialize_providers_asset_uri_resources = lambda self: None
+    try:
+        yield
+    finally:
+        storage.prepare_s3 = prepare
+        ProvidersManagerTaskRuntime.initialize_providers_asset_uri_resources = assets
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--children", type=int, default=12)
     ap.add_argument("--port", type=int, default=19201)
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
+    ap.add_argument("--without", action="append", default=[], choices=("s3", "tls", "assets"),
+                    help="leave this part out of the preload (repeatable)")
     args = ap.parse_args()
 
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(args.port)],
@@ -88,7 +120,8 @@ def main() -> None:
         import airflow.sdk.execution_time.task_runner  # noqa: F401
 
         t0 = time.process_time()
-        import include.worker_preload  # noqa: F401  (as the worker's main process does)
+        with _without(args.without):
+            import include.worker_preload  # noqa: F401  (as the worker's main process does)
         preload_cpu = time.process_time() - t0
 
         totals, stores = [], []
@@ -115,6 +148,7 @@ def main() -> None:
             totals.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
             stores.append(json.loads(data)["store_cpu"])
         result = {
+            "without": args.without,
             "preload_cpu_s": round(preload_cpu, 2),
             "child_cpu_s": [round(x, 3) for x in totals],
             "store_cpu_s": [round(x, 3) for x in stores],

@@ -29,6 +29,8 @@ MODULES = (
     # about 0.45 CPU-s per task that touches the store
     "airflow.providers.amazon.aws.fs.s3",
     "s3fs",
+    "upath.implementations.cloud",
+    "fsspec.implementations.memory",
     # the stages and what they import inside their functions
     "numpy",
     "cv2",

@@ -118,6 +118,9 @@ def test_a_task_forked_from_a_prepared_worker_parses_nothing_of_the_s3_client_ag
     probe = r"""
 import json, os, sys, threading
 import psutil
+# what a Celery pool process has loaded when Airflow's supervisor forks a task, then the preload
+import airflow.providers.celery.executors.celery_executor_utils
+import airflow.sdk.execution_time.supervisor, airflow.sdk.execution_time.task_runner
 import include.worker_preload
 from include import storage
 import fsspec.asyn, s3fs
@@ -127,9 +130,12 @@ before = {"threads": threading.active_count(), "fsspec_loop": fsspec.asyn.loop[0
           "filesystems": len(s3fs.S3FileSystem._cache), "stores": len(_STORE_CACHE),
           "loader": storage.S3Prepared.loader is not None,
           "contexts": len(storage.S3Prepared.ssl_contexts)}
+PRELOADED = ("include", "botocore", "aiobotocore", "s3fs", "fsspec", "upath", "aiohttp", "certifi",
+             "airflow.providers", "airflow.models", "airflow.sdk.lineage", "airflow.sdk.io")
 read, write = os.pipe()
 pid = os.fork()
 if pid == 0:
+    loaded = set(sys.modules)
     import botocore.loaders
     from aiobotocore.httpsession import AIOHTTPSession
     files, builds = [], []
@@ -144,7 +150,8 @@ if pid == 0:
     out = {"got": got, "files": files, "builds": len(builds),
            "loader": fs.session.get_component("data_loader") is storage.S3Prepared.loader,
            "context": any(connector._ssl is c for c in storage.S3Prepared.ssl_contexts.values()),
-           "listed": store.list("tenants/acme/videos/v1")}
+           "listed": store.list("tenants/acme/videos/v1"),
+           "imported": sorted(m for m in set(sys.modules) - loaded if m.startswith(PRELOADED))}
     os.write(write, json.dumps(out).encode())
     os._exit(0)
 os.close(write)
@@ -166,6 +173,7 @@ print(json.dumps({"before": before, "child": child}))
     assert child["listed"] == ["tenants/acme/videos/v1/ingest/probe.json"]
     assert child["files"] == [], "add these to include.storage.S3_LOADER_*: " + str(child["files"])
     assert child["builds"] == 0
+    assert child["imported"] == [], "add these to include.worker_preload: " + str(child["imported"])
     assert child["loader"] is True and child["context"] is True
 
 
