@@ -63,6 +63,9 @@ def _without(parts: list[str]):
     """The preload without some of what it prepares (to see what each part is worth):
     ``s3`` (include.storage.prepare_s3 altogether), ``tls`` (its TLS contexts), ``assets`` (the
     providers' asset URI handlers)."""
+    if not parts:
+        yield
+        return
     import include.storage as storage
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 

@@ -255,27 +255,33 @@ class ArtifactStore:
     def put_json(self, data: Any, key: str) -> str:
         return self.put_bytes(json.dumps(data, indent=2, ensure_ascii=False).encode(), key)
 
+    # Reads open the object straight away (a missing one raises FileNotFoundError there): no
+    # exists() first, which on S3 was one more request (a HEAD, ~2 ms CPU) per read.
+
+    @staticmethod
+    def _missing(key: str) -> FatalError:
+        return FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
+
     def get_file(self, key: str, local: Path) -> Path:
         """Copy ``key`` to a local file (streamed)."""
-        src = self.path(key)
-        if not src.exists():
-            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        with src.open("rb") as fin, open(local, "wb") as fout:
-            shutil.copyfileobj(fin, fout, CHUNK)
+        try:
+            fin = self.path(key).open("rb")
+        except FileNotFoundError:
+            raise self._missing(key) from None
+        with fin:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with open(local, "wb") as fout:
+                shutil.copyfileobj(fin, fout, CHUNK)
         return local
 
     def get_bytes(self, key: str) -> bytes:
-        src = self.path(key)
-        if not src.exists():
-            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
-        return src.read_bytes()
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise self._missing(key) from None
 
     def get_json(self, key: str) -> Any:
-        src = self.path(key)
-        if not src.exists():
-            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
-        return json.loads(src.read_bytes())
+        return json.loads(self.get_bytes(key))
 
     def list(self, prefix: str) -> list[str]:
         base = self.path(prefix.rstrip("/"))

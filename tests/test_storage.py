@@ -200,3 +200,17 @@ def test_a_client_with_other_tls_settings_builds_its_own_context(verify, cert, p
     context, _ = session._build_ssl_contexts(proxy)
     assert built == [(verify, proxy)]
     assert all(context is not c for c in storage.S3Prepared.ssl_contexts.values())
+
+
+def test_a_missing_s3_artifact_is_the_same_clear_fatal_error(local_s3, tmp_path):
+    """Reads open the object without asking whether it exists first: a missing key on S3 still
+    says which artifact is missing, for every kind of read, and leaves no local file."""
+    store = ArtifactStore(local_s3.root("missing"))
+    key = "tenants/acme/videos/acme-0123/analyze/segments.json"
+    for read in (store.get_json, store.get_bytes, lambda k: store.get_file(k, tmp_path / "in" / "x")):
+        with pytest.raises(FatalError, match="segments.json' is missing from the store"):
+            read(key)
+    assert not (tmp_path / "in").exists()
+    store.put_json({"ok": True}, key)
+    assert store.get_json(key) == {"ok": True}
+    assert store.get_file(key, tmp_path / "in" / "x").read_bytes() == store.get_bytes(key)
