@@ -5,7 +5,7 @@ supervisor, inherits these modules instead of importing them again.
 Imports, and pure data: no model, thread pool, event loop, client or connection is created here
 (none of them would survive a fork). The data is what every task's S3 client would otherwise
 read and parse again (:func:`include.storage.prepare_s3`: botocore's S3 model, endpoints and
-partitions, the CA bundle's TLS context). A module that is not installed (faster-whisper and Piper are
+partitions, the CA bundle's TLS context) and the default Piper voice's patched model bytes. A module that is not installed (faster-whisper and Piper are
 optional) or fails to import is logged and left to the task that needs it, which then reports
 the error itself; the worker starts either way.
 """
@@ -33,6 +33,7 @@ MODULES = (
     "fsspec.implementations.memory",
     # the stages and what they import inside their functions
     "numpy",
+    "numpy.ma",  # np.median imports it on first use (analyze's frame changes): 0.04-0.3 CPU-s
     "cv2",
     "PIL.Image",
     "PIL.ImageDraw",
@@ -103,7 +104,18 @@ def _s3() -> None:
     prepare_s3()
 
 
-PREPARE = (_s3, _asset_uri_resources)
+def _piper_model() -> None:
+    """The default Piper voice's model, read and patched for its phoneme durations (63 MB of
+    bytes, :func:`include.providers.piper_timing.load_model_bytes`), not its onnxruntime session
+    (thread pools do not survive a fork)."""
+    from include.providers.piper_timing import load_model_bytes
+    from include.providers.tts import PiperTTS, voice_model
+
+    if PiperTTS.available():
+        load_model_bytes(voice_model(PiperTTS.default_voice)[0])
+
+
+PREPARE = (_s3, _asset_uri_resources, _piper_model)
 
 
 def prepare(steps=PREPARE) -> list[str]:

@@ -91,3 +91,32 @@ print(json.dumps({"missing": missing, "tasks": tasks}))
     assert len(got["tasks"]) >= 14, got["tasks"]
     again = {t: new for t, new in got["tasks"].items() if new}
     assert again == {}, f"add these to include.worker_preload.MODULES: {again}"
+
+
+def test_a_task_forked_after_the_preload_loads_the_voice_without_reading_its_model():
+    """The default Piper voice's model (63 MB, patched for its phoneme durations) is read once by
+    the worker; a forked voiceover builds its session from those bytes without opening the file."""
+    probe = r"""
+import builtins, json, os, pathlib
+import include.worker_preload  # noqa: F401
+from include.providers import piper_timing, tts
+model = str(tts.voice_model(tts.PiperTTS.default_voice)[0])
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    opened = []
+    real = pathlib.Path.read_bytes
+    pathlib.Path.read_bytes = lambda self: opened.append(str(self)) or real(self)
+    voice = tts.piper_voice(tts.PiperTTS.default_voice)
+    os.write(write, json.dumps({"opened": opened, "outputs": len(voice.session.get_outputs()),
+                                "hits": piper_timing.load_model_bytes.cache_info().hits}).encode())
+    os._exit(0)
+os.close(write)
+with os.fdopen(read) as fh:
+    child = json.loads(fh.read())
+os.waitpid(pid, 0)
+print(json.dumps({"model": model, **child}))
+"""
+    got = _run(probe)
+    assert got["model"] not in got["opened"], got
+    assert got["hits"] == 1 and got["outputs"] == 2, got  # the cached, patched bytes

@@ -19,6 +19,7 @@ phoneme word split it at phoneme boundaries in proportion to their own phoneme c
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -111,8 +112,11 @@ def alignment_model(model: bytes) -> bytes | None:
                      _encode_varint(len(graph_bytes)), graph_bytes, bytes(buf[end:])])
 
 
+@functools.lru_cache(maxsize=2)
 def load_model_bytes(path: Path) -> bytes | str:
-    """What to hand onnxruntime for the model at ``path``: patched bytes, else the path."""
+    """What to hand onnxruntime for the model at ``path``: patched bytes, else the path. Kept
+    (a Celery worker reads and patches the default voice once before its pool forks, 0.2 CPU-s
+    of every voiceover: :mod:`include.worker_preload`)."""
     data = Path(path).read_bytes()
     try:
         patched = alignment_model(data)

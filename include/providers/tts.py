@@ -335,17 +335,8 @@ class PiperTTS(TTS):
             text, spans, loaded.phonemize, loaded.config.sample_rate))
 
 
-@functools.cache
-def piper_voice(voice: str):
-    """The loaded Piper voice ``voice`` (a voice package name or an ``.onnx`` path), once.
-
-    Loaded with its phoneme durations as a second output (see :mod:`piper_timing`) when the
-    model lets itself be patched, so :meth:`PiperTTS.synthesize` knows its word timings.
-    """
-    import onnxruntime
-    from piper import PiperVoice
-    from piper.config import PiperConfig
-
+def voice_model(voice: str) -> tuple[Path, Path]:
+    """The ``.onnx`` model and its ``.onnx.json`` config of the Piper voice ``voice``."""
     if voice.endswith(".onnx"):
         model, config = Path(voice), Path(voice + ".json")
     else:
@@ -359,6 +350,21 @@ def piper_voice(voice: str):
             ) from None
     if not model.is_file() or not config.is_file():
         raise FatalError(f"Piper voice model {model} or its config {config.name} is missing.")
+    return model, config
+
+
+@functools.cache
+def piper_voice(voice: str):
+    """The loaded Piper voice ``voice`` (a voice package name or an ``.onnx`` path), once.
+
+    Loaded with its phoneme durations as a second output (see :mod:`piper_timing`) when the
+    model lets itself be patched, so :meth:`PiperTTS.synthesize` knows its word timings.
+    """
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    model, config = voice_model(voice)
     options = onnxruntime.SessionOptions()
     # onnxruntime's pool threads spin between the voice's many small ops: on a shared 2-core
     # worker that burnt ~40 % more CPU for no faster voice (issue #13, load ≈ 7)
