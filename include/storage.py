@@ -10,6 +10,11 @@ Writes are atomic: bytes go to a temporary key next to the final one and are ren
 so a crash never leaves a half-written object under a final key. :meth:`ArtifactStore.create_bytes`
 is also exclusive (the first writer wins, everybody else gets ``FileExistsError``): a hard link
 on a local root, a conditional put (``If-None-Match: *``) on S3.
+
+On ``s3://`` every task process builds its own S3 client; what that client creation reads from
+disk is the same in every process (botocore's S3 model, endpoints and partitions, the CA bundle's
+TLS context). A Celery worker prepares it once before its pool forks (:func:`prepare_s3`, called
+by ``include.worker_preload``) and every store in a forked task process uses it.
 """
 
 from __future__ import annotations
@@ -60,6 +65,90 @@ def store_root() -> str:
     return configured("VIDEO_STORE_ROOT", "video_store_root", DEFAULT_STORE_ROOT)
 
 
+# ---- s3: what a worker prepares once, before it forks its task processes
+
+S3_PROTOCOLS = ("s3", "s3a", "s3n")
+
+
+class S3Prepared:
+    """Pure data every S3 client of a process needs, made once by :func:`prepare_s3`.
+
+    ``loader`` is a botocore data loader with the S3 service model, its endpoint rules, the
+    endpoints, partitions, retry and default-configuration files already parsed (a loader caches
+    them per instance); ``ssl_contexts`` maps a client's ``verify`` value (``True``: the default
+    CA bundle; a CA bundle path, as ``REQUESTS_CA_BUNDLE`` / ``AWS_CA_BUNDLE`` give botocore) to
+    the TLS context aiobotocore builds for it (parsing the bundle is most of its cost). Neither
+    holds a socket, thread, event loop or client: both survive a fork. A CA bundle changed on
+    disk is seen by workers started after the change.
+    """
+
+    loader: Any = None
+    ssl_contexts: dict = {}
+
+
+# what botocore's S3 client creation loads through its data loader (JSONFileLoader.load_file):
+# tests/test_storage.py checks that a forked store loads no file beyond these
+S3_LOADER_DATA = ("endpoints", "sdk-default-configuration", "partitions", "_retry")
+S3_LOADER_MODELS = ("service-2", "endpoint-rule-set-1")
+
+
+def prepare_s3() -> S3Prepared:
+    """Build :class:`S3Prepared` in this process (idempotent); a store made afterwards, here or
+    in a process forked from here, uses it. Creates no client, session, loop, thread or socket."""
+    if S3Prepared.loader is None:
+        import botocore.loaders
+
+        loader = botocore.loaders.Loader()
+        for name in S3_LOADER_DATA:
+            loader.load_data(name)
+        for type_name in S3_LOADER_MODELS:
+            # the call botocore's ClientCreator makes (instance_cache keys on its arguments)
+            loader.load_service_model("s3", type_name, api_version=None)
+        S3Prepared.loader = loader
+    from aiobotocore.httpsession import AIOHTTPSession
+
+    for verify in (True, *(os.environ.get(v) for v in ("REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE"))):
+        if verify and verify not in S3Prepared.ssl_contexts:
+            # aiobotocore's own construction for that value (no aiohttp session is opened)
+            S3Prepared.ssl_contexts[verify] = AIOHTTPSession(verify=verify)._build_verify_context()
+    return S3Prepared
+
+
+def _prepared_http_session_cls():
+    """aiobotocore's HTTP session, reusing a context of :attr:`S3Prepared.ssl_contexts` where it
+    would build the very same one (the same ``verify``, no client certificate, no proxy); any
+    other setting builds its own as before."""
+    global _PreparedAIOHTTPSession
+    if _PreparedAIOHTTPSession is None:
+        from aiobotocore.httpsession import AIOHTTPSession
+
+        class PreparedAIOHTTPSession(AIOHTTPSession):
+            def _build_ssl_contexts(self, proxy_url):
+                if not self._cert_file and not proxy_url and isinstance(self._verify, (bool, str)):
+                    context = S3Prepared.ssl_contexts.get(self._verify)
+                    if context is not None:
+                        return context, None
+                return super()._build_ssl_contexts(proxy_url)
+
+        _PreparedAIOHTTPSession = PreparedAIOHTTPSession
+    return _PreparedAIOHTTPSession
+
+
+_PreparedAIOHTTPSession = None
+
+
+def _use_prepared(fs) -> None:
+    """Point a not yet connected ``S3FileSystem`` at what :func:`prepare_s3` made."""
+    if S3Prepared.loader is None or getattr(fs, "_s3", None) is not None:
+        return  # nothing prepared (CLI, tests), or this process's client exists already
+    session = getattr(fs, "session", None)
+    if session is not None and hasattr(session, "register_component"):
+        session.register_component("data_loader", S3Prepared.loader)
+    config = dict(getattr(fs, "config_kwargs", None) or {})
+    if S3Prepared.ssl_contexts and "http_session_cls" not in config:
+        fs.config_kwargs = {**config, "http_session_cls": _prepared_http_session_cls()}
+
+
 def check_key(key: str) -> str:
     """Reject keys that could leave the store root (``..``, absolute, empty parts)."""
     parts = key.split("/")
@@ -78,6 +167,8 @@ class ArtifactStore:
         self.root = ObjectStoragePath(self.root_url)
         if self.root.protocol in ("file", "local", ""):
             Path(self.root.path).mkdir(parents=True, exist_ok=True)
+        elif self.root.protocol in S3_PROTOCOLS and self.root.conn_id:
+            _use_prepared(self.root.fs)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.root_url!r})"
@@ -164,27 +255,33 @@ class ArtifactStore:
     def put_json(self, data: Any, key: str) -> str:
         return self.put_bytes(json.dumps(data, indent=2, ensure_ascii=False).encode(), key)
 
+    # Reads open the object straight away (a missing one raises FileNotFoundError there): no
+    # exists() first, which on S3 was one more request (a HEAD, ~2 ms CPU) per read.
+
+    @staticmethod
+    def _missing(key: str) -> FatalError:
+        return FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
+
     def get_file(self, key: str, local: Path) -> Path:
         """Copy ``key`` to a local file (streamed)."""
-        src = self.path(key)
-        if not src.exists():
-            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        with src.open("rb") as fin, open(local, "wb") as fout:
-            shutil.copyfileobj(fin, fout, CHUNK)
+        try:
+            fin = self.path(key).open("rb")
+        except FileNotFoundError:
+            raise self._missing(key) from None
+        with fin:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with open(local, "wb") as fout:
+                shutil.copyfileobj(fin, fout, CHUNK)
         return local
 
     def get_bytes(self, key: str) -> bytes:
-        src = self.path(key)
-        if not src.exists():
-            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
-        return src.read_bytes()
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise self._missing(key) from None
 
     def get_json(self, key: str) -> Any:
-        src = self.path(key)
-        if not src.exists():
-            raise FatalError(f"artifact {key!r} is missing from the store; rerun the stage that makes it.")
-        return json.loads(src.read_bytes())
+        return json.loads(self.get_bytes(key))
 
     def list(self, prefix: str) -> list[str]:
         base = self.path(prefix.rstrip("/"))

@@ -2,8 +2,10 @@
 before its pool forks: every task process, forked from a pool process by Airflow's task
 supervisor, inherits these modules instead of importing them again.
 
-Imports only: no model, thread pool, event loop, client or connection is created here (none of
-them would survive a fork). A module that is not installed (faster-whisper and Piper are
+Imports, and pure data: no model, thread pool, event loop, client or connection is created here
+(none of them would survive a fork). The data is what every task's S3 client would otherwise
+read and parse again (:func:`include.storage.prepare_s3`: botocore's S3 model, endpoints and
+partitions, the CA bundle's TLS context). A module that is not installed (faster-whisper and Piper are
 optional) or fails to import is logged and left to the task that needs it, which then reports
 the error itself; the worker starts either way.
 """
@@ -27,6 +29,8 @@ MODULES = (
     # about 0.45 CPU-s per task that touches the store
     "airflow.providers.amazon.aws.fs.s3",
     "s3fs",
+    "upath.implementations.cloud",
+    "fsspec.implementations.memory",
     # the stages and what they import inside their functions
     "numpy",
     "cv2",
@@ -83,7 +87,40 @@ def preload(modules=MODULES) -> list[str]:
     return missing
 
 
+def _asset_uri_resources() -> None:
+    """The providers' asset URI handlers, which the hook lineage collector discovers (importing
+    each provider's ``assets`` module) in every task that opens a store file; a dict of
+    functions, kept by the task SDK's providers manager (a per-process singleton)."""
+    import airflow.sdk.lineage  # noqa: F401
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
+
+
+def _s3() -> None:
+    from include.storage import prepare_s3
+
+    prepare_s3()
+
+
+PREPARE = (_s3, _asset_uri_resources)
+
+
+def prepare(steps=PREPARE) -> list[str]:
+    """Build the fork-safe data of ``steps``; returns the names of those that failed (each task
+    then builds its own, as before)."""
+    failed = []
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001
+            failed.append(step.__name__)
+            log.warning("worker preload: %s not prepared (%s: %s)", step.__name__, type(exc).__name__, exc)
+    return failed
+
+
 preload()
+prepare()
 # As Airflow's own preload does (celery_executor_utils.on_celery_import_modules): keep the
 # collector off these objects, so the forked processes' collections neither walk nor copy them.
 gc.freeze()
