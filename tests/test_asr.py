@@ -249,3 +249,32 @@ def test_snap_onsets_moves_a_start_in_the_previous_words_tail_past_the_pause():
     stretched = [{"word": "invoices.", "start": 0.5, "end": 1.6},
                  {"word": "newest", "start": 1.6, "end": 1.85}]
     assert snap_onsets(stretched, samples, rate)[0]["start"] == 0.5
+
+
+def test_onsets_hear_a_videos_sound_track_as_its_audio(transcriber, clip, tmp_path):
+    """QC hears final.mp4 itself (no WAV pass): the words and onsets heard in an H.264 + AAC
+    file (48 kHz stereo, as the render writes it, after a video-only stream) are those of the
+    audio it carries, and sit on the words' known onsets."""
+    import subprocess
+
+    path, onsets, duration = clip
+    video = tmp_path / "final.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"color=c=gray:s=320x180:r=30:d={duration:.3f}", "-i", str(path),
+                    "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-ac", "2", str(video)],
+                   check=True)
+    from_wav = transcriber.onsets(path)
+    from_video = transcriber.onsets(video)
+    assert [w["word"] for w in from_video] == [w["word"] for w in from_wav]
+    assert len(from_video) >= len(SENTENCE.split()) - 2, from_video
+    assert max(abs(a["start"] - b["start"]) for a, b in zip(from_video, from_wav)) <= 0.05
+    heard = [w["start"] for w in from_video]
+    errors = [min(abs(h - onset) for h in heard) for onset in onsets]
+    assert statistics.median(errors) <= 0.06, errors
+    silent = tmp_path / "silent.mp4"  # a video without a sound track is not audio
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=gray:s=320x180:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+                    str(silent)], check=True)
+    with pytest.raises(FatalError, match="not readable audio"):
+        transcriber.onsets(silent)

@@ -75,8 +75,12 @@ def _qc_dag(tenant: str, vid: str, store: ArtifactStore, folder):
 
 def _register(made) -> None:
     """Write an ad-hoc DAG to the metadata DB (dag.test() runs only DAGs it finds there)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
+    # the "dags-folder" bundle row the DAG refers to: a freshly migrated DB has none until a
+    # dag processor ran (this file alone failed with a FOREIGN KEY error on the dag insert)
+    DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(collect_dags=False)
     bag.bag_dag(made)
     sync_bag_to_db(bag, "dags-folder", None)

@@ -72,8 +72,9 @@ class Transcriber(Protocol):
         ...
 
     def onsets(self, audio_path: Path) -> list[dict]:
-        """``[{"word", "start", "end"}]`` heard, with onsets as precise as the recogniser can
-        place them (the reference caption timing is checked against)."""
+        """``[{"word", "start", "end"}]`` heard in ``audio_path`` (an audio file or a video,
+        whose first sound track is heard), with onsets as precise as the recogniser can place
+        them (the reference caption timing is checked against)."""
         ...
 
     def align(self, audio_path: Path, text: str) -> list[dict]:

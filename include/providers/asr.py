@@ -199,9 +199,10 @@ class WhisperTranscriber:
                 for w, t in zip(words, timed)]
 
     def onsets(self, audio_path, language: str = "en") -> list[dict]:
-        """``[{"word", "start", "end"}]`` heard in ``audio_path``, onsets corrected the way
-        :meth:`align` corrects them (Whisper's late bias shifted out, starts next to pauses
-        snapped onto the sound): the reference a caption's timing is checked against."""
+        """``[{"word", "start", "end"}]`` heard in ``audio_path`` (an audio file, or a video:
+        its first sound track), onsets corrected the way :meth:`align` corrects them (Whisper's
+        late bias shifted out, starts next to pauses snapped onto the sound): the reference a
+        caption's timing is checked against."""
         words, duration, samples = self._recognise(audio_path, language)
         shifted = [{"word": w.text, "start": min(max(0.0, w.start + self.onset_shift), w.end),
                     "end": w.end} for w in words]
