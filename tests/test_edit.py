@@ -400,3 +400,31 @@ def test_without_audio_a_frozen_stretch_is_dead_air(tmp_path):
 def test_dead_air_settings_are_validated():
     with pytest.raises(FatalError, match="dead_air_min_seconds"):
         Settings.from_mapping({"dead_air_min_seconds": 0.4, "dead_air_margin_seconds": 0.25})
+
+
+def test_captions_move_to_the_top_while_a_toast_stands_in_their_band(tmp_path):
+    """The Ledgerly tour's caption covered "Invoice INV-1042 sent" (a toast at the bottom right):
+    the captions shown meanwhile stand at the top; a toast at the top moves nothing."""
+    paths = write_inputs(tmp_path / "in")
+    doc = json.loads(paths["segments"].read_text())
+    by_id = {s["id"]: s for s in doc["segments"]}
+    by_id["s04"]["focus"] = [{"start": 12.5, "end": 13.5, "box": [440, 310, 184, 34],
+                              "kind": "toast"}]
+    by_id["s01"]["focus"] = [{"start": 0.5, "end": 3.5, "box": [440, 10, 184, 34],
+                              "kind": "toast"}]
+    paths["segments"].write_text(json.dumps(doc))
+    settings = Settings(width=640, height=360, sync_mode="fit", caption_style="karaoke",
+                        animate="off")
+    edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"], settings,
+             tmp_path / "edit")
+    edl = Edl.load(tmp_path / "edit" / "edl.json")
+    clip = next(c for c in edl.clips if c.segment_id == "s04" and c.src_start <= 12.5 < c.src_end)
+    toast = (clip.out_start + (12.5 - clip.src_start) / clip.speed,
+             clip.out_start + (13.5 - clip.src_start) / clip.speed)
+    events = list(edl.captions.events)
+    moved = [e for e in events if e.get("top")]
+    assert moved and all(e["start"] < toast[1] and toast[0] < e["end"] for e in moved)
+    assert all(not (e["start"] < toast[1] and toast[0] < e["end"]) for e in events
+               if not e.get("top"))
+    subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
+    assert [e.text.startswith("{\\an8}") for e in subs] == [bool(e.get("top")) for e in events]

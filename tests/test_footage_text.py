@@ -192,6 +192,27 @@ def test_a_filler_misheard_as_a_short_word_is_dropped_and_a_real_one_kept():
     assert said == ["Here are invoices.", "Newest first.", "I'm showing reports.", "Done."]
 
 
+def test_an_unsure_opening_clause_costs_only_itself():
+    """The Ledgerly presenter's "Sent. Now let's check on our customers." was heard as "Cent,
+    now let's …" with "Cent," at 0.29: the rest is narrated, an unsure word inside is not."""
+    segments = [{"id": "s01", "start": 20.0, "end": 30.0}]
+    words = _heard(("Cent,", 21.09, 21.34, 0.288), ("now", 21.59, 21.77, 0.94),
+                   ("let's", 21.77, 22.01, 0.978), ("check", 22.01, 22.23, 0.998),
+                   ("on", 22.23, 22.37, 0.989), ("our", 22.37, 22.71, 0.997),
+                   ("customers.", 22.71, 23.03, 0.988),
+                   ("Then", 25.0, 25.2, 0.95), ("the", 25.2, 25.3, 0.95),
+                   ("flurb", 25.3, 25.6, 0.2), ("shows,", 25.6, 25.9, 0.9),
+                   ("totals", 25.9, 26.2, 0.95), ("by", 26.2, 26.3, 0.95),
+                   ("month.", 26.3, 26.6, 0.95))
+    footage_text.attach_speech(segments, words)
+    sentences = segments[0]["speech"]["sentences"]
+    assert [(s["text"], s["usable"]) for s in sentences] == [
+        ("Now let's check on our customers.", True),
+        ("Then the flurb shows, totals by month.", False)]
+    assert sentences[0]["start"] == 21.59
+    assert segments[0]["speech"]["text"] == "Now let's check on our customers."
+
+
 def test_every_line_read_is_stored_as_a_box_the_chrome_and_the_lines_past_the_cap_too():
     """``screen.boxes``: where the screen has text (for the lower thirds to keep clear of) —
     every line read, also the chrome (dropped from ``lines``) and the rows of a long table past

@@ -320,6 +320,25 @@ def test_a_word_cut_at_a_dialogs_edge_is_no_tag():
     assert "tomer" not in tags and {"memo", "draft", "customer"} <= set(tags), tags
 
 
+def test_what_is_said_and_shown_is_tagged_and_a_phrase_cut_out_of_a_sentence_is_not():
+    """The Ledgerly tour tagged "optional note" (cut out of the memo field's placeholder
+    "Optional note for the customer") but not "revenue by month", which the presenter said
+    over the chart of that title."""
+    terms = ["Optional note for the customer", "Memo", "Due date", "Revenue by month",
+             "Top customers"]
+    said = ["Every customer is listed with their open balance and last payment.",
+            "Finally, reports show revenue by month. May was our best month yet."]
+    shown = terms + ["32 customers $21,940 open balance"]
+    tags = metadata.build_tags("Ledgerly: Reports", terms + said,
+                               first=["Ledgerly", "Customers", "Reports"], labels=terms,
+                               said=said, shown=shown)
+    assert tags[:6] == ["ledgerly", "ledgerly tutorial", "customers", "reports", "open balance",
+                        "revenue by month"], tags
+    assert {"revenue by month", "open balance", "due date", "top customers"} <= set(tags), tags
+    assert "optional note" not in tags and "best month" not in tags, tags
+    assert metadata.said_and_shown(said, shown) == ["open balance", "revenue by month"]
+
+
 def test_a_misheard_product_name_is_tagged_as_the_product():
     tags = metadata.build_tags("Ledgerly", ["This is the Ludgerly dashboard with its ledger."],
                                first=["Ledgerly", "Dashboard"])

@@ -99,6 +99,14 @@ def test_the_piper_voice_gives_durations():
     assert sum(a.num_samples for a in chunk.phoneme_alignments) == len(chunk.audio_float_array)
 
 
+@needs_piper
+def test_the_piper_voice_runs_on_one_thread_without_spinning():
+    """What keeps the voice cheap on a shared worker (issue #13): one intra-op thread, no spin."""
+    options = tts.piper_voice(tts.PiperTTS.default_voice).session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 # --- the real voice -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

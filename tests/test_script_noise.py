@@ -58,6 +58,16 @@ def test_a_date_is_not_a_figure():
     assert figures([_line("Overdue 3 invoices", 0, 0, 100, 12)]) == [("Overdue", "3 invoices")]
 
 
+def test_a_table_header_over_its_column_is_not_a_figure():
+    """The Ledgerly invoice list narrated "AMOUNT is $2,450.00": a column header over the first
+    of the amounts below it (set a little larger than the header), taken for a KPI card."""
+    table = [_line("AMOUNT", 1003, 213, 69, 10.7), _line("$2,450.00", 989, 256, 83, 14.0),
+             _line("$1,850.00", 989, 301, 83, 14.7), _line("$2,100.00", 989, 346, 83, 14.0)]
+    assert figures(table) == []
+    assert figures(table[:2]) == [("AMOUNT", "$2,450.00")]  # one figure under a label: a card
+    assert figures(DASHBOARD + table) == [("Revenue this month", "$48,210")]
+
+
 def _segment(screen: dict, speech: str = "") -> dict:
     return {"id": "s01", "start": 0.0, "end": 6.5, "word_budget": 13, "screen": screen,
             "speech": {"text": speech} if speech else None}

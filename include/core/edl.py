@@ -134,7 +134,9 @@ class AudioPlan:
 class CaptionTrack:
     file: str = "captions.ass"
     style: str = "karaoke"
-    events: tuple[dict, ...] = ()  # {"start", "end", "text", "words": [{"word", "start", "end"}]}
+    # {"start", "end", "text", "words": [{"word", "start", "end"}]}, "top": True when the caption
+    # stands at the top of the picture
+    events: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -404,4 +406,7 @@ def _event(event: dict) -> dict:
     start, end = float(event["start"]), float(event["end"])
     words = [{"word": str(w["word"]), "start": float(w["start"]), "end": float(w["end"])}
              for w in event.get("words") or []]
-    return {"start": start, "end": end, "text": str(event["text"]), "words": words}
+    out = {"start": start, "end": end, "text": str(event["text"]), "words": words}
+    if event.get("top"):  # shown at the top of the picture (clear of a toast, see edit)
+        out["top"] = True
+    return out

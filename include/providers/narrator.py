@@ -247,7 +247,7 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
             continue
         label = _label_above(line, ordered[:i], bigger=True)
         if (label and (len(label.split()) > 1 or len(label) >= 5)  # not a chart axis ("Jul")
-                and not _is_date(label, text)):
+                and not _is_date(label, text) and not _in_column(line, ordered[i + 1:])):
             pairs.append((label, text))
     seen, out = set(), []
     for label, value in pairs:
@@ -281,6 +281,20 @@ def reading_order(lines: list[dict]) -> list[dict]:
         else:
             rows.append([line])
     return [line for row in rows for line in sorted(row, key=lambda ln: ln["box"][0])]
+
+
+def _in_column(value_line: dict, below: list[dict]) -> bool:
+    """Whether another figure sits just below ``value_line`` in its column: a table's cell under
+    its header ("AMOUNT" over "$2,450.00" over "$1,850.00"), not a KPI card's figure."""
+    x, y, w, h = value_line.get("box") or (0, 0, 0, 0)
+    for line in below:
+        lx, ly, lw, lh = line.get("box") or (0, 0, 0, 0)
+        text = " ".join(str(line.get("text", "")).split())
+        gap = ly - (y + h)
+        if (0 <= gap <= 3.5 * max(h, lh) and min(x + w, lx + lw) - max(x, lx) > 0
+                and _UNIT_VALUE.match(text)):
+            return True
+    return False
 
 
 def _label_above(value_line: dict, above: list[dict], bigger: bool = False) -> str:

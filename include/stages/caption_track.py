@@ -80,7 +80,8 @@ def write_ass(events: list[dict], path: Path, style: str, width: int, height: in
 
     ``PlayResX``/``PlayResY`` equal the output size, so sizes and margins are in output pixels.
     For ``karaoke`` every word carries a ``\\k`` tag; the durations (centiseconds) come from the
-    word timings and add up to the event's duration.
+    word timings and add up to the event's duration. An event with ``"top": True`` stands at the
+    top of the picture (``\\an8``), at the same margin as the bottom.
     """
     if style not in STYLES:
         raise FatalError(f"caption style {style!r} is not one of: {', '.join(STYLES)}.")
@@ -96,6 +97,8 @@ def write_ass(events: list[dict], path: Path, style: str, width: int, height: in
             text = _karaoke_text(event["words"], start_cs, end_cs)
         else:
             text = _ass_escape(event["text"])
+        if event.get("top"):  # clear of a toast in the caption band (see the edit stage)
+            text = "{\\an8}" + text
         subs.append(pysubs2.SSAEvent(start=start_cs * 10, end=end_cs * 10, text=text))
     path = Path(path)
     write_text(path, subs.to_string("ass"))

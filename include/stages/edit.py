@@ -209,6 +209,7 @@ def run(
     # The intro/outro cards and lower thirds (option animate): the footage, the voice and the
     # captions move back by the intro's length.
     edl = animate.lay_out(edl, settings, analysis, script)
+    edl = _captions_clear_of_toasts(edl, analysis)
     edl.check()
 
     out_dir = Path(out_dir)
@@ -219,6 +220,44 @@ def run(
     return {"duration": edl.output.duration, "clips": len(clips),
             "sync_mode": settings.sync_mode, "zoom_moves": sum(len(c.zoom) for c in clips),
             "cards": len(edl.cards), "overlays": len(edl.overlays)}
+
+
+def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
+    """The EDL with the captions shown while a toast (analyze's ``focus`` events of kind
+    ``toast``: "Invoice INV-1042 sent") stands in the caption band moved to the top of the
+    picture (``"top": True`` on the event), unless a lower third stands there meanwhile: a
+    notification is what that moment of the video is about, a caption over it hides it."""
+    source = (int(analysis.get("width") or 0), int(analysis.get("height") or 0))
+    width, height = edl.output.width, edl.output.height
+    if not all(source) or not edl.captions.events:
+        return edl
+    vx, vy, vw, vh = camera.view_box(source, (width, height), edl.output.framing)
+    scale = min(width / vw, height / vh)
+    oy = (height - vh * scale) / 2
+    band = caption_track.safe_top(edl.captions.style, width, height)
+    focus = {str(s.get("id")): s.get("focus") or [] for s in analysis.get("segments") or []}
+    toasts: list[tuple[float, float]] = []  # final time
+    for clip in edl.clips:
+        for event in focus.get(clip.segment_id, []):
+            x, y, w, h = (float(v) for v in event.get("box") or (0, 0, 0, 0))
+            if event.get("kind") != "toast" or oy + (y + h - vy) * scale <= band:
+                continue
+            start = max(float(event["start"]), clip.src_start)
+            end = min(float(event["end"]), clip.src_end)
+            if end > start:
+                toasts.append((clip.out_start + (start - clip.src_start) / clip.speed,
+                               min(clip.out_end, clip.out_start + (end - clip.src_start) / clip.speed)))
+    if not toasts:
+        return edl
+    top_overlays = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < height / 2]
+
+    def overlaps(a: float, b: float, spans: list[tuple[float, float]]) -> bool:
+        return any(a < e and s < b for s, e in spans)
+
+    events = tuple({**e, "top": True} if overlaps(e["start"], e["end"], toasts)
+                   and not overlaps(e["start"], e["end"], top_overlays) else e
+                   for e in edl.captions.events)
+    return replace(edl, captions=replace(edl.captions, events=events))
 
 
 def _with_frozen(clips: list[Clip], analysis: dict) -> list[Clip]:

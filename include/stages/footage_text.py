@@ -453,5 +453,16 @@ def _judge(words: list[dict], seen: set[str]) -> dict:
     fragment = any(w["word"].startswith("-") or w["word"].endswith("-") for w in kept)
     mean = sum(probabilities) / len(probabilities) if probabilities else 0.0
     usable = bool(kept) and not fragment and min(probabilities) >= MIN_WORD and mean >= MIN_MEAN
+    if kept and not usable and not fragment:
+        # an unsure opening clause before a comma ("Cent, now let's check on our customers.":
+        # a short "Sent." run into the next sentence) costs the sentence only that clause
+        comma = next((i for i, w in enumerate(kept[:2]) if w["word"].endswith(",")), None)
+        rest = probabilities[comma + 1:] if comma is not None else []
+        if (comma is not None and min(probabilities[:comma + 1]) < MIN_WORD and len(rest) >= 3
+                and min(rest) >= MIN_WORD and sum(rest) / len(rest) >= MIN_MEAN):
+            text = " ".join(w["word"] for w in kept[comma + 1:])
+            return {"text": text[0].upper() + text[1:], "start": kept[comma + 1]["start"],
+                    "end": words[-1]["end"], "confidence": round(sum(rest) / len(rest), 3),
+                    "usable": True}
     return {"text": text, "start": words[0]["start"], "end": words[-1]["end"],
             "confidence": round(mean, 3), "usable": usable}

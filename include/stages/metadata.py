@@ -97,7 +97,8 @@ def run(
         description = build_description(title, footage.walkthrough(texts) or list(texts.values()),
                                          chapters)
         tags = build_tags(title, footage.tag_texts() + list(texts.values()),
-                          first=footage.names(), labels=footage.terms)
+                          first=footage.names(), labels=footage.terms,
+                          said=list(footage.speech) + list(texts.values()), shown=footage.shown)
     metadata = {
         "title": title,
         "description": description,
@@ -127,21 +128,25 @@ class Footage:
     order: tuple[str, ...]  # segment ids in source order
     terms: tuple[str, ...]
     speech: tuple[str, ...]
+    shown: tuple[str, ...] = ()  # every line read on screen but a table's cells
 
     @classmethod
     def of(cls, analysis: dict) -> "Footage":
         segments = analysis.get("segments") or []
-        headlines, terms, speech = {}, [], []
+        headlines, terms, speech, shown = {}, [], [], []
         for seg in segments:
             screen = seg.get("screen") or {}
             headlines[str(seg.get("id"))] = " ".join(str(screen.get("headline") or "").split())
             cells = table_cells(screen.get("lines") or [])
             terms += [str(t) for t in screen.get("terms") or [] if str(t) not in cells]
+            shown += [str(line.get("text", "")) for line in screen.get("lines") or []
+                      if str(line.get("text", "")) not in cells]
             said = (seg.get("speech") or {}).get("text")
             if said:
                 speech.append(str(said))
         return cls(str(analysis.get("product_name") or "").strip(), headlines,
-                   tuple(str(seg.get("id")) for seg in segments), tuple(terms), tuple(speech))
+                   tuple(str(seg.get("id")) for seg in segments), tuple(terms), tuple(speech),
+                   tuple(dict.fromkeys(shown)))
 
     def pages(self) -> list[tuple[str, list[str]]]:
         """``(headline, segment ids)`` for each run of segments on the same page, in order."""
@@ -358,12 +363,16 @@ def build_description(title: str, paragraphs: list[str], chapters: list[dict]) -
 
 
 def build_tags(title: str, texts: list[str], *, first: Sequence[str] = (),
-               labels: Sequence[str] = ()) -> list[str]:
-    """Search tags: ``first`` (the product, "<product> tutorial", its pages), then the key
-    phrases of ``texts`` (the text on screen, the presenter's words, the narration) and the
-    title that someone could search for: no sample data (column headers, customers' companies,
-    ids, amounts, dates) and, when the screen has ``labels`` (its terms), a single word only if
-    it is one of them whole ("Overdue", a status; not "month" from "Revenue this month").
+               labels: Sequence[str] = (), said: Sequence[str] = (),
+               shown: Sequence[str] = ()) -> list[str]:
+    """Search tags: ``first`` (the product, "<product> tutorial", its pages), then what is both
+    ``said`` (the presenter's words, the narration) and ``shown`` (lines on screen): "revenue by
+    month", "open balance"; then the key phrases of ``texts`` (the text on screen, the
+    presenter's words, the narration) and the title that someone could search for: no sample
+    data (column headers, customers' companies, ids, amounts, dates) and, when the screen has
+    ``labels`` (its terms), a single word only if it is one of them whole ("Overdue", a status;
+    not "month" from "Revenue this month"), several words only if they are a label whole or
+    were said ("Due date"; not "optional note" cut out of "Optional note for the customer").
 
     At most 15, lower-case, deduplicated, each at most 30 characters and at most 500 characters
     joined by commas (a tag containing a space counts two quote characters, as YouTube does);
@@ -379,14 +388,40 @@ def build_tags(title: str, texts: list[str], *, first: Sequence[str] = (),
     phrases = [p.lower() for p in keyphrases([title, *texts], top=MAX_TAGS * 3,
                                               exclude=FILLERS | STOCK_NARRATION)]
     whole = {" ".join(label.lower().split()) for label in labels}
+    spoken = " ".join(" ".join(_TAG_WORD.findall(t.lower())) for t in said)
+    both = said_and_shown(said, shown)
     # a single word that ends a longer word on screen is that word cut at an edge ("tomer" of
     # "customer", read where a dialog's placeholder was clipped)
     longer = {w for t in texts for w in re.findall(r"[a-z]{5,}", t.lower())}
-    return limit_tags(named[:1] + guide + named[1:]
+    return limit_tags(named[:1] + guide + named[1:] + both
                       + [p for p in phrases if _is_tag(p) and _searchable(p)
-                         and (" " in p or not whole or p in whole)
+                         and (not whole or p in whole
+                              or " " in p and re.search(rf"\b{re.escape(p)}\b", spoken))
                          and not (" " not in p and any(w != p and w.endswith(p) and
                                                        len(w) >= len(p) + 2 for w in longer))])
+
+
+def said_and_shown(said: Sequence[str], shown: Sequence[str]) -> list[str]:
+    """Phrases of two or three words that were said and stand on screen too ("open invoices",
+    "revenue by month"): what the video is about in the words of both, longest first."""
+    lines = [" ".join(_TAG_WORD.findall(line.lower())) for line in shown]
+    screen = " | ".join(line for line in lines if line)
+    found: list[str] = []
+    for text in said:
+        for clause in _CLAUSE_BREAK.split(text.lower()):
+            words = _TAG_WORD.findall(clause)
+            for n in (3, 2):
+                for i in range(len(words) - n + 1):
+                    gram = words[i:i + n]
+                    phrase = " ".join(gram)
+                    if (gram[0] in STOPWORDS or gram[-1] in STOPWORDS
+                            or any(w in FILLERS or w in STOCK_NARRATION for w in gram)
+                            or not _searchable(phrase) or phrase in found
+                            or any(phrase in longer for longer in found)):
+                        continue
+                    if re.search(rf"\b{re.escape(phrase)}\b", screen):
+                        found.append(phrase)
+    return found
 
 
 # Words that make a phrase on screen a cell of sample data, not a topic: calendar words ("Due
