@@ -587,9 +587,10 @@ def _ease(x: float) -> float:
     return 1 - (1 - x) ** 3
 
 
+@functools.lru_cache(maxsize=2)
 def _ground(width: int, height: int, accent: tuple[int, int, int]):
     """The cards' background: a slate vertical gradient with a faint glow of the accent colour
-    from the lower right."""
+    from the lower right (read-only: the intro and the outro share it)."""
     import numpy as np
 
     ys = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
@@ -599,7 +600,9 @@ def _ground(width: int, height: int, accent: tuple[int, int, int]):
     dist = np.hypot((xx - width * 0.95) / width, (yy - height * 1.05) / height)
     glow = np.clip(1.0 - dist / 0.9, 0.0, 1.0) ** 2 * 0.28
     ground += (np.array(accent, np.float32) - ground) * glow[..., None]
-    return ground.astype(np.uint8)
+    ground = ground.astype(np.uint8)
+    ground.flags.writeable = False
+    return ground
 
 
 def _card_clip(card: Card, style: Style, width: int, height: int):
@@ -646,11 +649,18 @@ def _card_clip(card: Card, style: Style, width: int, height: int):
     import numpy as np
     from moviepy import VideoClip
 
-    ground = _ground(width, height, style.accent).astype(np.float32)
+    ground = _ground(width, height, style.accent)
     rule = np.zeros((rule_h, rule_w, 4), np.float32)
     rule[..., :3], rule[..., 3] = style.accent, 255
     rise = round(unit * 0.035)
     sprites = [(img.astype(np.float32), delay, x, top) for img, delay, x, top in layers]
+    # everything drawn stays in this box (each sprite from its top to its top + rise): a frame
+    # is the ground with only the box blended again (the same pixels as blending the frame)
+    boxes = [(rule_x, rule_y, rule_x + rule_w, rule_y + rule_h)] + [
+        (x, top, x + img.shape[1], top + rise + img.shape[0]) for img, _, x, top in sprites]
+    bx0, by0 = max(0, min(b[0] for b in boxes)), max(0, min(b[1] for b in boxes))
+    bx1, by1 = min(width, max(b[2] for b in boxes)), min(height, max(b[3] for b in boxes))
+    box_ground = ground[by0:by1, bx0:bx1].astype(np.float32)
 
     settled, _ = _still_span(card)
 
@@ -659,16 +669,19 @@ def _card_clip(card: Card, style: Style, width: int, height: int):
 
     @functools.lru_cache(maxsize=1)
     def drawn(t: float):
-        out = ground.copy()
+        box = box_ground.copy()
         shown = round(rule_w * _ease(t / 0.5))
         if shown:
             lo = (rule_w - shown) // 2 if centred else 0
-            _blend(out, rule[:, lo:lo + shown], rule_x + lo, rule_y, 1.0)
+            _blend(box, rule[:, lo:lo + shown], rule_x + lo - bx0, rule_y - by0, 1.0)
         for img, delay, x, top in sprites:
             opacity = _ease((t - delay) / 0.48)
             if opacity > 0:
-                _blend(out, img, x, top + round(rise * (1 - _ease((t - delay) / 0.6))), opacity)
-        return out.astype(np.uint8)
+                _blend(box, img, x - bx0,
+                       top + round(rise * (1 - _ease((t - delay) / 0.6))) - by0, opacity)
+        out = ground.copy()
+        out[by0:by1, bx0:bx1] = box.astype(np.uint8)
+        return out
 
     return VideoClip(frame, duration=duration)
 

@@ -8,7 +8,8 @@ the EDL's final-time boundaries without drift. Each clip is scaled and padded to
 once; a clip's frozen spans (``Clip.frozen``, from analyze) are held too: dropped right after the
 decode and refilled with their first frame (not decoded at all when they run to the clip's end,
 see :func:`video_clips`). The clips are concatenated (with camera moves, ``zoompan`` scales after
-the concat instead), the captions burned in with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
+the concat instead), the frames that repeat the one before left out (variable frame rate, see
+:mod:`include.stages.still_frames`), the captions burned in with ``subtitles`` and converted to yuv420p. Every seeked input holds a decoder (its reference
 frames and thread buffers: ~40 MB at 1080p), so above ``seek_limit`` clips — at most
 ``MAX_SEEK_INPUTS``, fewer for large sources, keeping decoders within ``DECODER_BUDGET_BYTES`` —
 one input is split and trimmed per clip instead (that decodes the whole source, and buffers the
@@ -254,7 +255,10 @@ def build_command(
             + f"concat=n={len(pieces)}:v=1:a=0,{after_concat}setsar=1")
     drop = (still_frames.select_filter(still_frames.repeated(edl, pieces, captions_path))
             if frame_rate == "variable" else "")
-    graph += _with_graphics(edl, body, f"{subtitles},format=yuv420p{drop}[v]", first_graphic)
+    # the repeated frames leave before the captions are drawn on them (the subtitles filter
+    # draws at each frame's time: the frames kept are the same)
+    graph += _with_graphics(edl, body, f"{drop[1:]},{subtitles},format=yuv420p[v]" if drop
+                            else f"{subtitles},format=yuv420p[v]", first_graphic)
     graph += _audio_graph(edl, clips, seek_inputs, voice_index, mix)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",

@@ -192,7 +192,9 @@ def build_chunk_command(
     drop = (still_frames.select_filter(still_frames.repeated(
         edl, render.video_clips(edl), captions_path, start, end))
         if frame_rate == "variable" else "")
-    tail = f"{_shift(start, fps)}{subtitles},format=yuv420p,setpts=PTS-STARTPTS{drop}[v]"
+    # the repeated frames leave before the captions are drawn on them (as in the single pass)
+    tail = (f"{drop[1:]}," if drop else "") + (
+        f"{_shift(start, fps)}{subtitles},format=yuv420p,setpts=PTS-STARTPTS[v]")
     graph += render._with_graphics(sub, body, tail, first_graphic)
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",

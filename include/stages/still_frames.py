@@ -8,12 +8,16 @@ identical frames 1.2–1.4 CPU-s, 300 of real footage 1.75 at veryfast on this 2
 so this is where a render of one spends its time.
 
 Which frames repeat is known from the EDL, not measured on the pictures: a clip's held frames
-(its frozen spans, see :func:`include.stages.render.video_clips`) and its hold. Of those, a frame
-is kept wherever something drawn over the footage may change it: a caption appearing, leaving
-or (karaoke) lighting its next word — read from the ASS file the render burns in, so it is what
-libass draws —, a lower third (its whole span), a camera move (its whole span). One frame a
+(its frozen spans, see :func:`include.stages.render.video_clips`) and its hold, and an intro or
+outro card once it has settled (:func:`include.stages.animate._still_span`: its file stores that
+span as one frame). Of those, a frame is kept wherever something drawn over the picture may
+change it: a caption appearing, leaving or (karaoke) lighting its next word — read from the ASS
+file the render burns in, so it is what libass draws —, a lower third while it comes in and
+while it fades out (in between it is one still picture too), a camera move (its whole span). One frame a
 second is kept too, so that no frame lasts longer than a second, and the first and last frame of
-what is encoded (a chunk's too: the join needs each chunk's exact duration).
+what is encoded (a chunk's too: the join needs each chunk's exact duration), and the
+``DECODE_DELAY`` frames before every frame kept after left-out ones (so that the decode times
+the MP4 stores keep up with the picture: seeking and the track's duration rely on them).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from pathlib import Path
 import pysubs2
 
 from include.core.edl import Edl
+from include.stages import animate
 
+DECODE_DELAY = 2  # frames: x264's B-frame delay (3 B-frames, pyramid) at every preset offered
 _TAGS = re.compile(r"\{([^}]*)\}")
 _KARAOKE = re.compile(r"\\k(\d+)")  # \k: a syllable lights up at once when its time comes
 # tags that change an event's picture during it (sweeps, fades, motion, transforms): the whole
@@ -42,6 +48,10 @@ def repeated(edl: Edl, pieces: list, captions_path: Path | None, start: int = 0,
     total = round(edl.output.duration * fps)
     end = total if end is None else end
     candidates: list[tuple[int, int]] = []
+    for card in edl.cards:  # a card holds still once its last line has risen
+        first, last = round(card.out_start * fps), round(card.out_end * fps) - 1
+        settled, _ = animate._still_span(card)
+        candidates.append((first + math.ceil(settled * fps - 1e-6) + 1, last))
     for clip in pieces:
         first = round(clip.out_start * fps)
         candidates += [(first + a, first + b) for a, b in clip.held]
@@ -53,7 +63,9 @@ def repeated(edl: Edl, pieces: list, captions_path: Path | None, start: int = 0,
     keep = {start, end - 1}
     keep.update(range(math.ceil(start / fps) * fps, end, fps))  # one frame a second
     changes: list[tuple[float, float]] = []  # final-time spans where the picture may change
-    changes += [(o.out_start, o.out_end) for o in edl.overlays]
+    for o in edl.overlays:  # a lower third changes while it comes in and while it fades out
+        settled, until = animate._still_span(o)
+        changes += [(o.out_start, o.out_start + settled), (o.out_start + until, o.out_end)]
     changes += [(m.out_start, m.out_end) for c in edl.clips for m in c.zoom]
     instants, spans = _caption_changes(captions_path)
     changes += spans
@@ -72,7 +84,12 @@ def repeated(edl: Edl, pieces: list, captions_path: Path | None, start: int = 0,
             elif run_start is not None:
                 ranges.append((run_start - start, f - 1 - start))
                 run_start = None
-    return _merged(ranges)
+    # x264 gives a frame the decode time of the frame its B-frame delay before it: the
+    # DECODE_DELAY frames before each kept frame are kept too, else the decode times fall behind
+    # the picture's after every gap (a player seeking by them to 1.8 s of a still intro card
+    # landed on the footage at 2.5 s; the MP4's video track, whose duration is their sum, was
+    # 14.17 s for a 16 s video ending on a still outro)
+    return [(a, b - DECODE_DELAY) for a, b in _merged(ranges) if b - DECODE_DELAY >= a]
 
 
 def select_filter(ranges: list[tuple[int, int]]) -> str:

@@ -1,7 +1,8 @@
 """Thumbnail stage: a sharp, high-contrast frame of the footage the video uses, as a 1280x720 JPEG.
 
 Candidates are frames in the middle of the EDL's clips (at most ``MAX_CANDIDATES``, spread over
-the video). Each is decoded small (one seek per candidate, never the whole source) and scored by
+the video). Each is decoded small (one seek per candidate, never the whole source; several candidates in one
+ffmpeg run) and scored by
 sharpness (variance of the Laplacian) and contrast (spread of the luma); nearly black or white
 frames lose. The winner is extracted at full resolution, letterboxed to 1280x720, optionally with
 the title drawn over a dark band, and written as a JPEG under 2 MB.
@@ -26,6 +27,9 @@ from include.core.options import Settings
 WIDTH, HEIGHT = 1280, 720
 MAX_BYTES = 2 * 1024 * 1024
 MAX_CANDIDATES = 12
+# decoders in one candidate run: their memory (the render's figures, include/stages/render.py)
+DECODER_BUDGET_BYTES = 200 * 2**20
+DECODER_BYTES_PER_PIXEL = 20
 PROBE_WIDTH, PROBE_HEIGHT = 320, 180
 SHARPNESS_SCALE = 300.0  # Laplacian variance (8-bit levels) that scores one half
 CONTRAST_SCALE = 40.0  # luma standard deviation (levels) that scores one half
@@ -42,10 +46,12 @@ def run(source_path: Path, edl_path: Path, settings: Settings, out_dir: Path, *,
     ``title`` is drawn over the picture when ``settings.thumbnail_title`` is on and it is not
     empty. Returns ``{"source_time", "score", "width", "height", "bytes", "title"}``.
     """
-    times = candidate_times(Edl.load(edl_path).clips)
+    edl = Edl.load(edl_path)
+    times = candidate_times(edl.clips)
     if not times:
         raise FatalError("edl.json has no clips to take a thumbnail from; re-run the edit stage.")
-    score, best = max((score_frame(_small_frame(source_path, t)), t) for t in times)
+    frames = _small_frames(source_path, times, (edl.source.width, edl.source.height))
+    score, best = max((score_frame(frame), t) for frame, t in zip(frames, times))
     title = " ".join(title.split())[:MAX_TITLE_CHARS] if settings.thumbnail_title else ""
 
     target = Path(out_dir) / "thumbnail.jpg"
@@ -98,19 +104,43 @@ def score_frame(gray: np.ndarray) -> float:
     return sharpness * contrast * exposure
 
 
-def _small_frame(source_path: Path, seconds: float) -> np.ndarray:
-    """The grey frame at ``seconds``, scaled to 320x180, as a (180, 320) array."""
+def _small_frames(source_path: Path, times: Sequence[float],
+                  size: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
+    """The grey frames at ``times``, each scaled to 320x180, as (180, 320) arrays.
+
+    One ffmpeg run decodes several: an input seeked to each time, its first frame scaled, the
+    frames concatenated (an ffmpeg start costs about as much as a small frame's decode). As many
+    inputs (one decoder each) as ``DECODER_BUDGET_BYTES`` allows for a source of ``size``
+    (width, height; unknown: 1080p) go in one run."""
+    width, height = size
+    pixels = (width or 1920) * (height or 1080)
+    per_run = max(1, min(MAX_CANDIDATES, DECODER_BUDGET_BYTES // (pixels * DECODER_BYTES_PER_PIXEL)))
+    frames: list[np.ndarray] = []
+    for first in range(0, len(times), per_run):
+        frames += _decode_small(source_path, times[first:first + per_run])
+    return frames
+
+
+def _decode_small(source_path: Path, times: Sequence[float]) -> list[np.ndarray]:
+    inputs: list[str] = []
+    for seconds in times:
+        inputs += ["-ss", f"{seconds:.3f}", *media.user_input_args(source_path)]
+    n = len(times)
+    graph = ";".join(f"[{k}:v]trim=end_frame=1,scale={PROBE_WIDTH}:{PROBE_HEIGHT},format=gray,"
+                     f"setpts=PTS-STARTPTS[c{k}]" for k in range(n))
+    graph += ";" + "".join(f"[c{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[c]"
     proc = media.run_tool(
-        [media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{seconds:.3f}",
-         *media.user_input_args(source_path), "-frames:v", "1",
-         "-vf", f"scale={PROBE_WIDTH}:{PROBE_HEIGHT}",
+        [media.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", *inputs,
+         "-filter_complex", graph, "-map", "[c]", "-fps_mode", "passthrough",
          "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        timeout=120, what="ffmpeg (thumbnail candidate)",
+        timeout=120 * n, what="ffmpeg (thumbnail candidates)",
     )
     size = PROBE_WIDTH * PROBE_HEIGHT
-    if len(proc.stdout) < size:
-        raise FatalError(f"no frame could be decoded at {seconds:.3f} s of the source.")
-    return np.frombuffer(proc.stdout[:size], np.uint8).reshape(PROBE_HEIGHT, PROBE_WIDTH)
+    if len(proc.stdout) < size * n:
+        missing = times[len(proc.stdout) // size]
+        raise FatalError(f"no frame could be decoded at {missing:.3f} s of the source.")
+    return [np.frombuffer(proc.stdout[k * size:(k + 1) * size], np.uint8)
+            .reshape(PROBE_HEIGHT, PROBE_WIDTH) for k in range(n)]
 
 
 def _picture_filters(title: str, title_path: str) -> str:
