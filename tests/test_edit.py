@@ -402,10 +402,8 @@ def test_dead_air_settings_are_validated():
         Settings.from_mapping({"dead_air_min_seconds": 0.4, "dead_air_margin_seconds": 0.25})
 
 
-def test_captions_move_to_the_top_while_a_toast_stands_in_their_band(tmp_path):
-    """The Ledgerly tour's caption covered "Invoice INV-1042 sent" (a toast at the bottom right):
-    the captions shown meanwhile stand at the top; a toast at the top moves nothing."""
-    paths = write_inputs(tmp_path / "in")
+def _edit_with_toasts(folder: Path, zoom: str) -> Edl:
+    paths = write_inputs(folder / "in")
     doc = json.loads(paths["segments"].read_text())
     by_id = {s["id"]: s for s in doc["segments"]}
     by_id["s04"]["focus"] = [{"start": 12.5, "end": 13.5, "box": [440, 310, 184, 34],
@@ -414,10 +412,16 @@ def test_captions_move_to_the_top_while_a_toast_stands_in_their_band(tmp_path):
                               "kind": "toast"}]
     paths["segments"].write_text(json.dumps(doc))
     settings = Settings(width=640, height=360, sync_mode="fit", caption_style="karaoke",
-                        animate="off")
+                        animate="off", zoom=zoom)
     edit.run(paths["segments"], paths["script"], paths["voiceover"], paths["source"], settings,
-             tmp_path / "edit")
-    edl = Edl.load(tmp_path / "edit" / "edl.json")
+             folder / "edit")
+    return Edl.load(folder / "edit" / "edl.json")
+
+
+def test_captions_move_to_the_top_while_a_toast_stands_in_their_band(tmp_path):
+    """The Ledgerly tour's caption covered "Invoice INV-1042 sent" (a toast at the bottom right):
+    the captions shown meanwhile stand at the top; a toast at the top moves nothing."""
+    edl = _edit_with_toasts(tmp_path, zoom="off")
     clip = next(c for c in edl.clips if c.segment_id == "s04" and c.src_start <= 12.5 < c.src_end)
     toast = (clip.out_start + (12.5 - clip.src_start) / clip.speed,
              clip.out_start + (13.5 - clip.src_start) / clip.speed)
@@ -428,3 +432,10 @@ def test_captions_move_to_the_top_while_a_toast_stands_in_their_band(tmp_path):
                if not e.get("top"))
     subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
     assert [e.text.startswith("{\\an8}") for e in subs] == [bool(e.get("top")) for e in events]
+
+
+def test_a_camera_move_onto_the_toast_keeps_the_captions_at_the_bottom(tmp_path):
+    """The camera zooms onto a toast framed clear of the caption band: nothing moves."""
+    edl = _edit_with_toasts(tmp_path, zoom="auto")
+    assert any(c.zoom for c in edl.clips if c.segment_id == "s04")
+    assert not any(e.get("top") for e in edl.captions.events)

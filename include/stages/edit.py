@@ -225,8 +225,9 @@ def run(
 def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
     """The EDL with the captions shown while a toast (analyze's ``focus`` events of kind
     ``toast``: "Invoice INV-1042 sent") stands in the caption band moved to the top of the
-    picture (``"top": True`` on the event), unless a lower third stands there meanwhile: a
-    notification is what that moment of the video is about, a caption over it hides it."""
+    picture (``"top": True`` on the event), unless a lower third stands there or the camera
+    moves meanwhile (it frames what it zooms onto clear of the bottom band): a notification is
+    what that moment of the video is about, a caption over it hides it."""
     source = (int(analysis.get("width") or 0), int(analysis.get("height") or 0))
     width, height = edl.output.width, edl.output.height
     if not all(source) or not edl.captions.events:
@@ -249,13 +250,15 @@ def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
                                min(clip.out_end, clip.out_start + (end - clip.src_start) / clip.speed)))
     if not toasts:
         return edl
-    top_overlays = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < height / 2]
+    # the camera frames its moves clear of the caption band at the bottom (camera.plan)
+    keep = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < height / 2]
+    keep += [(m.out_start, m.out_end) for clip in edl.clips for m in clip.zoom]
 
     def overlaps(a: float, b: float, spans: list[tuple[float, float]]) -> bool:
         return any(a < e and s < b for s, e in spans)
 
     events = tuple({**e, "top": True} if overlaps(e["start"], e["end"], toasts)
-                   and not overlaps(e["start"], e["end"], top_overlays) else e
+                   and not overlaps(e["start"], e["end"], keep) else e
                    for e in edl.captions.events)
     return replace(edl, captions=replace(edl.captions, events=events))
 
