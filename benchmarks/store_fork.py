@@ -31,6 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from include.core.keys import artifact_key  # noqa: E402
+
+PROBE = artifact_key("bench", "v", "ingest", "probe.json")  # what each child reads
+
 
 def _wait_port(port: int, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
@@ -52,8 +56,8 @@ def _child(root: str, n: int, write) -> None:
     from include.storage import ArtifactStore
 
     store = ArtifactStore(root)
-    got = store.get_json("tenants/bench/videos/v/ingest/probe.json")
-    store.put_json({"child": n, "got": got["n"]}, f"tenants/bench/videos/v/bench/out-{n}.json")
+    got = store.get_json(PROBE)
+    store.put_json({"child": n, "got": got["n"]}, artifact_key("bench", "v", "bench", f"out-{n}.json"))
     t1 = os.times()
     os.write(write, json.dumps({"store_cpu": (t1.user - t0.user) + (t1.system - t0.system)}).encode())
 
@@ -112,7 +116,7 @@ def main() -> None:
         seed = (f"import boto3, json; c = boto3.client('s3', endpoint_url={endpoint!r}, "
                 "aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1');"
                 "c.create_bucket(Bucket='videos');"
-                "c.put_object(Bucket='videos', Key='fork/tenants/bench/videos/v/ingest/probe.json',"
+                f"c.put_object(Bucket='videos', Key='fork/{PROBE}',"
                 " Body=json.dumps({'n': 1}).encode())")
         subprocess.run([sys.executable, "-c", seed], check=True)
 
