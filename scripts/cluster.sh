@@ -21,6 +21,9 @@ export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT="${AIRFLOW__
 # Airflow's Celery config plus `imports`: each worker imports what our tasks use once, before
 # its pool forks, and every task process inherits it (include/celery_config.py).
 export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="${AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS:-include.celery_config.CELERY_CONFIG}"
+# Each worker runs one task per core: a speech model (Whisper, Piper) in a task gets one thread
+# (include.core.media.inference_threads; make up / make demo leave it at 2 for a single run).
+export VIDEO_TASK_THREADS="${VIDEO_TASK_THREADS:-1}"
 # No demo users (alice, bob, admin/admin): admin's password is AIRFLOW_ADMIN_PASSWORD, from the
 # caller or generated once into $AIRFLOW_HOME/secrets.env (scripts/env.sh, README "Auth and tenants").
 export STUDIO_DEV_USERS="${STUDIO_DEV_USERS:-0}"

@@ -9,11 +9,13 @@ starting where Piper says they do.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 
 import numpy as np
 import pytest
 
+from include.core.errors import FatalError
 from include.core.spoken import speakable, written_words
 from include.providers import piper_timing, tts
 from include.stages import voiceover
@@ -100,11 +102,25 @@ def test_the_piper_voice_gives_durations():
 
 
 @needs_piper
-def test_the_piper_voice_runs_on_one_thread_without_spinning():
-    """What keeps the voice cheap on a shared worker (issue #13): one intra-op thread, no spin."""
-    options = tts.piper_voice(tts.PiperTTS.default_voice).session.get_session_options()
-    assert options.intra_op_num_threads == 1
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+def test_the_piper_voice_runs_on_the_tasks_threads_without_spinning(monkeypatch):
+    """What keeps the voice cheap on a shared worker (issue #13): VIDEO_TASK_THREADS intra-op
+    threads (scripts/cluster.sh: 1), else at most 2, and no spinning."""
+    from include.core.media import inference_threads
+
+    monkeypatch.setenv("VIDEO_TASK_THREADS", "1")
+    tts.piper_voice.cache_clear()
+    try:
+        options = tts.piper_voice(tts.PiperTTS.default_voice).session.get_session_options()
+        assert options.intra_op_num_threads == 1
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    finally:
+        tts.piper_voice.cache_clear()
+    monkeypatch.delenv("VIDEO_TASK_THREADS")
+    assert inference_threads() == max(1, min(2, os.cpu_count() or 1))
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("VIDEO_TASK_THREADS", bad)
+        with pytest.raises(FatalError, match="VIDEO_TASK_THREADS"):
+            inference_threads()
 
 
 # --- the real voice -----------------------------------------------------------------------------

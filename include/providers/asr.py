@@ -69,8 +69,10 @@ def default_model_dir() -> str | None:
 
 
 def default_threads() -> int:
-    """CTranslate2 threads: the machine's cores, at most 2 (the workers share small machines)."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """CTranslate2 threads: :func:`include.core.media.inference_threads`."""
+    from include.core.media import inference_threads
+
+    return inference_threads()
 
 
 def load_model(model_dir: str, *, compute_type: str = "int8", threads: int | None = None):

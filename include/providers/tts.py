@@ -369,10 +369,8 @@ def piper_voice(voice: str):
     # onnxruntime's pool threads spin between the voice's many small ops: on a shared 2-core
     # worker that burnt ~40 % more CPU for no faster voice (issue #13, load ≈ 7)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # One thread: the voice's ops are small, and a second pool thread mostly synchronises. 14 s of
-    # narration took 1.37-1.47 CPU-s on one thread against 1.79-1.98 on two (the default here);
-    # the few tenths of a second of wall it may add matter less than the CPU on a busy worker.
-    options.intra_op_num_threads = 1
+    # one thread on a worker that runs a task per core, two on a small idle machine
+    options.intra_op_num_threads = media.inference_threads()
     session = onnxruntime.InferenceSession(piper_timing.load_model_bytes(model),
                                            sess_options=options,
                                            providers=["CPUExecutionProvider"])
