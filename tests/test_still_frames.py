@@ -68,3 +68,19 @@ def test_the_frames_before_every_kept_frame_after_a_gap_are_kept():
         # x264 stamps a frame with the decode time of the frame 2 before it
         assert b + still_frames.DECODE_DELAY + 1 < total
         assert not out & set(range(b + 1, b + 2 + still_frames.DECODE_DELAY))
+
+
+def test_ffmpeg_takes_the_select_of_hundreds_of_ranges_and_drops_exactly_them():
+    """A 10-minute screen recording's 2-minute chunk held a few hundred ranges: as a flat sum
+    FFmpeg refused the expression at 100 terms ("Invalid argument", "Cannot allocate memory";
+    the e2e bench's chunked render failed on it)."""
+    import subprocess
+
+    ranges = [(3 * i, 3 * i + 1) for i in range(400)]
+    graph = "null" + still_frames.select_filter(ranges)
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=d=50:s=32x32:r=30", "-vf", graph,
+         "-fps_mode", "vfr", "-f", "framemd5", "-"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    shown = [line for line in done.stdout.splitlines() if line.startswith("0,")]
+    assert len(shown) == 1500 - 800

@@ -97,8 +97,17 @@ def select_filter(ranges: list[tuple[int, int]]) -> str:
     or ``""``."""
     if not ranges:
         return ""
-    test = "+".join(f"between(n,{a},{b})" for a, b in ranges)
-    return f",select='not({test})'"
+    return f",select='not({_sum([f'between(n,{a},{b})' for a, b in ranges])})'"
+
+
+def _sum(terms: list[str]) -> str:
+    """``terms`` added as a balanced tree: FFmpeg's expression parser refuses a flat sum of 100
+    terms or more ("Error while parsing expression": a 10-minute screen recording's 2-minute
+    chunk has a few hundred ranges), not one nested log2(n) deep."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_sum(terms[:half])})+({_sum(terms[half:])})"
 
 
 def output_args(frame_rate: str) -> list[str]:
