@@ -15,9 +15,12 @@ change it: a caption appearing, leaving or (karaoke) lighting its next word — 
 file the render burns in, so it is what libass draws —, a lower third while it comes in and
 while it fades out (in between it is one still picture too), a camera move (its whole span). One frame a
 second is kept too, so that no frame lasts longer than a second, and the first and last frame of
-what is encoded (a chunk's too: the join needs each chunk's exact duration), and the
-``DECODE_DELAY`` frames before every frame kept after left-out ones (so that the decode times
-the MP4 stores keep up with the picture: seeking and the track's duration rely on them).
+what is encoded (a chunk's too: the join needs each chunk's exact duration). A variable-rate
+encode has no B-frames (``-bf 0``): with them x264 gave a frame the decode time of the frame two
+before it, the decode times fell behind the picture after every left-out stretch (the MP4's
+video track, whose duration is their sum, read 14.17 s for a 16 s video ending on a still outro)
+and keeping the two frames before each kept one cost 73 more frames stored on the product tour;
+without them every decode time is the frame's own.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import pysubs2
 from include.core.edl import Edl
 from include.stages import animate
 
-DECODE_DELAY = 2  # frames: x264's B-frame delay (3 B-frames, pyramid) at every preset offered
+DECODE_DELAY = 0  # frames kept before a kept frame for the decode times: none without B-frames
 _TAGS = re.compile(r"\{([^}]*)\}")
 _KARAOKE = re.compile(r"\\k(\d+)")  # \k: a syllable lights up at once when its time comes
 # tags that change an event's picture during it (sweeps, fades, motion, transforms): the whole
@@ -84,11 +87,8 @@ def repeated(edl: Edl, pieces: list, captions_path: Path | None, start: int = 0,
             elif run_start is not None:
                 ranges.append((run_start - start, f - 1 - start))
                 run_start = None
-    # x264 gives a frame the decode time of the frame its B-frame delay before it: the
-    # DECODE_DELAY frames before each kept frame are kept too, else the decode times fall behind
-    # the picture's after every gap (a player seeking by them to 1.8 s of a still intro card
-    # landed on the footage at 2.5 s; the MP4's video track, whose duration is their sum, was
-    # 14.17 s for a 16 s video ending on a still outro)
+    # with B-frames the DECODE_DELAY frames before each kept frame would have to stay too (see
+    # the module's docstring); the variable-rate encode has none (output_args)
     return [(a, b - DECODE_DELAY) for a, b in _merged(ranges) if b - DECODE_DELAY >= a]
 
 
@@ -111,8 +111,9 @@ def _sum(terms: list[str]) -> str:
 
 
 def output_args(frame_rate: str) -> list[str]:
-    """ffmpeg output options: a variable frame rate keeps the frames' own times."""
-    return ["-fps_mode", "vfr"] if frame_rate == "variable" else []
+    """ffmpeg output options: a variable frame rate keeps the frames' own times, without
+    B-frames (so that each frame's decode time is its own, see the module's docstring)."""
+    return ["-fps_mode", "vfr", "-bf", "0"] if frame_rate == "variable" else []
 
 
 def _caption_changes(captions_path: Path | None) -> tuple[list[float], list[tuple[float, float]]]:
