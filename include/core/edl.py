@@ -66,6 +66,10 @@ class Clip:
     def out_length(self) -> float:
         return self.out_end - self.out_start
 
+    def out_time(self, t: float) -> float:
+        """The final time at which source time ``t`` (clamped to the clip's span) is shown."""
+        return self.out_start + (min(max(t, self.src_start), self.src_end) - self.src_start) / self.speed
+
 
 @dataclass(frozen=True)
 class Narration:

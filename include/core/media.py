@@ -66,9 +66,10 @@ class InputRefused(FatalError):
 def inference_threads() -> int:
     """Threads a speech model (Whisper, the Piper voice) may use in one task: env
     ``VIDEO_TASK_THREADS``, else the machine's cores, at most 2. A Celery worker that runs one
-    task per core sets 1 (scripts/cluster.sh): on a busy worker a second thread mostly
-    synchronises (14 s of Piper narration 1.37–1.47 CPU-s on one thread, 1.79–1.98 on two),
-    while a single run on an idle machine gets its voice about a second sooner on two."""
+    task per core sets 1 (scripts/cluster.sh): there a second thread only adds CPU (14 s of
+    Piper narration 1.31–1.38 CPU-s on one thread, 1.40–1.51 on two on an idle machine; with
+    onnxruntime's default threads under load 1.79–1.98), while a single run on an idle machine
+    gets that narration in 0.76–0.84 s on two threads instead of 1.31–1.39 s."""
     raw = os.environ.get("VIDEO_TASK_THREADS", "").strip()
     if raw:
         if not raw.isdigit() or int(raw) < 1:

@@ -359,21 +359,26 @@ def text_boxes(segment: dict, frame: Frame, view: tuple[int, int, int, int] | No
     if action:
         boxes = list(boxes) + [event.get("box") for event in segment.get("focus") or []
                                if event.get("kind") in camera.ZOOM_KINDS]
-    sw, sh = frame.source
-    if not boxes or not sw or not sh:
+    if not boxes or not all(frame.source):
         return []
-    vx, vy, vw, vh = view or camera.view_box((sw, sh), (frame.width, frame.height), frame.framing)
+    pad = frame.height * TEXT_PAD
+    return [(x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+            for x0, y0, x1, y1 in (output_box(box, frame, view) for box in boxes
+                                   if box and len(box) == 4)]
+
+
+def output_box(box, frame: Frame, view: tuple[int, int, int, int] | None = None
+               ) -> tuple[float, float, float, float]:
+    """``(x0, y0, x1, y1)`` in output pixels of ``box`` (``x, y, width, height`` in source
+    pixels) as the output shows the source unzoomed or, with ``view`` (a camera move's source
+    box), zoomed."""
+    vx, vy, vw, vh = view or camera.view_box(frame.source, (frame.width, frame.height),
+                                             frame.framing)
     scale = min(frame.width / vw, frame.height / vh)
     ox, oy = (frame.width - vw * scale) / 2, (frame.height - vh * scale) / 2
-    pad = frame.height * TEXT_PAD
-    out = []
-    for box in boxes:
-        if not box or len(box) != 4:
-            continue
-        x, y, w, h = (float(v) for v in box)
-        out.append((ox + (x - vx) * scale - pad, oy + (y - vy) * scale - pad,
-                    ox + (x + w - vx) * scale + pad, oy + (y + h - vy) * scale + pad))
-    return out
+    x, y, w, h = (float(v) for v in box)
+    return (ox + (x - vx) * scale, oy + (y - vy) * scale,
+            ox + (x + w - vx) * scale, oy + (y + h - vy) * scale)
 
 
 def text_under(box: tuple[int, int, int, int], text: list[tuple[float, ...]]) -> float:

@@ -122,11 +122,8 @@ def _window(clip: Clip, event: dict) -> tuple[float, float] | None:
     if end <= clip.src_start or start >= clip.src_end:
         return None
 
-    def out(t: float) -> float:
-        return clip.out_start + (min(max(t, clip.src_start), clip.src_end) - clip.src_start) / clip.speed
-
-    a = max(clip.out_start, out(start) - LEAD)
-    b = clip.out_end if end >= clip.src_end else min(clip.out_end, out(end) + LINGER)
+    a = max(clip.out_start, clip.out_time(start) - LEAD)
+    b = clip.out_end if end >= clip.src_end else min(clip.out_end, clip.out_time(end) + LINGER)
     if b - a < MIN_MOVE:
         b = min(clip.out_end, a + MIN_MOVE)
         a = max(clip.out_start, b - MIN_MOVE)

@@ -228,30 +228,19 @@ def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
     picture (``"top": True`` on the event), unless a lower third stands there or the camera
     moves meanwhile (it frames what it zooms onto clear of the bottom band): a notification is
     what that moment of the video is about, a caption over it hides it."""
-    source = (int(analysis.get("width") or 0), int(analysis.get("height") or 0))
-    width, height = edl.output.width, edl.output.height
-    if not all(source) or not edl.captions.events:
+    frame = animate.Frame.of_edl(edl, analysis)
+    if not all(frame.source) or not edl.captions.events:
         return edl
-    vx, vy, vw, vh = camera.view_box(source, (width, height), edl.output.framing)
-    scale = min(width / vw, height / vh)
-    oy = (height - vh * scale) / 2
-    band = caption_track.safe_top(edl.captions.style, width, height)
+    band = caption_track.safe_top(edl.captions.style, frame.width, frame.height)
     focus = {str(s.get("id")): s.get("focus") or [] for s in analysis.get("segments") or []}
-    toasts: list[tuple[float, float]] = []  # final time
-    for clip in edl.clips:
-        for event in focus.get(clip.segment_id, []):
-            x, y, w, h = (float(v) for v in event.get("box") or (0, 0, 0, 0))
-            if event.get("kind") != "toast" or oy + (y + h - vy) * scale <= band:
-                continue
-            start = max(float(event["start"]), clip.src_start)
-            end = min(float(event["end"]), clip.src_end)
-            if end > start:
-                toasts.append((clip.out_start + (start - clip.src_start) / clip.speed,
-                               min(clip.out_end, clip.out_start + (end - clip.src_start) / clip.speed)))
+    toasts = [(clip.out_time(float(e["start"])), clip.out_time(float(e["end"])))  # final time
+              for clip in edl.clips for e in focus.get(clip.segment_id, [])
+              if e.get("kind") == "toast" and animate.output_box(e["box"], frame)[3] > band
+              and float(e["start"]) < clip.src_end and float(e["end"]) > clip.src_start]
     if not toasts:
         return edl
     # the camera frames its moves clear of the caption band at the bottom (camera.plan)
-    keep = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < height / 2]
+    keep = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < frame.height / 2]
     keep += [(m.out_start, m.out_end) for clip in edl.clips for m in clip.zoom]
 
     def overlaps(a: float, b: float, spans: list[tuple[float, float]]) -> bool:
