@@ -51,6 +51,10 @@ MEDIA = dict(queue="media", pool="media_encode")
 LLM = dict(pool="llm_requests")
 # Uploads share the youtube_uploads pool (airflow_settings.yaml): a few at a time per deployment.
 UPLOADS = dict(pool="youtube_uploads")
+# A task's dict is one XCom (return_value), the only one anything reads. Left to infer it from
+# `-> dict`, Airflow would push every key as an XCom of its own too: five more Execution API
+# requests and rows per task (250 of a batch of five runs' 900 requests).
+ONE_XCOM = dict(multiple_outputs=False)
 
 
 @dag(
@@ -64,7 +68,7 @@ UPLOADS = dict(pool="youtube_uploads")
     doc_md=__doc__,
 )
 def video_pipeline():
-    @task(execution_timeout=timedelta(hours=1), **RETRIES)
+    @task(**ONE_XCOM, execution_timeout=timedelta(hours=1), **RETRIES)
     def ingest_source() -> dict:
         from include import tenancy
         from include.stages import ingest
@@ -89,7 +93,7 @@ def video_pipeline():
             io.video_id = result["video_id"]
             return io.publish(result)
 
-    @task(execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
+    @task(**ONE_XCOM, execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
     def analyze_footage(ingested: dict) -> dict:
         from include.stages import analyze
 
@@ -101,7 +105,7 @@ def video_pipeline():
                 transcriber=transcriber(io.settings),
                 describer=keyframe_describer(io.settings)))
 
-    @task(execution_timeout=timedelta(minutes=30), **RETRIES, **LLM)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=30), **RETRIES, **LLM)
     def write_script(analyzed: dict) -> dict:
         from include.review import ScriptReview
         from include.stages import script
@@ -116,7 +120,7 @@ def video_pipeline():
             ScriptReview(io.store, io.tenant, io.video_id).discard(keep_current=True)
             return written
 
-    @task(execution_timeout=timedelta(minutes=30), **RETRIES)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=30), **RETRIES)
     def make_voiceover(reviewed: dict) -> dict:
         from include.stages import voiceover
 
@@ -126,7 +130,7 @@ def video_pipeline():
                 script_path, io.out_dir, tts=speech(io.settings), voice=io.settings.voice,
                 cache=StoreFileCache(io.store, io.tenant), aligner=transcriber(io.settings)))
 
-    @task(execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=30), **RETRIES, **MEDIA)
     def edit_timeline(ingested: dict, analyzed: dict, reviewed: dict, voiced: dict) -> dict:
         from include.stages import edit
         from include.stages import timeline_export
@@ -151,13 +155,13 @@ def video_pipeline():
             published["render_chunks"] = render_chunks.plan(edl, io.settings.chunk_seconds)
             return published
 
-    @task(execution_timeout=timedelta(minutes=5), **RETRIES)
-    def chunk_plan(chunks: list) -> list:
-        # Airflow maps only over a task's return value, not over edit's "render_chunks" key: this
-        # hands that list on (a fraction of a second between edit and render).
-        return chunks
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=5), **RETRIES)
+    def chunk_plan(edited: dict) -> list:
+        # Airflow maps only over a task's return value: this hands on edit's "render_chunks" list
+        # (a fraction of a second between edit and render).
+        return edited["render_chunks"]
 
-    @task(execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
+    @task(**ONE_XCOM, execution_timeout=timedelta(hours=1), **RETRIES, **MEDIA)
     def render_chunk(ingested: dict, edited: dict, animated: dict, chunk: dict) -> dict:
         from include.stages import render_chunks
 
@@ -173,7 +177,7 @@ def video_pipeline():
                 progress=_log_progress(io),
             ))
 
-    @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_graphics(analyzed: dict, reviewed: dict) -> dict:
         # what it draws needs no timing (include/stages/animate.py): beside voiceover and edit
         from include.stages import animate
@@ -184,7 +188,7 @@ def video_pipeline():
 
     # none_failed: runs when render_chunk was skipped (no chunks: an expand over []), never when
     # an upstream task failed (then it is upstream_failed, like every all_success task).
-    @task(execution_timeout=timedelta(hours=2), trigger_rule="none_failed", **RETRIES, **MEDIA)
+    @task(**ONE_XCOM, execution_timeout=timedelta(hours=2), trigger_rule="none_failed", **RETRIES, **MEDIA)
     def render_video(ingested: dict, edited: dict, voiced: dict, animated: dict,
                      chunks=None) -> dict:
         chunks = [c for c in (chunks or []) if c]
@@ -222,7 +226,7 @@ def video_pipeline():
                 progress=_log_progress(io),
             ))
 
-    @task(execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=15), **RETRIES, **MEDIA)
     def make_thumbnail(ingested: dict, reviewed: dict, edited: dict) -> dict:
         from include.stages import thumbnail
 
@@ -236,14 +240,14 @@ def video_pipeline():
                 title=title,
             ))
 
-    @task(execution_timeout=timedelta(minutes=15), **RETRIES)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=15), **RETRIES)
     def export_captions(edited: dict) -> dict:
         from include.stages import sidecar
 
         with stage_io("captions", edited) as io:
             return io.publish(sidecar.run(io.fetch(edited["artifacts"]["edl.json"]), io.out_dir))
 
-    @task(execution_timeout=timedelta(minutes=15), **RETRIES, **LLM)
+    @task(**ONE_XCOM, execution_timeout=timedelta(minutes=15), **RETRIES, **LLM)
     def write_metadata(analyzed: dict, reviewed: dict, edited: dict) -> dict:
         from include.stages import metadata
 
@@ -266,7 +270,7 @@ def video_pipeline():
     voiced = make_voiceover.override(task_id="voiceover")(reviewed.output)
     edited = edit_timeline.override(task_id="edit")(ingested, analyzed, reviewed.output, voiced)
     animated = make_graphics.override(task_id="animate")(analyzed, reviewed.output)
-    planned = chunk_plan(edited["render_chunks"])
+    planned = chunk_plan(edited)
     chunked = render_chunk.partial(ingested=ingested, edited=edited, animated=animated).expand(
         chunk=planned)
     rendered = render_video.override(task_id="render")(ingested, edited, voiced, animated, chunked)

@@ -99,3 +99,10 @@ def test_bad_conf_is_rejected_before_a_run(dag, conf):
     with pytest.raises(ParamValidationError):
         bad.update({"source": "/x.mp4", **conf})
         bad.validate()
+
+
+def test_every_task_returns_one_xcom(dag):
+    """Downstream tasks, the studio and the bench read return_value only: a `-> dict` task left
+    to Airflow's inference would also push each key as an XCom (and an API request) of its own."""
+    for task in dag.tasks:
+        assert getattr(task, "multiple_outputs", False) is False, task.task_id
