@@ -152,7 +152,8 @@ def video_pipeline():
             # the chunks of a long video (include/stages/render_chunks.py; [] below chunk_seconds)
             from include.stages import render_chunks
 
-            published["render_chunks"] = render_chunks.plan(edl, io.settings.chunk_seconds)
+            published["render_chunks"] = render_chunks.plan(edl, io.settings.chunk_seconds,
+                                                            slots=io.settings.chunk_slots)
             return published
 
     @task(**ONE_XCOM, execution_timeout=timedelta(minutes=5), **RETRIES)

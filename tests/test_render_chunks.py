@@ -208,6 +208,16 @@ def test_plan_cuts_at_clip_boundaries_near_the_ideal_cut():
     assert chunks[1]["start"] == 3.0 and chunks[-1]["end"] == SECONDS
 
 
+def test_plan_fills_every_slot():
+    # 12 s at about 4 s: three chunks; two slots render them as four, so none waits alone
+    assert len(render_chunks.plan(plain_edl(), 4.0, slots=1)) == 3
+    chunks = render_chunks.plan(plain_edl(), 4.0, slots=2)
+    assert len(chunks) == 4 and chunks[0]["start_frame"] == 0 and chunks[-1]["end_frame"] == 360
+    assert all(a["end_frame"] == b["start_frame"] for a, b in zip(chunks, chunks[1:]))
+    assert len(render_chunks.plan(plain_edl(), 4.0, slots=3)) == 3
+    assert render_chunks.plan(plain_edl(), 120, slots=4) == []  # short videos stay one pass
+
+
 def test_plan_never_cuts_a_card_or_a_lower_third():
     edl = graphics_edl()
     chunks = render_chunks.plan(edl, 4.0)

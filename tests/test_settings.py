@@ -1,7 +1,7 @@
 """The run options table (include/core/options.py): DAG Params, Settings and the studio agree.
 
 ``tests/golden/dag_params.json`` is ``{name: Param.dump()}`` of the hand-written PARAMS block that
-``dags/video_pipeline.py`` had before the table, plus ``on_republish``, ``on_qc_fail``, ``asr_model``, ``zoom`` and ``frame_rate`` (and Piper
+``dags/video_pipeline.py`` had before the table, plus ``on_republish``, ``on_qc_fail``, ``asr_model``, ``zoom``, ``frame_rate`` and ``chunk_slots`` (and Piper
 as the default voice). To
 change an option on purpose, edit the table and regenerate the golden file::
 
@@ -114,7 +114,7 @@ def test_the_golden_dump_is_the_old_param_block_plus_the_new_options():
     assert GOLDEN["on_republish"]["value"] == "update_metadata"
     assert GOLDEN["on_republish"]["schema"] == {
         "enum": ["update_metadata", "replace", "new_video"], "section": "Publish"}
-    assert len(GOLDEN) == 39 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
+    assert len(GOLDEN) == 40 and list(GOLDEN).index("on_republish") == list(GOLDEN).index("made_for_kids") + 1
     assert GOLDEN["tts_provider"]["value"] == "piper", "Piper is the offline default voice"
     assert GOLDEN["asr_model"]["value"] == "", "empty: the Variable, else the packaged model"
     assert GOLDEN["zoom"]["value"] == "auto" and GOLDEN["zoom"]["schema"]["enum"] == ["auto", "off"]
@@ -214,6 +214,7 @@ MESSAGES = [
     ({"dead_air_min_seconds": 61}, "dead_air_min_seconds must be between 0.2 and 60."),
     ({"chunk_seconds": -1}, "chunk_seconds must be between 0 and 3600."),
     ({"chunk_seconds": "60"}, "chunk_seconds '60' is not a number."),
+    ({"chunk_slots": 0}, "chunk_slots must be between 1 and 64."),
     ({"dead_air_min_seconds": "1"}, "dead_air_min_seconds '1' is not a number."),
     ({"dead_air_margin_seconds": 2.5}, "dead_air_margin_seconds must be between 0 and 2."),
     ({"dead_air_margin_seconds": -0.1}, "dead_air_margin_seconds must be between 0 and 2."),

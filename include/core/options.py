@@ -303,6 +303,12 @@ OPTIONS: tuple[Option, ...] = (
         "this length on several media workers, joined without re-encoding; 0: always one pass.",
     ),
     Option(
+        "chunk_slots", int, 2, section="Render", minimum=1, maximum=64,
+        description="How many chunks the media workers render at once (the media_encode "
+        "pool's slots): a chunked video gets a multiple of this many chunks, so that no slot "
+        "waits alone for the last one.",
+    ),
+    Option(
         "frame_rate", str, "variable", section="Render", enum=FRAME_RATES,
         description="variable: a picture that does not change is stored once and lasts until "
         "the next change (the render encodes only what changes); constant: every frame at "

@@ -47,14 +47,22 @@ SNAP = 0.25  # a clip boundary within this fraction of a chunk from the ideal cu
 OVERLAY_MARGIN = 0.5  # seconds after a lower third's end in which no cut is made
 
 
-def plan(edl: Edl, chunk_seconds: float, *, max_chunks: int = MAX_CHUNKS) -> list[dict]:
+def plan(edl: Edl, chunk_seconds: float, *, slots: int = 1,
+         max_chunks: int = MAX_CHUNKS) -> list[dict]:
     """The chunks of ``edl``'s final video for chunks of about ``chunk_seconds``; ``[]`` when
-    the video is not longer than that (or ``chunk_seconds`` is 0): it renders in one pass."""
+    the video is not longer than that (or ``chunk_seconds`` is 0): it renders in one pass.
+
+    ``slots`` is how many chunks the media workers render at once: the count is rounded up to a
+    multiple of it, so the last wave keeps every slot busy (a 10-minute tour at 120 s made five
+    chunks, the fifth rendered alone on two slots; six of 100 s take two slots three equal
+    waves)."""
     fps = edl.output.fps
     total = round(edl.output.duration * fps)
     if chunk_seconds <= 0 or total <= round(chunk_seconds * fps):
         return []
-    count = min(max_chunks, math.ceil(total / (chunk_seconds * fps)))
+    count = math.ceil(total / (chunk_seconds * fps))
+    slots = max(1, slots)
+    count = min(max_chunks, math.ceil(count / slots) * slots)
     allowed = _allowed_cuts(edl)
     clip_cuts = sorted({round(c.out_start * fps) for c in edl.clips} & allowed)
     min_frames = max(1, round(MIN_CHUNK_SECONDS * fps))
