@@ -251,6 +251,32 @@ def test_snap_onsets_moves_a_start_in_the_previous_words_tail_past_the_pause():
     assert snap_onsets(stretched, samples, rate)[0]["start"] == 0.5
 
 
+def test_snap_onsets_moves_a_start_after_a_stop_closure_onto_the_first_syllable():
+    from include.providers.asr import snap_onsets
+
+    rate = 16000
+    t = np.arange(int(3.5 * rate)) / rate
+    # "and" 0.5-0.9, a 0.1 s pause, "ex" 1.0-1.1, a 30 ms closure, "port" 1.13-1.5, a 0.3 s
+    # pause, "to" 1.8-1.9, a 40 ms gap, "a" 1.94-2.0, a pause, "sheet" 2.3-2.8
+    spans = [(0.5, 0.9), (1.0, 1.1), (1.13, 1.5), (1.8, 1.9), (1.94, 2.0), (2.3, 2.8)]
+    sound = np.zeros_like(t, dtype=bool)
+    for a, b in spans:
+        sound |= (a <= t) & (t < b)
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * sound).astype(np.float32)
+    for start in (1.115, 1.2):  # in the closure, or on "port"
+        words = [{"word": "and", "start": 0.5, "end": 0.9},
+                 {"word": "export", "start": start, "end": 1.5}]
+        assert snap_onsets(words, samples, rate)[1]["start"] == pytest.approx(1.0, abs=0.011)
+        assert snap_onsets(words, samples, rate, backward=False)[1]["start"] >= 1.11
+    # a short sound before the gap that is the previous word's own stays that word's: "to"
+    # heard early (in the pause before its sound), "a" after the gap keeps its start
+    words = [{"word": "to", "start": 1.6, "end": 1.9}, {"word": "a", "start": 1.94, "end": 2.0},
+             {"word": "sheet", "start": 2.3, "end": 2.8}]
+    snapped = snap_onsets(words, samples, rate)
+    assert snapped[1]["start"] == pytest.approx(1.94, abs=0.011)
+    assert snapped[0]["start"] == pytest.approx(1.8, abs=0.011)
+
+
 def test_onsets_hear_a_videos_sound_track_as_its_audio(transcriber, clip, tmp_path):
     """QC hears final.mp4 itself (no WAV pass): the words and onsets heard in an H.264 + AAC
     file (48 kHz stereo, as the render writes it, after a video-only stream) are those of the
