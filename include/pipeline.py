@@ -200,6 +200,38 @@ def task_imports(task) -> list[str]:
     return statements
 
 
+def imports_in_fork(task) -> tuple[list[str], list[str]]:
+    """Fork (as a worker forks a task process from the parsed DAG), run ``task``'s
+    :func:`task_imports` in the child and return ``(the statements, the modules they added to
+    sys.modules)``, sorted: what a task process of ``task`` imports on top of its parent."""
+    import json
+    import os
+    import sys
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running the parent's exit handlers
+        code = 1
+        try:
+            os.close(read)
+            before = set(sys.modules)
+            statements = task_imports(task)
+            for statement in statements:
+                exec(statement, {})
+            os.write(write, json.dumps([statements, sorted(set(sys.modules) - before)]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        report = fh.read()
+    status = os.waitpid(pid, 0)[1]
+    if status != 0 or not report:
+        raise RuntimeError(f"the import probe of {task.task_id} failed (wait status {status})")
+    statements, added = json.loads(report)
+    return statements, added
+
+
 # ---- cloud providers
 
 CONNECTIONS = {

@@ -57,33 +57,21 @@ def test_a_task_process_forked_after_the_preload_imports_nothing_heavy_again():
     (include.pipeline.task_imports): no project module and no library among those the stages
     use is imported anew in the task process; every preload module is installed here."""
     probe = r"""
-import json, os, sys
+import json, sys
 import include.worker_preload as preload
 missing = preload.preload()
 import dags.video_pipeline as dagfile
 from airflow.dag_processing.dagbag import DagBag
-from include.pipeline import task_imports
+from include.pipeline import imports_in_fork
 bag = DagBag(dag_folder=dagfile.__file__)
 assert not bag.import_errors, bag.import_errors
-loaded = set(sys.modules)
+STAGE_LIBRARIES = ("include", "numpy", "cv2", "PIL", "moviepy", "pysubs2", "opentimelineio",
+                   "tesserocr", "faster_whisper", "ctranslate2", "onnxruntime", "piper", "s3fs",
+                   "botocore")
 tasks = {}
 for task in bag.dags["video_pipeline"].tasks:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        for statement in task_imports(task):
-            exec(statement, {})
-        new = sorted(m for m in set(sys.modules) - loaded
-                     if m.split(".")[0] in ("include", "numpy", "cv2", "PIL", "moviepy", "pysubs2",
-                                            "opentimelineio", "tesserocr", "faster_whisper",
-                                            "ctranslate2", "onnxruntime", "piper", "s3fs", "botocore"))
-        os.write(write, json.dumps(new).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        tasks[task.task_id] = json.loads(fh.read())
-    assert os.waitpid(pid, 0)[1] == 0, task.task_id
+    _statements, added = imports_in_fork(task)
+    tasks[task.task_id] = [m for m in added if m.split(".")[0] in STAGE_LIBRARIES]
 print(json.dumps({"missing": missing, "tasks": tasks}))
 """
     got = _run(probe)

@@ -23,30 +23,19 @@ HEAVY = ("cv2", "numpy", "pysubs2")
 # One fresh interpreter parses the DAG file, then forks a child per task (as a task process
 # starts from the parsed DAG) that runs the task's import path and reports what is loaded.
 PROBE = r"""
-import json, os, sys
+import json, sys
 import dags.video_pipeline as dagfile
 after_dag = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY or m.startswith("include.stages."))
 from airflow.dag_processing.dagbag import DagBag
-from include.pipeline import task_imports
+from include.pipeline import imports_in_fork
 bag = DagBag(dag_folder=dagfile.__file__)
 assert not bag.import_errors, bag.import_errors
 dag = bag.dags["video_pipeline"]
 tasks = {}
 for task in dag.tasks:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        statements = task_imports(task)
-        for statement in statements:
-            exec(statement, {})
-        heavy = sorted(m for m in HEAVY if m in sys.modules)
-        os.write(write, json.dumps({"statements": statements, "heavy": heavy}).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        tasks[task.task_id] = json.loads(fh.read())
-    assert os.waitpid(pid, 0)[1] == 0, task.task_id
+    statements, added = imports_in_fork(task)
+    heavy = sorted(m for m in HEAVY if m in added or m in sys.modules)
+    tasks[task.task_id] = {"statements": statements, "heavy": heavy}
 print(json.dumps({"after_dag": after_dag, "tasks": tasks}))
 """
 
