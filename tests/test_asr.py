@@ -304,3 +304,47 @@ def test_onsets_hear_a_videos_sound_track_as_its_audio(transcriber, clip, tmp_pa
                     str(silent)], check=True)
     with pytest.raises(FatalError, match="not readable audio"):
         transcriber.onsets(silent)
+
+
+def test_split_points_cut_in_the_pause_nearest_the_even_cut():
+    from include.providers.asr import split_points
+
+    rate = 16000
+    t = np.arange(60 * rate) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    samples[int(33.0 * rate):int(33.4 * rate)] = 0  # a pause 3 s after the middle
+    samples[int(41.0 * rate):int(41.4 * rate)] = 0  # and one 1 s after the second third
+    (cut,) = split_points(samples, 2, rate)
+    assert 33.0 <= cut / rate <= 33.4
+    assert split_points(samples, 1, rate) == [] and split_points(samples[:rate // 2], 4, rate) == []
+    first, second = split_points(samples, 3, rate)
+    assert 0 < first < second < len(samples) and 41.0 <= second / rate <= 41.4
+
+
+def test_long_audio_is_heard_in_parts_on_several_threads(clip, tmp_path):
+    """Audio of at least split_seconds on several threads is heard as one part per thread, cut in
+    a pause: the same words at the same onsets as heard in one pass."""
+    path, onsets, duration = clip
+    with wave.open(str(path)) as wav:
+        rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+    gap = np.zeros(rate, np.int16).tobytes()  # 1 s of silence between the takes
+    long = tmp_path / "three_takes.wav"
+    with wave.open(str(long), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm + gap + pcm + gap + pcm)
+    take = duration + 1.0
+    one_pass = WhisperTranscriber(threads=2, split_seconds=1e9).onsets(long)
+    parted_transcriber = WhisperTranscriber(threads=2, split_seconds=10.0)
+    parted = parted_transcriber.onsets(long)
+    from include.providers import asr
+
+    assert any(key[2:] == (1, 2) for key in asr._MODELS)  # one thread per part, two parts at once
+    words = [w["word"].strip(",.").lower() for w in parted]
+    assert words == [w["word"].strip(",.").lower() for w in one_pass]
+    assert len(words) >= 3 * (len(SENTENCE.split()) - 2), words
+    assert [w["start"] for w in parted] == sorted(w["start"] for w in parted)
+    known = [k * take + onset for k in range(3) for onset in onsets]
+    errors = [min(abs(w["start"] - k) for k in known) for w in parted]
+    assert statistics.median(errors) <= 0.06, errors
