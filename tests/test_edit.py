@@ -402,12 +402,11 @@ def test_dead_air_settings_are_validated():
         Settings.from_mapping({"dead_air_min_seconds": 0.4, "dead_air_margin_seconds": 0.25})
 
 
-def _edit_with_toasts(folder: Path, zoom: str) -> Edl:
+def _edit_with_toasts(folder: Path, zoom: str, box=(440, 310, 184, 34)) -> Edl:
     paths = write_inputs(folder / "in")
     doc = json.loads(paths["segments"].read_text())
     by_id = {s["id"]: s for s in doc["segments"]}
-    by_id["s04"]["focus"] = [{"start": 12.5, "end": 13.5, "box": [440, 310, 184, 34],
-                              "kind": "toast"}]
+    by_id["s04"]["focus"] = [{"start": 12.5, "end": 13.5, "box": list(box), "kind": "toast"}]
     by_id["s01"]["focus"] = [{"start": 0.5, "end": 3.5, "box": [440, 10, 184, 34],
                               "kind": "toast"}]
     paths["segments"].write_text(json.dumps(doc))
@@ -432,6 +431,22 @@ def test_captions_move_to_the_top_while_a_toast_stands_in_their_band(tmp_path):
                if not e.get("top"))
     subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
     assert [e.text.startswith("{\\an8}") for e in subs] == [bool(e.get("top")) for e in events]
+
+
+def test_captions_stay_at_the_bottom_beside_a_toast_they_do_not_reach(tmp_path):
+    """A toast in the caption band's corner, right of where the captions end (the style's right
+    margin is 39 of 640 px): the captions shown meanwhile keep their place at the bottom, clear
+    of the page's headline at the top."""
+    from include.stages.qc import caption_boxes
+
+    edl = _edit_with_toasts(tmp_path, zoom="off", box=(604, 318, 32, 30))
+    clip = next(c for c in edl.clips if c.segment_id == "s04" and c.src_start <= 12.5 < c.src_end)
+    toast = (clip.out_start + (12.5 - clip.src_start) / clip.speed,
+             clip.out_start + (13.5 - clip.src_start) / clip.speed)
+    during = [e for e in edl.captions.events if e["start"] < toast[1] and toast[0] < e["end"]]
+    assert during and not any(e.get("top") for e in edl.captions.events)
+    boxes = caption_boxes(tmp_path / "edit" / "captions.ass", 640, 360)
+    assert max(x + w for x, _y, w, _h in (b["box"] for b in boxes)) < 604
 
 
 def test_a_camera_move_onto_the_toast_keeps_the_captions_at_the_bottom(tmp_path):

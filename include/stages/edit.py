@@ -34,6 +34,7 @@ captions back by its length; the outro follows.
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -60,6 +61,7 @@ MIN_PIECE = 0.1  # seconds; shorter footage pieces become a hold on the piece be
 FROZEN_MARGIN = 0.1
 MIN_FROZEN_OUT = 0.5  # ... and a span must fill this many final seconds to be worth it
 VOICE_OFFSET = 0.0
+TOAST_MARGIN = 0.01  # a caption this close (of the frame width) to a toast moves away from it
 
 # ---- fit: pacing by content
 ACTION_SECONDS = 2.5  # a new picture plays this long at 1x (time to take it in)
@@ -224,7 +226,8 @@ def run(
 
 def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
     """The EDL with the captions shown while a toast (analyze's ``focus`` events of kind
-    ``toast``: "Invoice INV-1042 sent") stands in the caption band moved to the top of the
+    ``toast``: "Invoice INV-1042 sent") stands in the caption band, and that would cover it
+    (their boxes as libass lays them out, ``TOAST_MARGIN`` of the width apart), moved to the top of the
     picture (``"top": True`` on the event), unless a lower third stands there or the camera
     moves meanwhile (it frames what it zooms onto clear of the bottom band): a notification is
     what that moment of the video is about, a caption over it hides it."""
@@ -233,12 +236,22 @@ def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
         return edl
     band = caption_track.safe_top(edl.captions.style, frame.width, frame.height)
     focus = {str(s.get("id")): s.get("focus") or [] for s in analysis.get("segments") or []}
-    toasts = [(clip.out_time(float(e["start"])), clip.out_time(float(e["end"])))  # final time
+    toasts = [(clip.out_time(float(e["start"])), clip.out_time(float(e["end"])),  # final time
+               animate.output_box(e["box"], frame))
               for clip in edl.clips for e in focus.get(clip.segment_id, [])
               if e.get("kind") == "toast" and animate.output_box(e["box"], frame)[3] > band
               and float(e["start"]) < clip.src_end and float(e["end"]) > clip.src_start]
     if not toasts:
         return edl
+    # where each caption stands at the bottom, laid out as libass lays it out (as QC checks it)
+    from include.stages.qc import caption_boxes
+
+    with tempfile.TemporaryDirectory(prefix="captions-") as tmp:
+        ass = Path(tmp) / "captions.ass"
+        caption_track.write_ass(list(edl.captions.events), ass, edl.captions.style,
+                                frame.width, frame.height)
+        boxes = [b["box"] for b in caption_boxes(ass, frame.width, frame.height)]
+    margin = TOAST_MARGIN * frame.width
     # the camera frames its moves clear of the caption band at the bottom (camera.plan)
     keep = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < frame.height / 2]
     keep += [(m.out_start, m.out_end) for clip in edl.clips for m in clip.zoom]
@@ -246,9 +259,15 @@ def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
     def overlaps(a: float, b: float, spans: list[tuple[float, float]]) -> bool:
         return any(a < e and s < b for s, e in spans)
 
-    events = tuple({**e, "top": True} if overlaps(e["start"], e["end"], toasts)
+    def covers_toast(event: dict, box: list[float]) -> bool:
+        x, y, w, h = box
+        return any(event["start"] < t1 and t0 < event["end"]
+                   and x - margin < bx1 and bx0 < x + w + margin and y - margin < by1
+                   for t0, t1, (bx0, _by0, bx1, by1) in toasts)
+
+    events = tuple({**e, "top": True} if covers_toast(e, box)
                    and not overlaps(e["start"], e["end"], keep) else e
-                   for e in edl.captions.events)
+                   for e, box in zip(edl.captions.events, boxes, strict=True))
     return replace(edl, captions=replace(edl.captions, events=events))
 
 
