@@ -202,8 +202,9 @@ def task_imports(task) -> list[str]:
 
 def imports_in_fork(task) -> tuple[list[str], list[str]]:
     """Fork (as a worker forks a task process from the parsed DAG), run ``task``'s
-    :func:`task_imports` in the child and return ``(the statements, the modules they added to
-    sys.modules)``, sorted: what a task process of ``task`` imports on top of its parent."""
+    :func:`task_imports` in the child and return ``(the statements in the order run, the
+    modules they added to sys.modules, sorted)``: what a task process of ``task`` imports on top
+    of its parent."""
     import json
     import os
     import sys
