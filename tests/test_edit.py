@@ -330,6 +330,34 @@ def test_cjk_captions_do_not_crash(tmp_path):
         assert "仪表板" in (tmp_path / f"{style}.ass").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("style", caption_track.STYLES)
+def test_caption_boxes_in_memory_equal_those_read_back_from_the_written_ass(tmp_path, style):
+    """caption_boxes_for (the edit's toast check) lays out exactly what write_ass writes and
+    caption_boxes reads back (QC's title-safe check): a short caption, one that wraps to two
+    lines on a 9:16 frame, and one at the top."""
+    width, height = 360, 640
+    voiceover = {"segments": [
+        {"id": "s01", "words": spread_words("Here is the dashboard.", 0.0, 1.5)},
+        {"id": "s02", "words": spread_words("Revenue this quarter grew across every region", 2.0,
+                                            5.0)},
+        {"id": "s03", "words": spread_words("Invoice sent to the customer.", 5.5, 7.5)},
+    ]}
+    events = caption_track.build_events(voiceover, 8.0)
+    assert len(events) == 3
+    events[2] = {**events[2], "top": True}
+    ass = tmp_path / "captions.ass"
+    caption_track.write_ass(events, ass, style, width, height)
+
+    in_memory = caption_track.caption_boxes_for(events, style, width, height)
+    assert in_memory == caption_track.caption_boxes(ass, width, height)
+    assert [b["start"] for b in in_memory] == [e["start"] for e in events]
+    one_line, wrapped, _top = (b["box"][3] for b in in_memory)
+    line = caption_track._style(style, width, height).fontsize
+    assert wrapped - one_line == pytest.approx(line, abs=0.2)  # two lines against one
+    # The layout reads the style's alignment (and \pos), not an {\an8} override: the top
+    # caption's box is where it would stand at the bottom, in both paths alike.
+
+
 def test_karaoke_onsets_match_the_word_timings(tmp_path):
     edl = run_edit(tmp_path, "fit", style="karaoke")
     subs = pysubs2.load(str(tmp_path / "edit" / "captions.ass"))
@@ -437,15 +465,13 @@ def test_captions_stay_at_the_bottom_beside_a_toast_they_do_not_reach(tmp_path):
     """A toast in the caption band's corner, right of where the captions end (the style's right
     margin is 39 of 640 px): the captions shown meanwhile keep their place at the bottom, clear
     of the page's headline at the top."""
-    from include.stages.qc import caption_boxes
-
     edl = _edit_with_toasts(tmp_path, zoom="off", box=(604, 318, 32, 30))
     clip = next(c for c in edl.clips if c.segment_id == "s04" and c.src_start <= 12.5 < c.src_end)
     toast = (clip.out_start + (12.5 - clip.src_start) / clip.speed,
              clip.out_start + (13.5 - clip.src_start) / clip.speed)
     during = [e for e in edl.captions.events if e["start"] < toast[1] and toast[0] < e["end"]]
     assert during and not any(e.get("top") for e in edl.captions.events)
-    boxes = caption_boxes(tmp_path / "edit" / "captions.ass", 640, 360)
+    boxes = caption_track.caption_boxes(tmp_path / "edit" / "captions.ass", 640, 360)
     assert max(x + w for x, _y, w, _h in (b["box"] for b in boxes)) < 604
 
 

@@ -199,12 +199,13 @@ def test_captions_outside_the_title_safe_area_fail(good, tmp_path):
     safe = report["checks"]["title_safe"]
     assert safe["status"] == "fail" and safe["outside_count"] == safe["events"], safe
     assert report["checks"]["words"]["status"] == "skip"  # no recogniser: said, not failed
-    good_boxes = qc.caption_boxes(good["paths"]["ass"], WIDTH, HEIGHT)
+    good_boxes = captions.caption_boxes(good["paths"]["ass"], WIDTH, HEIGHT)
     assert all(b["box"][1] + b["box"][3] <= HEIGHT * 0.95 for b in good_boxes)
 
 
 def test_caption_boxes_match_the_burned_in_pixels(good, tmp_path):
-    """The layout QC computes from the ASS covers the caption pixels libass draws."""
+    """The layout QC computes from the ASS (caption_track.caption_boxes) covers the caption
+    pixels libass draws."""
     import numpy as np
 
     subs = captions.pysubs2.load(str(good["paths"]["ass"]))
@@ -217,7 +218,7 @@ def test_caption_boxes_match_the_burned_in_pixels(good, tmp_path):
         check=True, capture_output=True).stdout
     picture = np.frombuffer(raw, np.uint8).reshape(HEIGHT, WIDTH)
     rows, cols = np.nonzero(picture > 60)
-    box = next(b["box"] for b in qc.caption_boxes(good["paths"]["ass"], WIDTH, HEIGHT)
+    box = next(b["box"] for b in captions.caption_boxes(good["paths"]["ass"], WIDTH, HEIGHT)
                if abs(b["start"] - event.start / 1000) < 0.01)
     x, y, w, h = box
     assert x - 4 <= cols.min() and cols.max() <= x + w + 4, (box, cols.min(), cols.max())

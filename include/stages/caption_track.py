@@ -4,11 +4,18 @@ the render burns in.
 Not a DAG task (the ``captions`` task is :mod:`include.stages.sidecar`). Used by the edit stage: :func:`build_events` groups the spoken words into short caption events in
 final time, :func:`write_ass` renders them with one of the three style presets (``clean``,
 ``bold``, ``karaoke``) for the render stage to burn in with ffmpeg's ``subtitles`` filter.
+
+Where each caption lands on the frame, laid out as libass lays it out: :func:`caption_boxes_for`
+from the events and the style (the edit stage, keeping captions clear of toasts) and
+:func:`caption_boxes` from an ASS file (the qc stage's title-safe check reads the
+``captions.ass`` that was burned in). Both lay out the same pysubs2 objects; the events' are
+built in memory by the code that :func:`write_ass` writes out.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pysubs2
@@ -26,6 +33,7 @@ SAFE_MARGIN = 0.06  # fraction of the frame kept clear at the sides and the bott
 STYLES = ("clean", "bold", "karaoke")
 LINE_HEIGHT = 1.17  # DejaVu Sans ascent + descent, in font sizes (libass's line spacing)
 WIDEST_ADVANCE = 0.66  # a generous mean advance of bold DejaVu Sans, in font sizes
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts")  # where the layout finds FONT
 
 
 def build_events(voiceover: dict, duration: float, voice_offset: float = 0.0) -> list[dict]:
@@ -83,6 +91,12 @@ def write_ass(events: list[dict], path: Path, style: str, width: int, height: in
     word timings and add up to the event's duration. An event with ``"top": True`` stands at the
     top of the picture (``\\an8``), at the same margin as the bottom.
     """
+    write_text(Path(path), _ssa_file(events, style, width, height).to_string("ass"))
+
+
+def _ssa_file(events: list[dict], style: str, width: int, height: int) -> pysubs2.SSAFile:
+    """The ASS document of ``events`` in memory: what :func:`write_ass` writes and what
+    :func:`caption_boxes_for` lays out."""
     if style not in STYLES:
         raise FatalError(f"caption style {style!r} is not one of: {', '.join(STYLES)}.")
     subs = pysubs2.SSAFile()
@@ -100,8 +114,7 @@ def write_ass(events: list[dict], path: Path, style: str, width: int, height: in
         if event.get("top"):  # clear of a toast in the caption band (see the edit stage)
             text = "{\\an8}" + text
         subs.append(pysubs2.SSAEvent(start=start_cs * 10, end=end_cs * 10, text=text))
-    path = Path(path)
-    write_text(path, subs.to_string("ass"))
+    return subs
 
 
 def safe_top(style: str, width: int, height: int) -> int:
@@ -113,6 +126,110 @@ def safe_top(style: str, width: int, height: int) -> int:
     room = width - preset.marginl - preset.marginr
     lines = max(2, math.ceil(MAX_CHARS * WIDEST_ADVANCE * preset.fontsize / room))
     return math.floor(height - preset.marginv - lines * line)
+
+
+def caption_boxes(ass_path: Path, width: int, height: int) -> list[dict]:
+    """Where each caption of the ASS file ``ass_path`` lands on a ``width`` x ``height`` frame,
+    laid out as libass does for our styles: the style's margins and alignment (``\\pos`` too),
+    the text measured with the style's font (ASS font size = ascent + descent), smart-wrapped
+    into balanced lines inside the margins (a word wider than that overflows), the outline or
+    box padding around it. Returns ``{"start", "text", "box": [x, y, w, h]}`` in output pixels,
+    one per event in the file's order."""
+    return _layout(pysubs2.load(str(ass_path)), width, height)
+
+
+def caption_boxes_for(events: list[dict], style: str, width: int, height: int) -> list[dict]:
+    """:func:`caption_boxes` of the ASS file :func:`write_ass` would write for ``events`` in
+    ``style`` at ``width`` x ``height``, without writing it: one box per event, in order."""
+    return _layout(_ssa_file(events, style, width, height), width, height)
+
+
+def _layout(subs: pysubs2.SSAFile, width: int, height: int) -> list[dict]:
+    """The boxes of :func:`caption_boxes` for an ASS document (loaded or built in memory)."""
+    play_x = float(subs.info.get("PlayResX") or width)
+    play_y = float(subs.info.get("PlayResY") or height)
+    sx, sy = width / play_x, height / play_y
+    boxes = []
+    for event in subs.events:
+        if event.is_comment:
+            continue
+        style = subs.styles.get(event.style) or next(iter(subs.styles.values()))
+        text = re.sub(r"\{[^}]*\}", "", event.text).replace("\\N", " ").replace("\\n", " ")
+        font = _font(style.fontname, style.bold, style.fontsize * sy)
+        size = style.fontsize * sy
+        pad = style.outline * sy + (style.shadow * sy if style.borderstyle != 3 else 0)
+        left, right = style.marginl * sx, width - style.marginr * sx
+        avail = max(1.0, right - left)
+        words = text.split()
+        space = font.getlength(" ")
+        lines = _wrap([font.getlength(w) for w in words], space, avail)
+        line_width = max((w for w in lines), default=0.0)
+        block_h = len(lines) * size
+        align = int(style.alignment)
+        column = (align - 1) % 3  # 0 left, 1 centre, 2 right
+        x = left if column == 0 else right - line_width if column == 2 else (
+            left + (avail - line_width) / 2)
+        row = (align - 1) // 3  # 0 bottom, 1 middle, 2 top
+        y = (height - style.marginv * sy - block_h if row == 0
+             else style.marginv * sy if row == 2 else (height - block_h) / 2)
+        pos = re.search(r"\\pos\(\s*([-0-9.]+)\s*,\s*([-0-9.]+)\s*\)", event.text)
+        if pos:  # an explicit position: the alignment point is there
+            px, py = float(pos[1]) * sx, float(pos[2]) * sy
+            x = px - (0 if column == 0 else line_width if column == 2 else line_width / 2)
+            y = py - (block_h if row == 0 else 0 if row == 2 else block_h / 2)
+        boxes.append({"start": round(event.start / 1000, 3), "text": text[:80],
+                      "box": [round(x - pad, 1), round(y - pad, 1),
+                              round(line_width + 2 * pad, 1), round(block_h + 2 * pad, 1)]})
+    return boxes
+
+
+def _wrap(widths: list[float], space: float, avail: float) -> list[float]:
+    """Line widths of libass's smart wrapping (WrapStyle 0): as many lines as the text needs at
+    ``avail``, balanced (a line breaks once it reaches the total over the number of lines)."""
+    if not widths:
+        return []
+    total = sum(widths) + space * (len(widths) - 1)
+    count = max(1, math.ceil(total / avail))
+    target = total / count
+    lines: list[float] = []
+    current: float | None = None
+    for w in widths:
+        if current is None:
+            current = w
+        elif current + space + w > avail or (current >= target and len(lines) < count - 1):
+            lines.append(current)
+            current = w
+        else:
+            current += space + w
+    lines.append(current or 0.0)
+    return lines
+
+
+_FONTS: dict[tuple[str, bool, int], object] = {}
+
+
+def _font(name: str, bold: bool, size: float):
+    """A PIL font sized so that ascent + descent = ``size`` (ASS's font size)."""
+    from PIL import ImageFont
+
+    key = (name, bool(bold), int(round(size * 10)))
+    if key in _FONTS:
+        return _FONTS[key]
+    file = (name.replace(" ", "") + ("-Bold" if bold else "") + ".ttf")
+    path = next((Path(d) / file for d in FONT_DIRS if (Path(d) / file).is_file()), None)
+    if path is None:
+        path = next((Path(d) / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+                     for d in FONT_DIRS
+                     if (Path(d) / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")).is_file()),
+                    None)
+    if path is None:
+        raise FatalError(f"the caption font {name!r} is not installed (apt-get install "
+                         "fonts-dejavu-core).")
+    probe = ImageFont.truetype(str(path), 100)
+    ascent, descent = probe.getmetrics()
+    font = ImageFont.truetype(str(path), max(1, round(size * 100 / (ascent + descent))))
+    _FONTS[key] = font
+    return font
 
 
 def _karaoke_durations(words: list[dict], start_cs: int, end_cs: int) -> list[int]:

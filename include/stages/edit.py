@@ -34,7 +34,6 @@ captions back by its length; the outro follows.
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -244,13 +243,8 @@ def _captions_clear_of_toasts(edl: Edl, analysis: dict) -> Edl:
     if not toasts:
         return edl
     # where each caption stands at the bottom, laid out as libass lays it out (as QC checks it)
-    from include.stages.qc import caption_boxes
-
-    with tempfile.TemporaryDirectory(prefix="captions-") as tmp:
-        ass = Path(tmp) / "captions.ass"
-        caption_track.write_ass(list(edl.captions.events), ass, edl.captions.style,
-                                frame.width, frame.height)
-        boxes = [b["box"] for b in caption_boxes(ass, frame.width, frame.height)]
+    boxes = [b["box"] for b in caption_track.caption_boxes_for(
+        list(edl.captions.events), edl.captions.style, frame.width, frame.height)]
     margin = TOAST_MARGIN * frame.width
     # the camera frames its moves clear of the caption band at the bottom (camera.plan)
     keep = [(o.out_start, o.out_end) for o in edl.overlays if o.y + o.height / 2 < frame.height / 2]

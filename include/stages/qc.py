@@ -13,7 +13,8 @@
 - **black / frozen / dead** picture at the start and the end (blackdetect, freezedetect,
   silencedetect);
 - **title-safe captions**: every caption's box, laid out from the burned-in ASS (style margins,
-  font metrics, wrapping) at the output size, inside the inner 90 % of the frame;
+  font metrics, wrapping: :func:`include.stages.caption_track.caption_boxes`) at the output
+  size, inside the inner 90 % of the frame;
 - **duration**: the final file against the EDL's planned duration.
 
 Cost: ONE ffmpeg pass (one thread) decodes the final file once for every picture and sound
@@ -41,16 +42,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pysubs2
-
 from include.core import media
 from include.core.edl import Edl
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
 from include.core.ports import Transcriber
+from include.stages import caption_track
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts")
 
 
 @dataclass(frozen=True)
@@ -608,106 +607,13 @@ def _drift_check(edl: Edl) -> dict:
 # --------------------------------------------------------------------------- title safe
 
 
-def caption_boxes(ass_path: Path, width: int, height: int) -> list[dict]:
-    """Where each caption of ``ass_path`` lands on a ``width`` x ``height`` frame, laid out as
-    libass does for our styles: the style's margins and alignment, the text measured with the
-    style's font (ASS font size = ascent + descent), smart-wrapped into balanced lines inside
-    the margins (a word wider than that overflows), the outline or box padding around it.
-    Returns ``{"start", "text", "box": [x, y, w, h]}`` in output pixels."""
-    subs = pysubs2.load(str(ass_path))
-    play_x = float(subs.info.get("PlayResX") or width)
-    play_y = float(subs.info.get("PlayResY") or height)
-    sx, sy = width / play_x, height / play_y
-    boxes = []
-    for event in subs.events:
-        if event.is_comment:
-            continue
-        style = subs.styles.get(event.style) or next(iter(subs.styles.values()))
-        text = re.sub(r"\{[^}]*\}", "", event.text).replace("\\N", " ").replace("\\n", " ")
-        font = _font(style.fontname, style.bold, style.fontsize * sy)
-        size = style.fontsize * sy
-        pad = style.outline * sy + (style.shadow * sy if style.borderstyle != 3 else 0)
-        left, right = style.marginl * sx, width - style.marginr * sx
-        avail = max(1.0, right - left)
-        words = text.split()
-        space = font.getlength(" ")
-        lines = _wrap([font.getlength(w) for w in words], space, avail)
-        line_width = max((w for w in lines), default=0.0)
-        block_h = len(lines) * size
-        align = int(style.alignment)
-        column = (align - 1) % 3  # 0 left, 1 centre, 2 right
-        x = left if column == 0 else right - line_width if column == 2 else (
-            left + (avail - line_width) / 2)
-        row = (align - 1) // 3  # 0 bottom, 1 middle, 2 top
-        y = (height - style.marginv * sy - block_h if row == 0
-             else style.marginv * sy if row == 2 else (height - block_h) / 2)
-        pos = re.search(r"\\pos\(\s*([-0-9.]+)\s*,\s*([-0-9.]+)\s*\)", event.text)
-        if pos:  # an explicit position: the alignment point is there
-            px, py = float(pos[1]) * sx, float(pos[2]) * sy
-            x = px - (0 if column == 0 else line_width if column == 2 else line_width / 2)
-            y = py - (block_h if row == 0 else 0 if row == 2 else block_h / 2)
-        boxes.append({"start": round(event.start / 1000, 3), "text": text[:80],
-                      "box": [round(x - pad, 1), round(y - pad, 1),
-                              round(line_width + 2 * pad, 1), round(block_h + 2 * pad, 1)]})
-    return boxes
-
-
-def _wrap(widths: list[float], space: float, avail: float) -> list[float]:
-    """Line widths of libass's smart wrapping (WrapStyle 0): as many lines as the text needs at
-    ``avail``, balanced (a line breaks once it reaches the total over the number of lines)."""
-    if not widths:
-        return []
-    total = sum(widths) + space * (len(widths) - 1)
-    count = max(1, math.ceil(total / avail))
-    target = total / count
-    lines: list[float] = []
-    current: float | None = None
-    for w in widths:
-        if current is None:
-            current = w
-        elif current + space + w > avail or (current >= target and len(lines) < count - 1):
-            lines.append(current)
-            current = w
-        else:
-            current += space + w
-    lines.append(current or 0.0)
-    return lines
-
-
-_FONTS: dict[tuple[str, bool, int], object] = {}
-
-
-def _font(name: str, bold: bool, size: float):
-    """A PIL font sized so that ascent + descent = ``size`` (ASS's font size)."""
-    from PIL import ImageFont
-
-    key = (name, bool(bold), int(round(size * 10)))
-    if key in _FONTS:
-        return _FONTS[key]
-    file = (name.replace(" ", "") + ("-Bold" if bold else "") + ".ttf")
-    path = next((Path(d) / file for d in FONT_DIRS if (Path(d) / file).is_file()), None)
-    if path is None:
-        path = next((Path(d) / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
-                     for d in FONT_DIRS
-                     if (Path(d) / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")).is_file()),
-                    None)
-    if path is None:
-        raise FatalError(f"the caption font {name!r} is not installed (apt-get install "
-                         "fonts-dejavu-core).")
-    probe = ImageFont.truetype(str(path), 100)
-    ascent, descent = probe.getmetrics()
-    font = ImageFont.truetype(str(path), max(1, round(size * 100 / (ascent + descent))))
-    _FONTS[key] = font
-    return font
-
-
 def _title_safe_check(ass_path: Path | None, edl: Edl) -> dict:
     width, height = edl.output.width, edl.output.height
     margin = LIMITS["title_safe_margin"].value
     safe = [width * margin, height * margin, width * (1 - margin), height * (1 - margin)]
     if ass_path is None or not Path(ass_path).is_file():
         return _check("skip", "the captions file was not given: title-safe area not checked")
-    boxes = caption_boxes(Path(ass_path), width, height)
+    boxes = caption_track.caption_boxes(Path(ass_path), width, height)
     outside = []
     for b in boxes:
         x, y, w, h = b["box"]
