@@ -354,8 +354,12 @@ def test_caption_boxes_in_memory_equal_those_read_back_from_the_written_ass(tmp_
     one_line, wrapped, _top = (b["box"][3] for b in in_memory)
     line = caption_track._style(style, width, height).fontsize
     assert wrapped - one_line == pytest.approx(line, abs=0.2)  # two lines against one
-    # The layout reads the style's alignment (and \pos), not an {\an8} override: the top
-    # caption's box is where it would stand at the bottom, in both paths alike.
+    # the caption moved to the top ({\an8}) stands at the top margin, as libass draws it
+    top = in_memory[2]["box"]
+    bottom = caption_track.caption_boxes_for([{**events[2], "top": False}], style, width,
+                                             height)[0]["box"]
+    assert top[1] + top[3] < height / 2 < bottom[1]
+    assert top[1] == pytest.approx(height - bottom[1] - bottom[3], abs=1.0)  # the same margin
 
 
 def test_karaoke_onsets_match_the_word_timings(tmp_path):

@@ -130,11 +130,11 @@ def safe_top(style: str, width: int, height: int) -> int:
 
 def caption_boxes(ass_path: Path, width: int, height: int) -> list[dict]:
     """Where each caption of the ASS file ``ass_path`` lands on a ``width`` x ``height`` frame,
-    laid out as libass does for our styles: the style's margins and alignment (``\\pos`` too),
-    the text measured with the style's font (ASS font size = ascent + descent), smart-wrapped
-    into balanced lines inside the margins (a word wider than that overflows), the outline or
-    box padding around it. Returns ``{"start", "text", "box": [x, y, w, h]}`` in output pixels,
-    one per event in the file's order."""
+    laid out as libass does for our styles: the style's margins and alignment (an ``\\an``
+    override and ``\\pos`` too), the text measured with the style's font (ASS font size =
+    ascent + descent), smart-wrapped into balanced lines inside the margins (a word wider than
+    that overflows), the outline or box padding around it. Returns ``{"start", "text",
+    "box": [x, y, w, h]}`` in output pixels, one per event in the file's order."""
     return _layout(pysubs2.load(str(ass_path)), width, height)
 
 
@@ -165,7 +165,9 @@ def _layout(subs: pysubs2.SSAFile, width: int, height: int) -> list[dict]:
         lines = _wrap([font.getlength(w) for w in words], space, avail)
         line_width = max((w for w in lines), default=0.0)
         block_h = len(lines) * size
-        align = int(style.alignment)
+        # an override tag (``{\\an8}``: a caption moved to the top) wins over the style's
+        override = re.search(r"\\an([1-9])", event.text)
+        align = int(override[1]) if override else int(style.alignment)
         column = (align - 1) % 3  # 0 left, 1 centre, 2 right
         x = left if column == 0 else right - line_width if column == 2 else (
             left + (avail - line_width) / 2)
