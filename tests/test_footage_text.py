@@ -271,3 +271,26 @@ def test_a_dialog_over_a_page_keeps_the_boxes_of_the_page_dimmed_behind_it():
     assert len(boxes[1]) == len(dialog) + 21
     assert [410, 170, 80, 14] not in boxes[2] and len(boxes[2]) == 21  # the dialog is gone
     assert len(boxes[3]) == 3  # a new page: only what it shows
+
+
+def test_an_unsure_word_the_screen_nearly_shows_is_written_as_shown():
+    """tiny.en heard the product on screen, "Ledgerly", as "Ludgerly" at 0.33: the narration
+    takes the screen's word (the heard one kept as ``heard``). A word heard for sure, a plural
+    of a word shown ("report" / "Reports"), a near miss with another first letter ("Hedgerly")
+    and a word that is merely like one shown ("listen" / "listed") stay as heard."""
+    segments = [{"id": "s01", "start": 0.0, "end": 30.0,
+                 "screen": {"headline": "Reports", "terms": ["Ledgerly", "Export CSV"],
+                            "lines": [{"text": "Customers listed by balance"}]}}]
+    words = _heard(("This", 0.5, 0.7, 0.95), ("is", 0.7, 0.8, 0.95),
+                   ("Ludgerly.", 0.8, 1.3, 0.326),
+                   ("The", 5.0, 5.1, 0.95), ("report", 5.1, 5.4, 0.5), ("shows", 5.4, 5.7, 0.9),
+                   ("Hedgerly", 5.7, 6.0, 0.5), ("totals", 6.0, 6.3, 0.9), ("we", 6.3, 6.4, 0.9),
+                   ("listen", 6.4, 6.7, 0.5), ("to.", 6.7, 6.9, 0.9),
+                   ("Lodgerly", 8.0, 8.4, 0.95), ("again.", 8.4, 8.8, 0.95))
+    footage_text.attach_speech(segments, words)
+    speech = segments[0]["speech"]
+    assert [s["text"] for s in speech["sentences"]] == [
+        "This is Ledgerly.", "The report shows Hedgerly totals we listen to.", "Lodgerly again."]
+    assert speech["sentences"][0]["usable"]  # the screen's word is confirmed
+    changed = [w for w in speech["words"] if "heard" in w]
+    assert [(w["word"], w["heard"]) for w in changed] == [("Ledgerly.", "Ludgerly.")]

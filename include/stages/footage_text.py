@@ -16,14 +16,16 @@ stage's one decode pass runs.
   the chrome, kept once with the product's name.
 - :class:`Hearing` transcribes the source's audio with a
   :class:`~include.core.ports.Transcriber` (faster-whisper) in a thread started before the pass;
-  :meth:`Hearing.attach` gives each segment the words spoken inside it, grouped into sentences; a
-  sentence the recogniser is unsure of (a word under 30 % probability that is not on screen, a
-  fragment) is kept for the record but not used as narration, so a misheard presenter is never
-  put into the script.
+  :meth:`Hearing.attach` gives each segment the words spoken inside it (an unsure word that
+  nearly matches a word on its screen written as the screen writes it: "Ludgerly" → "Ledgerly"),
+  grouped into sentences; a sentence the recogniser is unsure of (a word under 30 % probability
+  that is not on screen, a fragment) is kept for the record but not used as narration, so a
+  misheard presenter is never put into the script.
 """
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 import threading
 import time
@@ -48,6 +50,12 @@ MAX_BOXES = 400  # boxes of text kept per segment (every line read, chrome inclu
 # around it and is barely read), keeps the boxes of the lines before too.
 BEHIND_SHARE = 0.1
 MIN_WORD, MIN_MEAN = 0.3, 0.7  # probabilities a heard sentence needs to be narrated
+# An unsure heard word (under UNSURE_WORD) this similar to a word shown on screen, with the same
+# first letter and not merely an inflection of it, is that word, written as the screen writes
+# it: tiny.en hears the product "Ledgerly" as "Ludgerly" (0.33; similarity 0.875), and the
+# narration would say the wrong name. "listed" / "listen" (0.83) stays as heard.
+SHOWN_SIMILARITY, UNSURE_WORD = 0.85, 0.6
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers")
 # tiny.en writes a presenter's "um" as one of these, squeezed into a few tens of milliseconds
 # ("invoices, um, newest first" → "invoices. I'm newest first." with "I'm" lasting 40 ms); said
 # for real they last 150 ms or more. Shorter than FILLER_MAX_SECONDS, they are fillers.
@@ -394,8 +402,8 @@ def attach_speech(segments: list[dict], words: list[dict]) -> str:
     """Give every segment the ``words`` heard inside it as ``speech``; return the transcript."""
     for segment in segments:
         start, end = float(segment["start"]), float(segment["end"])
-        inside = [w for w in words if start <= (w["start"] + w["end"]) / 2 < end]
         seen = _seen_words(segment)
+        inside = [_as_shown(w, seen) for w in words if start <= (w["start"] + w["end"]) / 2 < end]
         sentences = [_judge(sentence, seen) for sentence in _sentences(inside)]
         segment["speech"] = {
             "text": " ".join(s["text"] for s in sentences if s["usable"]),
@@ -420,13 +428,43 @@ def _sentences(words: list[dict]) -> list[list[dict]]:
     return out + ([current] if current else [])
 
 
-def _seen_words(segment: dict) -> set[str]:
-    """Lower-case words of the segment's text on screen: a heard word that is also shown is
-    confirmed whatever the recogniser's confidence ("Orbit", "Board")."""
+def _seen_words(segment: dict) -> dict[str, str]:
+    """The words of the segment's text on screen, lower-case → as shown (a capitalised form wins):
+    a heard word that is also shown is confirmed whatever the recogniser's confidence ("Orbit",
+    "Board")."""
     screen = segment.get("screen") or {}
     texts = [screen.get("headline") or ""] + list(screen.get("terms") or [])
     texts += [line.get("text", "") for line in screen.get("lines") or []]
-    return {w.strip(",.:;!?()").lower() for t in texts for w in str(t).split() if len(w) > 1}
+    seen: dict[str, str] = {}
+    for t in texts:
+        for raw in str(t).split():
+            w = raw.strip(",.:;!?()")
+            current = seen.get(w.lower())
+            if len(w) > 1 and (current is None or w[:1].isupper() and not current[:1].isupper()):
+                seen[w.lower()] = w
+    return seen
+
+
+def _as_shown(word: dict, seen: dict[str, str]) -> dict:
+    """``word`` as the screen writes it when the recogniser was unsure of a word it nearly heard
+    as one shown (see ``SHOWN_SIMILARITY``), with the heard form kept as ``heard``; else as is."""
+    raw = word["word"]
+    core = raw.strip(",.:;!?")
+    key = core.lower()
+    if len(key) < 5 or key in seen or float(word.get("probability", 0.0)) >= UNSURE_WORD:
+        return word
+    ratio, shown = max(((difflib.SequenceMatcher(None, key, s).ratio(), s) for s in seen
+                        if s[:1] == key[:1] and abs(len(s) - len(key)) <= 2
+                        and not _inflected(key, s)), default=(0.0, ""))
+    if ratio < SHOWN_SIMILARITY:
+        return word
+    return {**word, "word": raw.replace(core, seen[shown], 1), "heard": raw}
+
+
+def _inflected(a: str, b: str) -> bool:
+    """One word is the other with an ending ("report" / "reports", "create" / "created")."""
+    short, long = sorted((a, b), key=len)
+    return any(long == short + end or long == short.rstrip("e") + end for end in _INFLECTIONS)
 
 
 def _is_filler(word: dict) -> bool:
