@@ -239,3 +239,33 @@ def test_terms_drop_stopwords_and_long_body_text():
              line("This is a long paragraph of body text that goes on and on", 0, 120, 1, 20)]
     assert screen_text.terms(lines) == ["To do", "Slack notifications"]
     assert screen_text.terms(lines, exclude={"to do"}) == ["Slack notifications"]
+
+
+def slide_frame(fill: tuple[int, int, int]) -> np.ndarray:
+    """A job-monitor screen like a real recording's (../shared/media/screen_60s.mp4): a light app
+    bar, a mid-tone slide panel with white text, a dark terminal with light text under it."""
+    image = Image.new("RGB", (1920, 1080), (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 0, 1920, 56], fill=(220, 220, 220))
+    draw.text((30, 14), "Render Farm Job Monitor", font=font(26), fill=(30, 30, 30))
+    draw.rectangle([0, 56, 1200, 720], fill=fill)
+    draw.text((340, 360), "Step 2: Analyse", font=font(64), fill=(255, 255, 255))
+    draw.text((400, 460), "Scene detection and loudness", font=font(28), fill=(225, 235, 225))
+    draw.rectangle([1200, 56, 1920, 720], fill=(24, 30, 44))
+    draw.rectangle([0, 720, 1920, 1080], fill=(0, 0, 0))
+    mono = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", 18)
+    draw.text((10, 740), "root@vm:/tmp/media-scout# uname -srm", font=mono, fill=(230, 230, 230))
+    return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
+
+
+@pytest.mark.parametrize("fill", [(46, 139, 87), (31, 111, 168), (106, 59, 150), (181, 120, 20)],
+                         ids=["green", "blue", "purple", "orange"])
+def test_white_text_on_a_mid_tone_panel_beside_a_dark_terminal_is_read(reader, fill):
+    """Inverted, such a panel is mid-grey beside a white page: Tesseract's one global threshold
+    took it all for ink and the slide's title was lost (8 of 8 slides of the shared screen
+    recording); each panel is now flattened to white first."""
+    found = [line.text for line in reader.read(slide_frame(fill))]
+    assert "Step 2: Analyse" in found, found
+    assert "Scene detection and loudness" in found, found
+    assert "Render Farm Job Monitor" in found, found
+    assert any("uname -srm" in text for text in found), found
