@@ -294,3 +294,19 @@ def test_an_unsure_word_the_screen_nearly_shows_is_written_as_shown():
     assert speech["sentences"][0]["usable"]  # the screen's word is confirmed
     changed = [w for w in speech["words"] if "heard" in w]
     assert [(w["word"], w["heard"]) for w in changed] == [("Ledgerly.", "Ludgerly.")]
+
+
+def test_a_sentence_said_across_a_cut_stays_whole_with_the_segment_holding_most_of_it():
+    """The shared screen recording's "Thank you for watching." straddles a slide change: it was
+    narrated as "Thank you." in one segment and "For watching." in the next."""
+    segments = [{"id": "s01", "start": 0.0, "end": 5.5}, {"id": "s02", "start": 5.5, "end": 9.0}]
+    words = _heard(("Here", 1.0, 1.3, 0.95), ("it", 1.3, 1.5, 0.95), ("is.", 1.5, 1.9, 0.95),
+                   ("Thank", 4.6, 4.9, 0.95), ("you", 4.9, 5.2, 0.95), ("for", 5.6, 5.8, 0.95),
+                   ("watching.", 5.8, 6.1, 0.95),
+                   ("Bye", 7.5, 7.8, 0.95), ("now.", 7.8, 8.2, 0.95))
+    footage_text.attach_speech(segments, words)
+    said = [[s["text"] for s in seg["speech"]["sentences"]] for seg in segments]
+    assert said == [["Here it is.", "Thank you for watching."], ["Bye now."]]
+    assert segments[0]["speech"]["text"] == "Here it is. Thank you for watching."
+    # the words stay where they were said (the edit keeps those spans at 1x in both segments)
+    assert [w["word"] for w in segments[1]["speech"]["words"]] == ["for", "watching.", "Bye", "now."]

@@ -441,8 +441,9 @@ def _classify(span: tuple[float, float], kept: list, static: list | None, segmen
             windows.append((a, a + max(ACTION_SECONDS, min(b - a, FOCUS_MAX_SECONDS))))
     talk = []
     if keeps_speech:
-        talk = [(float(x["start"]), float(x["end"]))
-                for x in (segment.get("speech") or {}).get("sentences") or []]
+        speech = segment.get("speech") or {}
+        talk = (_spoken_runs(speech["words"]) if speech.get("words")
+                else [(float(x["start"]), float(x["end"])) for x in speech.get("sentences") or []])
     action = _union(windows, span)
     typing = _minus(_union(typing, span), action)
     talk = _minus(_union(talk, span), action + typing)
@@ -452,6 +453,21 @@ def _classify(span: tuple[float, float], kept: list, static: list | None, segmen
                  + [_Stretch(a, b, SPEECH) for a, b in talk]
                  + [_Stretch(a, b, IDLE) for a, b in idle])
     return sorted((s for s in stretches if s.length > 1e-6), key=lambda s: s.start)
+
+
+def _spoken_runs(words: list[dict], pause: float = 0.8) -> list[tuple[float, float]]:
+    """The spans the presenter speaks in: the words heard inside the segment, joined across
+    pauses up to ``pause`` (analyze's sentences break at longer ones). From the words where the
+    analysis has them, not the sentences: a sentence said across a cut belongs to one segment,
+    its words to both."""
+    runs: list[list[float]] = []
+    for w in sorted(words, key=lambda w: float(w["start"])):
+        a, b = float(w["start"]), float(w["end"])
+        if runs and a - runs[-1][1] <= pause:
+            runs[-1][1] = max(runs[-1][1], b)
+        else:
+            runs.append([a, b])
+    return [(a, b) for a, b in runs]
 
 
 def _union(pieces: list, span: tuple[float, float]) -> list[tuple[float, float]]:

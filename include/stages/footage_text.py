@@ -399,12 +399,24 @@ def transcribe_source(source_path: Path, transcriber: Transcriber) -> list[dict]
 
 
 def attach_speech(segments: list[dict], words: list[dict]) -> str:
-    """Give every segment the ``words`` heard inside it as ``speech``; return the transcript."""
-    for segment in segments:
+    """Give every segment the ``words`` heard inside it as ``speech``, and the sentences whose
+    middle falls inside it (a sentence said across a cut, "Thank you | for watching.", stays
+    whole, with the segment that holds most of it); return the transcript."""
+    def middle(items: list[dict]) -> float:
+        return (float(items[0]["start"]) + float(items[-1]["end"])) / 2
+
+    def owner(t: float) -> int:
+        return next((i for i, s in enumerate(segments) if t < float(s["end"])), len(segments) - 1)
+
+    seen = [_seen_words(segment) for segment in segments]
+    shown = [_as_shown(w, seen[owner(middle([w]))]) for w in words] if segments else []
+    spoken: list[list[list[dict]]] = [[] for _ in segments]
+    for sentence in _sentences(shown):
+        spoken[owner(middle(sentence))].append(sentence)
+    for index, segment in enumerate(segments):
         start, end = float(segment["start"]), float(segment["end"])
-        seen = _seen_words(segment)
-        inside = [_as_shown(w, seen) for w in words if start <= (w["start"] + w["end"]) / 2 < end]
-        sentences = [_judge(sentence, seen) for sentence in _sentences(inside)]
+        inside = [w for w in shown if start <= middle([w]) < end]
+        sentences = [_judge(sentence, seen[index]) for sentence in spoken[index]]
         segment["speech"] = {
             "text": " ".join(s["text"] for s in sentences if s["usable"]),
             "sentences": sentences,
