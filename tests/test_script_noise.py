@@ -114,3 +114,32 @@ def test_the_offline_writer_on_the_dashboard_says_no_noise():
     texts = OfflineScriptWriter().write([_segment(screen)], {"product_name": "Ledgerly"})
     assert texts[0] and not _noise_words(texts[0]), texts
     assert "$48,210" in texts[0]
+
+
+def test_a_numbered_heading_takes_no_article_and_a_terminal_line_is_no_figure():
+    """The shared screen recording (job-monitor slides over a terminal) was narrated "On to the
+    Step 4: Voiceover." and "Total is 10044." (``ls -l``'s first line) in two segments running."""
+    terminal = [_line("Step 4: Voiceover", 323, 370, 558, 50.0),
+                _line("TTS segments 18/18", 456, 459, 286, 24.0),
+                _line("total 10044", 0, 800, 140, 15.0)]
+    screen = {"headline": "Step 4: Voiceover", "lines": terminal, "new": [], "terms": []}
+    before = _segment({"headline": "Step 3: Script", "lines": [], "new": [], "terms": []})
+    for turn in range(5):
+        text = narrate(_segment(screen), before, index=1, product="Render Farm", turn=turn)
+        assert "Step 4: Voiceover" in text and "the Step" not in text, text
+        assert "10044" not in text, text
+    assert figures([_line("total 10044", 0, 800, 140, 15.0)]) == []
+    assert figures([_line("Total 10044", 0, 800, 140, 15.0)]) == [("Total", "10044")]
+
+
+def test_a_figure_still_on_screen_in_the_next_segment_is_said_once():
+    kpi = [_line("Velocity report", 56, 124, 401, 45.5), _line("Completed points", 83, 229, 210, 24.0),
+           _line("86", 85, 265, 69, 40.0)]
+    segments = [_segment({"headline": "Velocity report", "lines": kpi, "new": [], "terms": []}),
+                _segment({"headline": "Velocity report", "lines": kpi, "new": [], "terms": []})]
+    first, second = OfflineScriptWriter().write(segments, {"product_name": "Orbit"})
+    assert "86" in first and "86" not in second, (first, second)
+    changed = [dict(line, text="91") if line["text"] == "86" else line for line in kpi]
+    segments[1]["screen"]["lines"] = changed  # a new value is news: said again
+    first, second = OfflineScriptWriter().write(segments, {"product_name": "Orbit"})
+    assert "86" in first and "91" in second, (first, second)

@@ -82,11 +82,11 @@ class OfflineScriptWriter:
         product = str(context.get("product_name") or "").strip()
         seed = zlib.crc32(str(context.get("title_hint") or product).encode("utf-8"))
         hint = str(context.get("title_hint") or "").strip().rstrip(".!?;:,")
-        texts, previous = [], None
+        texts, previous, said = [], None, set()
         for index, segment in enumerate(segments):
             texts.append(narrate(segment, previous, index=index, product=product,
                                  turn=seed + index,
-                                 hint=hint if index == 0 else ""))
+                                 hint=hint if index == 0 else "", said=said))
             previous = segment
         return texts
 
@@ -95,9 +95,11 @@ class OfflineScriptWriter:
 
 
 def narrate(segment: dict, previous: dict | None, *, index: int, product: str, turn: int,
-            hint: str = "") -> str:
+            hint: str = "", said: set | None = None) -> str:
     """The narration of one segment, within its ``word_budget``; ``hint`` (the run's title
-    hint, first segment only) introduces a video whose first screen has no headline."""
+    hint, first segment only) introduces a video whose first screen has no headline. ``said``
+    (kept across the segments) holds the figures narrated so far: one still on screen in a
+    later segment is not said again."""
     budget = max(2, int(segment.get("word_budget") or 2))
     screen = segment.get("screen") or {}
     headline = _clean_label(screen.get("headline") or "")
@@ -105,6 +107,8 @@ def narrate(segment: dict, previous: dict | None, *, index: int, product: str, t
     new_page = bool(headline) and headline.lower() != before.lower()
     speech = presenter_sentence((segment.get("speech") or {}).get("text") or "")
     facts = figures(screen.get("lines") or [])
+    if said is not None:
+        facts = [f for f in facts if (f[0].lower(), f[1]) not in said]
     listed = _listed_terms(screen, headline, product, facts, speech)
     fresh = [_clean_label(strip_noise(t)) for t in screen.get("new") or []]
     fresh = [t for t in fresh if t and t.lower() != headline.lower() and not _NUMERIC.match(t)
@@ -135,6 +139,8 @@ def narrate(segment: dict, previous: dict | None, *, index: int, product: str, t
         return _bridge(segment, previous, before, budget)
 
     text = _fit(candidates, budget)
+    if said is not None:
+        said.update((label.lower(), value) for label, value in facts if value in text)
     if not text and fresh and not new_page:  # not even the shortest sentence fits: name the
         text = _fit([[f"{_quote(fresh[0])}."]], budget)  # new thing, else the page, alone
     if not text and headline:
@@ -241,6 +247,8 @@ def figures(lines: list[dict], limit: int = 3) -> list[tuple[str, str]]:
         if match and _is_date(match["label"], match["value"]):
             continue  # "Due Jun 21", "Overview for June 2026": a date, not a label and a figure
         if match and not any(c.isdigit() for c in match["label"]):
+            if match["label"][:1].islower():  # "total 10044": a terminal's or a log's line
+                continue
             pairs.append((match["label"].strip(" :"), match["value"].strip()))
             continue
         if not _UNIT_VALUE.match(text):
@@ -376,9 +384,12 @@ def _verb(label: str) -> str:
 
 
 def _the(headline: str) -> str:
-    """``headline`` as a noun phrase: "the Velocity report", "the Backlog page"."""
+    """``headline`` as a noun phrase: "the Velocity report", "the Backlog page"; a numbered or
+    titled heading stays as it is ("Step 4: Voiceover", "Part 2")."""
     words = headline.split()
     if words[0].lower() in ("the", "a", "an", "your", "our", "my") or words[0][:1].isdigit():
+        return headline
+    if ":" in headline or len(words) == 2 and words[1].isdigit():
         return headline
     if len(words) == 1 and words[0].lower() not in PLACE_WORDS:
         return f"the {headline} page"
