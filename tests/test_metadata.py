@@ -355,3 +355,18 @@ def test_the_walkthrough_drops_a_repeated_page_name_but_never_leaves_a_fragment(
     })
     assert lines[1] == "Velocity report: Completed points are 86 this sprint."
     assert lines[2] == "Invoices: Here are all our invoices. Newest first."
+
+
+def test_numbered_headings_are_tagged_by_what_they_name():
+    """A job monitor's slides "Step 2: Analyse", "Step 4: Voiceover": nobody searches for
+    "step 2: analyse"; the tags name the steps (the chapters keep the headings whole)."""
+    analysis = {"product_name": "Render Farm Job Monitor", "segments": [
+        {"id": f"s0{i}", "screen": {"headline": h, "lines": [], "terms": []}}
+        for i, h in enumerate(["Step 2: Analyse", "Step 4: Voiceover", "Step 5: Render"], 1)]}
+    footage = metadata.Footage.of(analysis)
+    tags = metadata.build_tags("Render Farm Job Monitor: Analyse, Voiceover and Render",
+                               footage.tag_texts(), first=footage.names(), labels=footage.terms)
+    # ("render farm job monitor tutorial" would pass YouTube's 30 characters a tag)
+    assert tags[:4] == ["render farm job monitor", "analyse", "voiceover", "render"], tags
+    assert not any(":" in tag for tag in tags), tags
+    assert footage.chapter_titles({})["s02"] == "Step 4: Voiceover"

@@ -203,6 +203,12 @@ def test_a_derived_title_lists_pages_not_the_views_of_a_page():
     assert script.derived_title(analysis("New invoice", "New customer", "Billing", "Audit log",
                                          "Team")) == \
         "Ledgerly: New invoice, New customer, Billing and Audit log"
+    # numbered headings are listed by what they name: every "Step" is not one page
+    steps = analysis("Step 2: Analyse", "Step 4: Voiceover", "Step 5: Render", "Step 2: Analyse",
+                     "Step 6: Upload")
+    steps["product_name"] = "Render Farm Job Monitor"
+    assert script.derived_title(steps) == \
+        "Render Farm Job Monitor: Analyse, Voiceover, Render and Upload"
 
 
 @pytest.mark.parametrize("seed", range(30))

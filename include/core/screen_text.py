@@ -151,6 +151,17 @@ def headline(
     return str(best["text"]).strip()
 
 
+_NUMBERED = re.compile(r"^[^\W\d_]+\s+\d+\s*[:.\-–—]\s+(?P<name>\S.*)$")
+
+
+def page_name(headline: str) -> str:
+    """What a numbered heading names ("Step 2: Analyse" → "Analyse", "Part 3 – Setup" →
+    "Setup"); any other headline as it is ("Sprint 14 board"). Titles and tags list the names:
+    every step shares its "Step", which makes the steps look like views of one page."""
+    match = _NUMBERED.match(" ".join(headline.split()))
+    return match["name"] if match else headline
+
+
 def _similar(a: str, b: str, threshold: float) -> bool:
     return a == b or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= threshold
 

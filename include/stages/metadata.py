@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from include.core import screen_text
 from include.core.edl import Edl, Narration
 from include.core.files import read_json, write_json
 from include.core.keyphrases import FILLER as FILLERS
@@ -197,7 +198,7 @@ class Footage:
     def names(self) -> list[str]:
         """The product and its pages, the first tags."""
         out = [self.product] if self.product else []
-        return out + [h for h, _ in self.pages()]
+        return out + [screen_text.page_name(h) for h, _ in self.pages()]
 
     def tag_texts(self) -> list[str]:
         return list(self.terms) + list(self.speech)

@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from include.core import screen_text
 from include.core.errors import FatalError
 from include.core.files import read_json, write_json
 from include.core.options import Settings
@@ -195,12 +196,13 @@ def _part_of(headline: str, pages: list[str]) -> bool:
 
 def derived_title(analysis: dict) -> str:
     """A title from the footage when there is no title hint: the product and the pages shown
-    ("Orbit: Sprint 14 board, Backlog and Velocity report"), else its length ("A 2-minute
-    walkthrough")."""
+    ("Orbit: Sprint 14 board, Backlog and Velocity report"; numbered headings by what they name:
+    "Step 2: Analyse" → "Analyse"), else its length ("A 2-minute walkthrough")."""
     product = str(analysis.get("product_name") or "").strip()
     pages: list[str] = []
     for seg in analysis.get("segments") or []:
-        headline = " ".join(str((seg.get("screen") or {}).get("headline") or "").split())
+        headline = screen_text.page_name(
+            " ".join(str((seg.get("screen") or {}).get("headline") or "").split()))
         if headline and headline.lower() not in {p.lower() for p in pages} | {product.lower()} \
                 and not _part_of(headline, pages):
             pages.append(headline)
