@@ -133,10 +133,33 @@ def test_a_screen_that_keeps_changing_is_read_less_and_less_often():
     reads = _feed(screens, [still, still, *moving, still, still])
     screens.close()
     # the still start; then 1, 2, 4 and 8 s into the change (each wait doubles, up to 8 s); the
-    # still end once it has settled (its screen shown since the change after the last read)
+    # still end once it has settled, shown since 21 s (a jump out of the noise: a new page)
     assert [(r.since, r.time) for r in reads] == [
-        (0.0, 0.5), (1.0, 2.0), (2.5, 4.5), (5.0, 9.0), (9.5, 17.5), (18.0, 21.5)]
+        (0.0, 0.5), (1.0, 2.0), (2.5, 4.5), (5.0, 9.0), (9.5, 17.5), (21.0, 21.5)]
     assert fake.calls == len(reads)
+
+
+def test_a_new_page_on_a_ticking_screen_is_read_after_the_first_wait():
+    """A job monitor whose clock and terminal change a little every frame (it never settles)
+    and whose slide changes every 7 s by a few per cent of the picture (green to blue panels
+    look alike in grey): each slide is read a second after it appears, not at the end of the
+    ticking screen's 8 s wait (the shared recording's slides landed in the wrong segments)."""
+    fake = _CountingReader()
+    screens = footage_text.ScreenReader(fake, (640, 360))
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(56):  # 28 s at 2 frames a second
+        frame = np.full((360, 640), 200, np.uint8)
+        slide = k // 14  # a new slide at 7, 14 and 21 s
+        frame[40:200, 40 + 40 * slide:200 + 40 * slide] = 60  # its title: 6 % of the picture
+        frame[300:340, :] = rng.integers(0, 255, (40, 640), dtype=np.uint8)[:, :] * (
+            rng.random((40, 640)) < 0.3)  # the ticking terminal line: ~1 % changes a frame
+        frames.append(frame)
+    reads = _feed(screens, frames)
+    screens.close()
+    for change in (7.0, 14.0, 21.0):
+        assert any(r.since == change and r.time <= change + 1.0 for r in reads), (
+            change, [(r.since, r.time) for r in reads])
 
 
 def test_the_read_for_a_time_is_the_screen_shown_then():

@@ -77,6 +77,12 @@ MAX_PENDING = 4  # frames waiting for the reader; more holds the decode back
 # a toast, a menu), only the changed boxes are read again (padded, widened to the lines read
 # there before); the lines elsewhere carry over from the last read.
 PARTIAL_MAX = 0.3
+# A frame that changed JUMP_RATIO times more from the one before than the screen's median step
+# over the last JUMP_HISTORY frames (and more than JUMP_MIN) shows a new page: its wait starts
+# again from the first. The shared screen recording's slides (green → blue panels, nearly one
+# grey) change 2–7 % of the thumbnail while its clock, chart and terminal tick 0.6–1.3 % a step;
+# camera footage, where every step is large, keeps its doubling waits.
+JUMP_RATIO, JUMP_MIN, JUMP_HISTORY = 2.0, 0.015, 6
 PARTIAL_PAD = 6  # thumbnail pixels around each changed blob
 
 
@@ -99,10 +105,12 @@ class ScreenReader:
     ``height``: the source's size, at most ``READ_MAX_WIDTH`` wide). A frame goes to the reader
     when more than ``NEW_FRACTION`` of its thumbnail differs from the last frame read and it
     either matches the frame before it (the picture settled) or the change has lasted
-    ``MAX_WAIT_SECONDS`` (doubling while the picture never settles). When the change covers less
-    than ``PARTIAL_MAX`` of the picture only its boxes are read (the rest of the frame blanked)
-    and the other lines carry over. Reading happens in one worker thread (Tesseract releases
-    the GIL), so it overlaps the decode; ``seconds`` is the time spent reading.
+    ``MAX_WAIT_SECONDS`` (doubling while the picture never settles; a new page over a screen
+    that keeps ticking — a step far larger than its last ones — starts the wait again). When the
+    change covers less than ``PARTIAL_MAX`` of the picture only its boxes are read (the rest of
+    the frame blanked) and the other lines carry over. Reading happens in one worker thread
+    (Tesseract releases the GIL), so it overlaps the decode; ``seconds`` is the time spent
+    reading.
     """
 
     def __init__(self, reader: TextReader, size: tuple[int, int],
@@ -124,6 +132,7 @@ class ScreenReader:
         self._slots = threading.Semaphore(MAX_PENDING)
         self._thumb_size = (max(1, self.width // THUMB_FACTOR), max(1, self.height // THUMB_FACTOR))
         self._previous: np.ndarray | None = None  # thumbnail of the frame before
+        self._steps: list[float] = []  # the fractions that changed between the last frames
         self._last_read: np.ndarray | None = None  # thumbnail of the last frame read
         self._changed_since: float | None = None  # when the screen began to differ from it
         self._unread: tuple[float, np.ndarray, np.ndarray] | None = None  # newest such frame
@@ -134,12 +143,20 @@ class ScreenReader:
         for k, frame in enumerate(frames):
             t = (first + k) / self.per_second
             thumb = cv2.resize(frame, self._thumb_size, interpolation=cv2.INTER_AREA)
-            settled = (self._previous is not None
-                       and _changed(thumb, self._previous) <= STABLE_FRACTION)
+            step = _changed(thumb, self._previous) if self._previous is not None else 1.0
+            settled = step <= STABLE_FRACTION
+            # a new page over a screen that keeps ticking (a clock, a chart, a terminal typing):
+            # read it after the first wait, not at the end of a long one of the ticking screen
+            ticking = sorted(self._steps)[len(self._steps) // 2] if self._steps else 1.0
+            calm = max(JUMP_MIN, JUMP_RATIO * ticking)
+            jump = step > calm and bool(self._steps) and self._steps[-1] <= calm  # after a calm step
             self._previous = thumb
+            self._steps = (self._steps + [step])[-JUMP_HISTORY:]
             if self._last_read is not None and _changed(thumb, self._last_read) <= NEW_FRACTION:
                 self._changed_since, self._unread = None, None  # still (or again) what was read
                 continue
+            if jump and self._changed_since is not None:
+                self._changed_since, self._wait = t, MAX_WAIT_SECONDS[0]
             if self._changed_since is None:
                 self._changed_since = t
             if settled:
