@@ -143,3 +143,16 @@ def test_a_figure_still_on_screen_in_the_next_segment_is_said_once():
     segments[1]["screen"]["lines"] = changed  # a new value is news: said again
     first, second = OfflineScriptWriter().write(segments, {"product_name": "Orbit"})
     assert "86" in first and "91" in second, (first, second)
+
+
+def test_a_logs_lower_case_lines_are_not_listed_as_what_the_screen_shows():
+    """The job monitor's render slide over scrolling log lines ("frame batch 2400 encoded,
+    q=22.1", cut by OCR to "encoded, q") was narrated "It shows encoded, q."."""
+    lines = [_line("Step 5: Render", 366, 370, 473, 50.0), _line("encoded, q", 1502, 550, 131, 16.5),
+             _line("encoded, q=22", 1502, 646, 154, 18.0), _line("Export CSV", 40, 900, 120, 16.0)]
+    screen = {"headline": "Step 5: Render", "lines": lines, "new": [],
+              "terms": ["encoded, q", "encoded, q=22", "Export CSV"]}
+    before = _segment({"headline": "Step 4: Voiceover", "lines": [], "new": [], "terms": []})
+    for turn in range(4):
+        text = narrate(_segment(screen), before, index=3, product="Render Farm", turn=turn)
+        assert "encoded" not in text and "Step 5: Render" in text, text

@@ -341,6 +341,7 @@ def _listed_terms(screen: dict, headline: str, product: str, facts, speech: str)
     for term in screen.get("terms") or []:
         term = _clean_label(strip_noise(term))
         if (not term or term.lower() in skip or _NUMERIC.match(term) or is_noise(term)
+                or term[:1].islower()  # a log's or a terminal's text ("encoded, q"), typed input
                 or any(c.isdigit() for c in term) and len(term) < 4
                 or len(term.split()) > 4 or term.lower() in speech.lower()):
             continue
