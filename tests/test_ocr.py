@@ -269,3 +269,24 @@ def test_white_text_on_a_mid_tone_panel_beside_a_dark_terminal_is_read(reader, f
     assert "Scene detection and loudness" in found, found
     assert "Render Farm Job Monitor" in found, found
     assert any("uname -srm" in text for text in found), found
+
+
+
+def test_colour_bars_give_no_text(reader, tmp_path):
+    """Camera-like footage has no text: the flattening of dark panels must not turn the edges of
+    colour bars into strokes Tesseract reads as words (flattened over the whole frame, the test
+    sample's shots were read as "vill", "Le", "Ex", and the run's QC failed on the narration)."""
+    import subprocess
+
+    from include.core import media
+    from include.sample_media import make_sample
+
+    clip = tmp_path / "sample.mp4"
+    make_sample(clip, seconds=20, size="640x360")
+    for second in (2, 14, 18):
+        still = tmp_path / f"{second}.png"
+        subprocess.run([media.FFMPEG, "-v", "error", "-y", "-ss", str(second), "-i", str(clip),
+                        "-frames:v", "1", str(still)], check=True)
+        words = [line.text for line in reader.read(cv2.imread(str(still)))
+                 if sum(c.isalpha() for c in line.text) >= 2]
+        assert words == [], (second, words)
