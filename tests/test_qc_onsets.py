@@ -117,3 +117,12 @@ def test_a_handful_of_words_warns_on_recogniser_jitter_but_fails_a_shifted_track
     # over enough words the same jitter is judged, not waved through
     many_caps, many_heard = looped(40.0, 1, shift=0.2)
     assert qc._onsets_check(many_caps, many_heard)["status"] == "fail"
+
+
+def test_a_video_without_captions_skips_the_timing_check():
+    """A source with nothing to narrate (camera-like test footage, no text, no speech) gives a
+    silent video without captions: QC skipped the check instead of crashing on no onsets."""
+    from include.stages import qc
+
+    check = qc._onsets_check([], [("music", 1.0)], {"status": "pass"})
+    assert check["status"] == "skip" and check["words"] == 0

@@ -61,6 +61,13 @@ SHORT_WORDS = frozenset(
 )
 
 
+#: Tesseract's confidence a line needs to be a headline or a term (lines from 60 up are kept for
+#: their boxes): the edges of colour bars in camera-like footage, flattened, read as "vill" (70),
+#: "Ex" (68), "112" (67), and a video of test patterns was narrated "This is the vill page.";
+#: UI titles and labels read at 85–97.
+SURE_CONF = 72.0
+
+
 def noise_word(word: str) -> bool:
     """Whether one OCR token is no word: an icon or a glyph read as letters ("oo", "Cc", "ll",
     a lone letter), the same letter over and over ("ooo"), or Latin letters without a vowel
@@ -123,7 +130,8 @@ def headline(
     three letters and more letters than digits ("3.2 days" in a KPI card is a number, not a title),
     is not one of the ``chrome`` lines (found by :func:`chrome`; the same text elsewhere, like a
     page title repeating its nav item, still counts), and is at most eight words long
-    (longer lines are body text). ``None`` when there is nothing that looks like a title.
+    (longer lines are body text), read with at least ``SURE_CONF`` confidence. ``None`` when
+    there is nothing that looks like a title.
     """
     _width, frame_h = frame_size
     candidates = []
@@ -140,6 +148,8 @@ def headline(
             continue
         if "@" in text or "://" in text or text.lower().startswith("www."):
             continue  # an address in a table row, not a title
+        if float(line.get("conf", 100.0)) < SURE_CONF:
+            continue
         candidates.append(line)
     if not candidates:
         return None
@@ -317,8 +327,8 @@ def terms(lines: Sequence[dict], *, exclude: Iterable[str] = (), limit: int | No
     On a UI a line of OCR is one label ("Move to sprint", "Google Calendar"), so terms are the
     cleaned line texts (without an icon read as letters in front, :func:`strip_noise`); dropped
     are OCR noise (:func:`is_noise`: "oo", "Cc"), lines without two letters, lines made only of
-    stop-words, those in ``exclude`` (e.g. the chrome) and long body-text lines (over eight
-    words), whose words are for :func:`include.core.keyphrases.keyphrases`. Repeated labels (a
+    stop-words, those in ``exclude`` (e.g. the chrome), lines read with less than ``SURE_CONF``
+    confidence and long body-text lines (over eight words), whose words are for :func:`include.core.keyphrases.keyphrases`. Repeated labels (a
     table column's "Story", "Bug") rank as they first appear.
     """
     skip = {norm(t) for t in exclude}
@@ -328,6 +338,8 @@ def terms(lines: Sequence[dict], *, exclude: Iterable[str] = (), limit: int | No
         text = strip_noise(" ".join(str(line.get("text", "")).split())).strip(" .,:;|-–—")
         key = norm(text)
         if not key or key in skip or key in seen or is_noise(text):
+            continue
+        if float(line.get("conf", 100.0)) < SURE_CONF:
             continue
         words = key.split()
         if _letters(text) < 2 and not any(c.isdigit() for c in text):

@@ -10,8 +10,8 @@ tesserocr it is.
 A frame is read with page segmentation mode 11 ("sparse text"): UI screens are islands of text
 (a nav bar, a title, table cells, a toast), and the default mode 3 glues a row of cards into one
 line ("Completed points Cycle time Open bugs"). Light-on-dark regions (a purple nav bar, a green
-toast, a coloured slide, a terminal) are inverted first and every panel in them is then flattened
-to a white background (divided by its local maximum), because Tesseract's one global threshold loses
+toast, a coloured slide, a terminal) are inverted first and every panel is then flattened to a
+white background (divided by its local maximum), because Tesseract's one global threshold loses
 light text and text on mid-tone panels: on a real screen recording with coloured slides beside a
 terminal (``../shared/media/screen_60s.mp4``) the slide titles were read on 0 of 8 frames
 before, 8 of 8 after, for about 10 % more CPU per frame. Words are grouped
@@ -125,18 +125,15 @@ def invert_dark_regions(gray: np.ndarray, *, factor: int = 4, kernel: int = 5) -
         done.append((x, y, x + w, y + h))
         x0, y0, x1, y1 = x * factor, y * factor, (x + w) * factor, (y + h) * factor
         region = 255 - out[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] = flatten_background(
-            cv2.normalize(region, None, 0, 255, cv2.NORM_MINMAX), factor=factor)
-    return out
+        out[y0:y1, x0:x1] = cv2.normalize(region, None, 0, 255, cv2.NORM_MINMAX)
+    return flatten_background(out, factor=factor)
 
 
 def flatten_background(gray: np.ndarray, *, factor: int = 4, kernel: int = 11) -> np.ndarray:
-    """``gray`` (an inverted region: dark text on lighter panels) divided by its local
-    background, so that every panel in it is white whatever its tone: an inverted mid-tone slide
-    (green at grey 93 becomes 162) would otherwise stay grey beside a white page, and Tesseract's
-    one global threshold then takes the whole panel for ink and loses its text. Only inverted
-    regions are flattened: over a whole frame the edges of colour bars became strokes that
-    Tesseract read as words ("vill").
+    """``gray`` (dark text on lighter panels) divided by its local background, so that every
+    panel is white whatever its tone: an inverted mid-tone slide (green at grey 93 becomes 162)
+    would otherwise stay grey beside a white page, and Tesseract's one global threshold then
+    takes the whole panel for ink and loses its text.
 
     The background is the local maximum over ``kernel`` pixels of a 1/``factor`` thumbnail (text
     strokes thinner than about ``kernel * factor`` pixels vanish from it), scaled back up."""

@@ -289,7 +289,8 @@ def read_screens(segments: list[dict], reads: list[Read], size: tuple[int, int])
         segment["screen"] = {
             "headline": head,
             "lines": content[:MAX_LINES],
-            "new": [line["text"] for line in fresh][:12],
+            "new": [line["text"] for line in fresh
+                    if float(line.get("conf", 100.0)) >= screen_text.SURE_CONF][:12],
             "numbers": screen_text.numbers(content)[:12],
             "terms": screen_text.terms(content, exclude=[head] if head else [], limit=20),
             # where there is text on the screen (what the lower thirds keep clear of): every

@@ -502,6 +502,9 @@ def _onsets_check(captions: list[tuple[str, float]], heard: list | None,
     captions are captions far out of sync (not a recogniser that heard nothing)."""
     if heard is None:
         return _check("skip", "no speech recogniser on this worker: caption timing not checked")
+    if not captions:  # a video without narration (nothing on screen or said to narrate)
+        return _check("skip", "the video has no captions: caption timing not checked",
+                      words=0, matched=0)
     errors = onset_errors(captions, heard)
     median, p90 = _percentiles(errors)
     matched = len(errors) / len(captions) if captions else 1.0
