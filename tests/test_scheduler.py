@@ -96,7 +96,9 @@ def test_review_gate_defers_until_approved_and_asks_again_after_a_rerun_from_scr
     clip, _ = sample_clip
     tenant = "sched-review"
     vid = _vid(clip, tenant)
-    client.trigger(vid, {"tenant": tenant, "source": str(clip), "script_mode": "review_before_tts"})
+    # the sample shows no text and says no words: the title hint is what there is to narrate
+    client.trigger(vid, {"tenant": tenant, "source": str(clip), "script_mode": "review_before_tts",
+                         "title_hint": "Scheduler review test"})
     ti = client.wait_task(vid, "review_gate", {"deferred", "failed"}, timeout=300)
     assert ti["state"] == "deferred"
     assert _tries(client, vid)["voiceover"][1] in (None, "none", "no_status", "scheduled")

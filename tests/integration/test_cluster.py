@@ -28,7 +28,10 @@ MEDIA_TASKS = {"analyze", "edit", "animate", "render_chunk", "render", "qc", "th
 
 def _trigger(cluster, clip: Path, tenant: str, source: str | None = None) -> str:
     vid = video_id_for(tenant, hashlib.sha256(clip.read_bytes()).hexdigest())
-    _, created = cluster.client.trigger(vid, {"tenant": tenant, "source": source or str(clip)})
+    # the generated clips show no text and say no words: the title hint is what there is to
+    # narrate (a video without any narration is silent, and QC stops it)
+    _, created = cluster.client.trigger(vid, {"tenant": tenant, "source": source or str(clip),
+                                              "title_hint": "a cluster test clip"})
     assert created, f"run {vid} already existed"
     return vid
 
