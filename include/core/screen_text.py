@@ -328,8 +328,9 @@ def terms(lines: Sequence[dict], *, exclude: Iterable[str] = (), limit: int | No
     cleaned line texts (without an icon read as letters in front, :func:`strip_noise`); dropped
     are OCR noise (:func:`is_noise`: "oo", "Cc"), lines without two letters, lines made only of
     stop-words, those in ``exclude`` (e.g. the chrome), lines read with less than ``SURE_CONF``
-    confidence and long body-text lines (over eight words), whose words are for :func:`include.core.keyphrases.keyphrases`. Repeated labels (a
-    table column's "Story", "Bug") rank as they first appear.
+    confidence and long body-text lines (over eight words), whose words are for
+    :func:`include.core.keyphrases.keyphrases`. Repeated labels (a table column's "Story",
+    "Bug") rank as they first appear.
     """
     skip = {norm(t) for t in exclude}
     out: list[str] = []

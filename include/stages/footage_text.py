@@ -149,7 +149,7 @@ class ScreenReader:
             # read it after the first wait, not at the end of a long one of the ticking screen
             ticking = sorted(self._steps)[len(self._steps) // 2] if self._steps else 1.0
             calm = max(JUMP_MIN, JUMP_RATIO * ticking)
-            jump = step > calm and bool(self._steps) and self._steps[-1] <= calm  # after a calm step
+            jump = step > calm and bool(self._steps) and self._steps[-1] <= calm  # after calm
             self._previous = thumb
             self._steps = (self._steps + [step])[-JUMP_HISTORY:]
             if self._last_read is not None and _changed(thumb, self._last_read) <= NEW_FRACTION:
