@@ -100,6 +100,15 @@ def is_noise_line(text: str, conf: float, min_conf: float) -> bool:
     return False
 
 
+#: A frame is flattened (:func:`flatten_background`) only when one of its inverted regions covers
+#: at least MID_TONE_AREA of it and a quarter of that region stays darker than MID_TONE_GREY:
+#: a large mid-tone panel (the shared screen recording's coloured slides: 130–174). A UI's dark
+#: nav bars, buttons and toasts invert to near white (199–242 on the product tours) and are read
+#: as before: flattening those frames too read a dialog's dimmed page and put its title
+#: ("Invoices") over the dialog's ("New invoice").
+MID_TONE_AREA, MID_TONE_GREY = 0.1, 200
+
+
 def invert_dark_regions(gray: np.ndarray, *, factor: int = 4, kernel: int = 5) -> np.ndarray:
     """``gray`` with every large dark region (nav bar, coloured button, toast) inverted and
     contrast-stretched so that all text is dark on light, which Tesseract's binarisation needs.
@@ -117,6 +126,7 @@ def invert_dark_regions(gray: np.ndarray, *, factor: int = 4, kernel: int = 5) -
         return gray
     out = gray.copy()
     done: list[tuple[int, int, int, int]] = []
+    mid_tone = False  # a large panel that inverts to grey, not white (see flatten_background)
     for x, y, w, h, area in sorted(stats[1:].tolist(), key=lambda s: -s[4]):
         if area < 0.5 * w * h:  # a ragged shape (a photo, a chart), not a filled panel
             continue
@@ -124,9 +134,11 @@ def invert_dark_regions(gray: np.ndarray, *, factor: int = 4, kernel: int = 5) -
             continue  # a piece of a panel already inverted (inside a letter's bowl): not twice
         done.append((x, y, x + w, y + h))
         x0, y0, x1, y1 = x * factor, y * factor, (x + w) * factor, (y + h) * factor
-        region = 255 - out[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] = cv2.normalize(region, None, 0, 255, cv2.NORM_MINMAX)
-    return flatten_background(out, factor=factor)
+        region = cv2.normalize(255 - out[y0:y1, x0:x1], None, 0, 255, cv2.NORM_MINMAX)
+        out[y0:y1, x0:x1] = region
+        mid_tone = mid_tone or (region.size >= MID_TONE_AREA * gray.size
+                                and np.percentile(region, 25) < MID_TONE_GREY)
+    return flatten_background(out, factor=factor) if mid_tone else out
 
 
 def flatten_background(gray: np.ndarray, *, factor: int = 4, kernel: int = 11) -> np.ndarray:
