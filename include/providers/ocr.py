@@ -10,13 +10,13 @@ tesserocr it is.
 A frame is read with page segmentation mode 11 ("sparse text"): UI screens are islands of text
 (a nav bar, a title, table cells, a toast), and the default mode 3 glues a row of cards into one
 line ("Completed points Cycle time Open bugs"). Light-on-dark regions (a purple nav bar, a green
-toast, a coloured slide, a terminal) are inverted first and every panel is then flattened to a
-white background (divided by its local maximum), because Tesseract's one global threshold loses
-light text and text on mid-tone panels: on a real screen recording with coloured slides beside a
-terminal (``../shared/media/screen_60s.mp4``) the slide titles were read on 0 of 8 frames
-before, 8 of 8 after, for about 10 % more CPU per frame. Words are grouped
-into lines by Tesseract's block/paragraph/line numbers and noise is dropped (low confidence,
-lone characters, punctuation soup).
+toast, a coloured slide, a terminal) are inverted first, because Tesseract's one global threshold
+loses light text; when a large inverted region stays mid-grey (coloured slides, see
+``MID_TONE_AREA``) the frame is then flattened to a white background (divided by its local
+maximum): on a real screen recording with coloured slides beside a terminal
+(``../shared/media/screen_60s.mp4``) the slide titles were read on 0 of 8 frames before, 8 of 8
+after. Words are grouped into lines by Tesseract's block/paragraph/line numbers and noise is
+dropped (low confidence, lone characters, punctuation soup).
 """
 
 from __future__ import annotations
