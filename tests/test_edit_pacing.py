@@ -153,7 +153,10 @@ def test_typing_plays_at_most_2x_and_a_toast_at_1x(tmp_path):
 
 
 def test_kept_presenter_speech_is_never_sped_up(tmp_path):
-    speech = {"sentences": [{"text": "So this is it.", "start": 3.0, "end": 5.5}]}
+    words = [{"word": w, "start": a, "end": b, "probability": 0.95}
+             for w, a, b in (("So", 3.0, 3.4), ("this", 3.5, 4.0), ("is", 4.2, 4.6),
+                             ("it.", 4.9, 5.5))]
+    speech = {"sentences": [{"text": "So this is it.", "start": 3.0, "end": 5.5}], "words": words}
     segments = [segment("s01", 0.0, 12.0, speech=speech)]
     voice = [("s01", 0.0, 2.0)]
     paths = write_inputs(tmp_path / "a" / "in", segments, voice, static_spans=[[0.0, 12.0]],

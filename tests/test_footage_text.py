@@ -298,11 +298,13 @@ def test_a_dialog_over_a_page_keeps_the_boxes_of_the_page_dimmed_behind_it():
 
 def test_an_unsure_word_the_screen_nearly_shows_is_written_as_shown():
     """tiny.en heard the product on screen, "Ledgerly", as "Ludgerly" at 0.33: the narration
-    takes the screen's word (the heard one kept as ``heard``). A word heard for sure, a plural
-    of a word shown ("report" / "Reports"), a near miss with another first letter ("Hedgerly")
-    and a word that is merely like one shown ("listen" / "listed") stay as heard."""
+    takes the screen's word (the heard one kept as ``heard``). The product's name stands in the
+    chrome, which the segments' lines leave out: the first version looked only at those lines
+    and never fired on the 10-minute tour. A word heard for sure, a plural of a word shown
+    ("report" / "Reports"), a near miss with another first letter ("Hedgerly") and a word that
+    is merely like one shown ("listen" / "listed") stay as heard."""
     segments = [{"id": "s01", "start": 0.0, "end": 30.0,
-                 "screen": {"headline": "Reports", "terms": ["Ledgerly", "Export CSV"],
+                 "screen": {"headline": "Reports", "terms": ["Export CSV"],
                             "lines": [{"text": "Customers listed by balance"}]}}]
     words = _heard(("This", 0.5, 0.7, 0.95), ("is", 0.7, 0.8, 0.95),
                    ("Ludgerly.", 0.8, 1.3, 0.326),
@@ -310,7 +312,8 @@ def test_an_unsure_word_the_screen_nearly_shows_is_written_as_shown():
                    ("Hedgerly", 5.7, 6.0, 0.5), ("totals", 6.0, 6.3, 0.9), ("we", 6.3, 6.4, 0.9),
                    ("listen", 6.4, 6.7, 0.5), ("to.", 6.7, 6.9, 0.9),
                    ("Lodgerly", 8.0, 8.4, 0.95), ("again.", 8.4, 8.8, 0.95))
-    footage_text.attach_speech(segments, words)
+    # the product's name is chrome (on every screen), not in the segment's own lines or terms
+    footage_text.attach_speech(segments, words, shown=["GC Ledgerly", "Q Search invoices", "Help"])
     speech = segments[0]["speech"]
     assert [s["text"] for s in speech["sentences"]] == [
         "This is Ledgerly.", "The report shows Hedgerly totals we listen to.", "Lodgerly again."]
@@ -332,4 +335,5 @@ def test_a_sentence_said_across_a_cut_stays_whole_with_the_segment_holding_most_
     assert said == [["Here it is.", "Thank you for watching."], ["Bye now."]]
     assert segments[0]["speech"]["text"] == "Here it is. Thank you for watching."
     # the words stay where they were said (the edit keeps those spans at 1x in both segments)
-    assert [w["word"] for w in segments[1]["speech"]["words"]] == ["for", "watching.", "Bye", "now."]
+    assert [w["word"] for w in segments[1]["speech"]["words"]] == [
+        "for", "watching.", "Bye", "now."]

@@ -204,7 +204,9 @@ def run(
             spent["reads"] = len(screens.reads)
             spent["partial_reads"] = screens.partial
         if hearing is not None:
-            transcript = hearing.attach(segments)
+            # the chrome (the product's name, the nav) is on every screen, dropped from the
+            # segments' lines: a heard word is checked against it too ("Ludgerly")
+            transcript = hearing.attach(segments, shown=footage["chrome"])
             spent["heard"] = hearing.seconds
     finally:
         if screens is not None:

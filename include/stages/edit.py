@@ -441,9 +441,7 @@ def _classify(span: tuple[float, float], kept: list, static: list | None, segmen
             windows.append((a, a + max(ACTION_SECONDS, min(b - a, FOCUS_MAX_SECONDS))))
     talk = []
     if keeps_speech:
-        speech = segment.get("speech") or {}
-        talk = (_spoken_runs(speech["words"]) if speech.get("words")
-                else [(float(x["start"]), float(x["end"])) for x in speech.get("sentences") or []])
+        talk = _spoken_runs((segment.get("speech") or {}).get("words") or [])
     action = _union(windows, span)
     typing = _minus(_union(typing, span), action)
     talk = _minus(_union(talk, span), action + typing)
@@ -457,9 +455,9 @@ def _classify(span: tuple[float, float], kept: list, static: list | None, segmen
 
 def _spoken_runs(words: list[dict], pause: float = 0.8) -> list[tuple[float, float]]:
     """The spans the presenter speaks in: the words heard inside the segment, joined across
-    pauses up to ``pause`` (analyze's sentences break at longer ones). From the words where the
-    analysis has them, not the sentences: a sentence said across a cut belongs to one segment,
-    its words to both."""
+    pauses up to ``pause`` (analyze's sentences break at longer ones: footage_text._sentences,
+    not imported here — it would load OpenCV into the edit task). From the words, not the
+    sentences: a sentence said across a cut belongs to one segment, its words to both."""
     runs: list[list[float]] = []
     for w in sorted(words, key=lambda w: float(w["start"])):
         a, b = float(w["start"]), float(w["end"])

@@ -32,6 +32,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -390,13 +391,13 @@ class Hearing:
         finally:
             self.seconds = round(time.monotonic() - started, 3)
 
-    def attach(self, segments: list[dict]) -> str:
+    def attach(self, segments: list[dict], shown: Sequence[str] = ()) -> str:
         """Add ``speech`` (``text`` without fillers, ``sentences``, ``words``) to every segment;
-        return the whole transcript."""
+        return the whole transcript. ``shown``: text on every screen (see :func:`attach_speech`)."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return attach_speech(segments, self._words)
+        return attach_speech(segments, self._words, shown)
 
     def close(self) -> None:
         self._thread.join()
@@ -416,17 +417,20 @@ def transcribe_source(source_path: Path, transcriber: Transcriber) -> list[dict]
                  "probability": round(w.probability, 3)} for w in transcriber.transcribe(wav)]
 
 
-def attach_speech(segments: list[dict], words: list[dict]) -> str:
+def attach_speech(segments: list[dict], words: list[dict], shown: Sequence[str] = ()) -> str:
     """Give every segment the ``words`` heard inside it as ``speech``, and the sentences whose
     middle falls inside it (a sentence said across a cut, "Thank you | for watching.", stays
-    whole, with the segment that holds most of it); return the transcript."""
+    whole, with the segment that holds most of it); return the transcript. ``shown`` is text on
+    every screen, kept out of the segments' own lines (the chrome: the product's name, the nav):
+    a heard word is confirmed by, or spelled as, those words too."""
     def middle(items: list[dict]) -> float:
         return (float(items[0]["start"]) + float(items[-1]["end"])) / 2
 
     def owner(t: float) -> int:
         return next((i for i, s in enumerate(segments) if t < float(s["end"])), len(segments) - 1)
 
-    seen = [_seen_words(segment) for segment in segments]
+    everywhere = _seen_words({"screen": {"terms": list(shown)}})
+    seen = [{**everywhere, **_seen_words(segment)} for segment in segments]
     shown = [_as_shown(w, seen[owner(middle([w]))]) for w in words] if segments else []
     spoken: list[list[list[dict]]] = [[] for _ in segments]
     for sentence in _sentences(shown):
